@@ -1,0 +1,244 @@
+"""The allowlist: exact membership, and its compilation to a CloudWatch Logs filter pattern.
+
+The pattern lists allowed networks as exclusions (``$.sourceIPAddress != ...``).
+That fixes the one rule that matters: an exclusion term may only ever match
+addresses *inside* the allowlist. A term that is too narrow makes the pattern
+over-match (the alarm fires, the notifier's exact re-check drops the event); a
+term that is too broad would silently miss an intruder, so none is emitted.
+
+CloudWatch limits: 1024 characters, at most 2 regex terms, regex without
+grouping parentheses, string wildcards (``*``) but no CIDR operator.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .config import AllowedEntry, IPNetwork
+
+MAX_PATTERN_LENGTH = 1024
+MAX_REGEX_TERMS = 2
+# A non-octet-aligned IPv4 range is written as this many wildcards at most
+# before a regex (which covers any range in a few alternatives) is cheaper.
+MAX_WILDCARDS_PER_NETWORK = 4
+# Same for IPv6 ranges that are not on a 16-bit (hextet) boundary.
+MAX_IPV6_BLOCKS = 4
+
+FIELD = "$.sourceIPAddress"
+BASE_TERMS = (
+    '($.eventSource = "signin.amazonaws.com")',
+    '($.eventName = "ConsoleLogin")',
+    '($.responseElements.ConsoleLogin = "Success")',
+)
+
+
+class PatternError(ValueError):
+    """The allowlist cannot be expressed in a filter pattern at all."""
+
+
+def collapse(entries: Iterable[AllowedEntry | IPNetwork]) -> list[IPNetwork]:
+    """Merge overlapping and adjacent entries; IPv4 first, each family sorted."""
+    networks = [e.network if isinstance(e, AllowedEntry) else e for e in entries]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
+
+
+def is_allowed(ip: str, networks: Sequence[IPNetwork]) -> bool:
+    """Exact membership, the same rule the notifier applies to every event."""
+    from .notifier.ipmatch import AllowList
+
+    return AllowList([str(n) for n in networks]).contains(ip)
+
+
+# ---------------------------------------------------------------- terms per network
+
+
+def decimal_range_regex(lo: int, hi: int) -> list[str]:
+    """Regex alternatives (no groups) matching exactly the decimal numbers lo..hi, 0 ≤ lo ≤ hi.
+
+    Numbers are written without leading zeros, as in a dotted-quad IPv4 address.
+    """
+    pieces: list[str] = []
+    for digits in range(1, len(str(hi)) + 1):
+        start = max(lo, 0 if digits == 1 else 10 ** (digits - 1))
+        end = min(hi, 10**digits - 1)
+        if start <= end:
+            pieces.extend(_same_length_range(str(start), str(end)))
+    return pieces
+
+
+def _same_length_range(lo: str, hi: str) -> list[str]:
+    """Alternatives for equal-length digit strings lo..hi (both inclusive)."""
+    if len(lo) == 1:
+        return [lo if lo == hi else f"[{lo}-{hi}]"]
+    if lo[0] == hi[0]:
+        return [lo[0] + rest for rest in _same_length_range(lo[1:], hi[1:])]
+    width = len(lo) - 1
+    out: list[str] = []
+    first, last = int(lo[0]), int(hi[0])
+    if lo[1:] != "0" * width:  # partial first block
+        out += [lo[0] + rest for rest in _same_length_range(lo[1:], "9" * width)]
+        first += 1
+    tail_partial = hi[1:] != "9" * width
+    if tail_partial:
+        last -= 1
+    if first <= last:  # full middle blocks: [a-b] followed by any digits
+        head = str(first) if first == last else f"[{first}-{last}]"
+        out.append(head + "[0-9]" * width)
+    if tail_partial:
+        out += [hi[0] + rest for rest in _same_length_range("0" * width, hi[1:])]
+    return out
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """How one allowed network is written: wildcard/exact terms or regex alternatives."""
+
+    network: IPNetwork
+    strings: tuple[str, ...] = ()
+    regexes: tuple[str, ...] = ()
+    exact: bool = True
+
+    @property
+    def cost(self) -> int:
+        return sum(len(_string_term(s)) + 4 for s in self.strings) + sum(
+            len(r) + 1 for r in self.regexes
+        )
+
+
+def _ipv4_expression(network: ipaddress.IPv4Network) -> _Expression:
+    octets = str(network.network_address).split(".")
+    if network.prefixlen % 8 == 0 and network.prefixlen > 0:
+        kept = network.prefixlen // 8
+        text = ".".join(octets[:kept]) + ("" if kept == 4 else ".*")
+        return _Expression(network, strings=(text,))
+    aligned = (network.prefixlen // 8 + 1) * 8
+    if network.prefixlen > 0 and 2 ** (aligned - network.prefixlen) <= MAX_WILDCARDS_PER_NETWORK:
+        parts = [_ipv4_expression(sub).strings[0] for sub in network.subnets(new_prefix=aligned)]
+        return _Expression(network, strings=tuple(parts))
+    fixed = network.prefixlen // 8
+    head = "^" + "".join(f"{o}\\." for o in octets[:fixed])
+    lo = int(octets[fixed])
+    hi = lo + 2 ** (8 - network.prefixlen % 8) - 1
+    end = "$" if fixed == 3 else "\\."
+    return _Expression(
+        network, regexes=tuple(head + alt + end for alt in decimal_range_regex(lo, hi))
+    )
+
+
+def _ipv6_expression(network: ipaddress.IPv6Network) -> _Expression | None:
+    # CloudTrail writes IPv6 in its own text form; the compressed form ("::") and
+    # letter case may differ from ours, so IPv6 terms can only under-exclude
+    # (over-match) — never exact, never a miss.
+    if network.prefixlen == 128:
+        return _Expression(network, strings=(str(network.network_address),), exact=False)
+    if network.prefixlen == 0:
+        return None
+    if network.prefixlen % 16 == 0:
+        hextets = network.network_address.exploded.split(":")[: network.prefixlen // 16]
+        text = ":".join(format(int(h, 16), "x") for h in hextets) + ":*"
+        return _Expression(network, strings=(text,), exact=False)
+    aligned = (network.prefixlen // 16 + 1) * 16
+    if 2 ** (aligned - network.prefixlen) > MAX_IPV6_BLOCKS:
+        return None
+    parts = [_ipv6_expression(sub) for sub in network.subnets(new_prefix=aligned)]
+    return _Expression(network, strings=tuple(p.strings[0] for p in parts if p), exact=False)
+
+
+def _string_term(text: str) -> str:
+    return f'({FIELD} != "{text}")'
+
+
+# ---------------------------------------------------------------- the compiler
+
+
+@dataclass(frozen=True)
+class CompiledPattern:
+    pattern: str
+    exact: bool  # True: matches exactly the successful sign-ins from outside the allowlist
+    expressed: tuple[IPNetwork, ...]  # networks the pattern excludes
+    not_expressed: tuple[IPNetwork, ...]  # allowed, but still matched (notifier filters them)
+    notes: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.pattern)
+
+
+def compile_pattern(entries: Iterable[AllowedEntry | IPNetwork]) -> CompiledPattern:
+    """Filter pattern matching successful ConsoleLogin events from outside the allowlist."""
+    networks = collapse(entries)
+    if not networks:
+        raise PatternError("the allowlist is empty")
+    expressions: list[_Expression] = []
+    not_expressed: list[IPNetwork] = []
+    for network in networks:
+        expr = (
+            _ipv4_expression(network)
+            if isinstance(network, ipaddress.IPv4Network)
+            else _ipv6_expression(network)
+        )
+        if expr is None:
+            not_expressed.append(network)
+        else:
+            expressions.append(expr)
+
+    # Drop the least valuable expressions (smallest share of their family's
+    # address space) until the pattern fits. Dropping only ever over-matches.
+    expressions.sort(key=lambda e: (-_share(e.network), e.cost))
+    while expressions:
+        pattern = _assemble(expressions)
+        if pattern is not None:
+            break
+        not_expressed.append(expressions.pop().network)
+    else:
+        raise PatternError(
+            f"none of the {len(networks)} allowed network(s) fits in a "
+            f"{MAX_PATTERN_LENGTH}-character filter pattern; use fewer, broader CIDRs"
+        )
+
+    notes: list[str] = []
+    if not_expressed:
+        notes.append(
+            f"{len(not_expressed)} allowed network(s) are not in the pattern "
+            f"({', '.join(map(str, sorted(not_expressed, key=str)[:5]))}"
+            f"{', …' if len(not_expressed) > 5 else ''}): sign-ins from them fire the alarm, "
+            "and the notifier's exact check keeps them out of Slack"
+        )
+    if any(not e.exact for e in expressions):
+        notes.append(
+            "IPv6 entries are matched by text prefix; an address written differently by "
+            "CloudTrail may fire the alarm, and the notifier's exact check keeps it out of Slack"
+        )
+    exact = not not_expressed and all(e.exact for e in expressions)
+    return CompiledPattern(
+        pattern=pattern,
+        exact=exact,
+        expressed=tuple(e.network for e in expressions),
+        not_expressed=tuple(sorted(not_expressed, key=lambda n: (n.version, n))),
+        notes=tuple(notes),
+    )
+
+
+def _share(network: IPNetwork) -> float:
+    return network.num_addresses / (2**network.max_prefixlen)
+
+
+def _assemble(expressions: Sequence[_Expression]) -> str | None:
+    """The pattern for these expressions, or None when it breaks a CloudWatch limit."""
+    terms = list(BASE_TERMS)
+    terms += [_string_term(s) for e in expressions for s in e.strings]
+    alternatives = [r for e in expressions for r in e.regexes]
+    # Split alternatives over at most two regex terms of similar length; a
+    # network's alternatives may straddle both (each term is an independent !=).
+    if alternatives:
+        half = (len(alternatives) + 1) // 2 if len(alternatives) > 1 else 1
+        groups = [alternatives[:half], alternatives[half:]]
+        terms += [f"({FIELD} != %{'|'.join(g)}%)" for g in groups if g]
+        if len([g for g in groups if g]) > MAX_REGEX_TERMS:
+            return None
+    pattern = "{ " + " && ".join(terms) + " }"
+    return pattern if len(pattern) <= MAX_PATTERN_LENGTH else None

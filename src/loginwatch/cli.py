@@ -1,0 +1,179 @@
+"""Click commands: parse, load config, call the engine, render. No AWS logic here."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import traceback
+from dataclasses import dataclass
+
+import click
+
+from . import __version__, ui
+from .allowlist import PatternError
+from .config import Config, load_config, resolve_config_path
+from .errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    LoginwatchError,
+    UsageError,
+)
+from .summary import summarize
+
+
+@dataclass
+class Options:
+    config_path: str | None
+    profile: str | None
+    region: str | None
+    debug: bool
+
+    def load(self) -> Config:
+        return load_config(resolve_config_path(self.config_path))
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+def _config_option(func: click.decorators.FC) -> click.decorators.FC:
+    """--config is accepted both before and after the command name."""
+
+    def remember(ctx: click.Context, _: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            ctx.find_object(Options).config_path = value  # type: ignore[union-attr]
+        return value
+
+    return click.option(
+        "--config",
+        "config_override",
+        metavar="PATH",
+        expose_value=False,
+        callback=remember,
+        help="Config file (default: $LOGINWATCH_CONFIG or ./loginwatch.yaml).",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (default: $LOGINWATCH_CONFIG or ./loginwatch.yaml).",
+)
+@click.option("--profile", help="AWS profile to use (overrides AWS_PROFILE).")
+@click.option("--region", help="Override the config's region.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and AWS calls on errors.")
+@click.version_option(__version__, prog_name="loginwatch")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    profile: str | None,
+    region: str | None,
+    debug: bool,
+) -> None:
+    """Alert a Slack channel when someone signs in to the AWS console from outside your allowlist."""
+    ctx.obj = Options(config_path=config_path, profile=profile, region=region, debug=debug)
+
+
+def _check_ips(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise click.BadParameter(f"'{value}' is not an IPv4 or IPv6 address") from None
+    return values
+
+
+@cli.command()
+@_config_option
+@click.option(
+    "--ip",
+    "ips",
+    multiple=True,
+    callback=_check_ips,
+    help="Say whether a successful sign-in from this IP would alert (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@pass_options
+def validate(options: Options, ips: tuple[str, ...], as_json: bool) -> None:
+    """Check the config offline and show the filter pattern it compiles to."""
+    config = options.load()
+    try:
+        summary = summarize(config, ips)
+    except PatternError as exc:
+        raise UsageError(f"{config.path}: allowed_ips: {exc}") from None
+    if as_json:
+        ui.print_json(summary.to_json())
+    else:
+        ui.render_summary(summary)
+
+
+def _not_built(name: str) -> None:
+    raise UsageError(f"`loginwatch {name}` is not built yet.")
+
+
+@cli.command()
+@_config_option
+@pass_options
+def setup(options: Options) -> None:
+    """Create or repair every resource of the alert chain (idempotent)."""
+    _not_built("setup")
+
+
+@cli.command()
+@_config_option
+@pass_options
+def status(options: Options) -> None:
+    """Check that every resource exists, matches the config and can fire."""
+    _not_built("status")
+
+
+@cli.command()
+@_config_option
+@pass_options
+def teardown(options: Options) -> None:
+    """Remove what setup created; keeps the trail bucket (audit logs) by default."""
+    _not_built("teardown")
+
+
+@cli.command("test-alert")
+@_config_option
+@pass_options
+def test_alert(options: Options) -> None:
+    """Send a test alert through the chain and confirm it reached Slack."""
+    _not_built("test-alert")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: map every outcome to a documented exit code, no tracebacks."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="loginwatch", standalone_mode=False)
+    except click.exceptions.Abort:
+        ui.err.print("Aborted.")
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LoginwatchError as exc:
+        if debug:
+            traceback.print_exc()
+        ui.error(exc.lines())
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        ui.err.print(
+            "\nInterrupted. Nothing half-made is left behind; re-run the command to finish."
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # last resort: one line, traceback only with --debug
+        if debug:
+            traceback.print_exc()
+        ui.error(
+            [f"unexpected error: {type(exc).__name__}: {exc}", "Re-run with --debug for details."]
+        )
+        sys.exit(EXIT_FAILURE)
+    sys.exit(0)

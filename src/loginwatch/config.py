@@ -1,0 +1,621 @@
+"""YAML config → frozen, typed ``Config``.
+
+Every problem names the file, the line, the key path and what would be valid,
+and all problems are reported at once so a user fixes the file in one pass.
+Nothing here does I/O beyond reading the file and the environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "loginwatch.yaml"
+CONFIG_ENV_VAR = "LOGINWATCH_CONFIG"
+
+# CloudWatch Logs PutRetentionPolicy accepts exactly these values.
+RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+)  # fmt: skip
+# PutMetricAlarm: 10, 20, 30 (high resolution) or any multiple of 60.
+HIGH_RESOLUTION_PERIODS = (10, 20, 30)
+MAX_ALARM_WINDOW_SECONDS = 86_400  # period × evaluation periods may not exceed one day
+MAX_ALLOWLIST_ENTRIES = 1000
+
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+# name prefixes every resource; the bucket name (63 chars) is the tightest fit.
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,22}[a-z0-9]$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+TRAIL_NAME_RE = re.compile(
+    r"^(arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/)?[A-Za-z0-9._-]{3,128}$"
+)
+KMS_KEY_RE = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+"
+    r"|alias/[A-Za-z0-9/_-]+|(mrk-)?[0-9a-f]{8}-?[0-9a-f-]{27,}|mrk-[0-9a-f]{32})$"
+)
+TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$", re.UNICODE)
+ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+SLACK_HOST = "hooks.slack.com"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class AllowedEntry:
+    network: IPNetwork
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class KmsKeys:
+    log_group: str | None = None
+    topic: str | None = None
+    parameter: str | None = None
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    region: str
+    name: str
+    allowed: tuple[AllowedEntry, ...]
+    webhook_url: str = field(repr=False)  # secret: never printed, see mask_webhook()
+    existing_trail: str | None = None
+    bucket: str | None = None
+    retention_days: int = 365
+    notifier_retention_days: int = 90
+    alarm_period_seconds: int = 60
+    alarm_evaluation_periods: int = 1
+    lookback_minutes: int = 10
+    kms: KmsKeys = KmsKeys()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def masked_webhook(self) -> str:
+        return mask_webhook(self.webhook_url)
+
+    @property
+    def reuses_trail(self) -> bool:
+        return self.existing_trail is not None
+
+
+def mask_webhook(url: str) -> str:
+    """Show the host and the last 4 characters: enough to tell webhooks apart."""
+    host = urlsplit(url).hostname or "?"
+    return f"https://{host}/…{url[-4:]}" if len(url) > 12 else "…"
+
+
+# ---------------------------------------------------------------- YAML with lines
+
+
+class _Located:
+    """A YAML value with the line it came from, so errors can point at it."""
+
+    __slots__ = ("line", "value")
+
+    def __init__(self, value: Any, line: int) -> None:
+        self.value = value
+        self.line = line
+
+
+class _Problems:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.items: list[str] = []
+
+    def add(self, line: int | None, key: str, message: str) -> None:
+        where = f"{self.path}:{line}" if line else self.path
+        self.items.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def _compose(text: str, path: str) -> _Located:
+    """Parse YAML into _Located nodes, rejecting duplicate keys (PyYAML keeps the last one)."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            return _to_located(node, loader, path) if node is not None else _Located(None, 1)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(
+            [f"{path}:{line}: not valid YAML: {exc.problem or exc.context}"], path
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"], path) from None
+
+
+def _to_located(node: yaml.Node, loader: yaml.SafeLoader, path: str) -> _Located:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, _Located] = {}
+        key_lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError([f"{path}:{line}: YAML merge keys (<<) are not supported"], path)
+            key = _to_located(key_node, loader, path).value
+            if not isinstance(key, str):
+                raise ConfigError(
+                    [f"{path}:{key_node.start_mark.line + 1}: keys must be text, got {key!r}"],
+                    path,
+                )
+            if key in result:
+                raise ConfigError(
+                    [
+                        f"{path}:{key_node.start_mark.line + 1}: {key}: duplicate key "
+                        f"(first at line {key_lines[key]}); keep one of them"
+                    ],
+                    path,
+                )
+            key_lines[key] = key_node.start_mark.line + 1
+            result[key] = _to_located(value_node, loader, path)
+        return _Located(result, line)
+    if isinstance(node, yaml.SequenceNode):
+        return _Located([_to_located(item, loader, path) for item in node.value], line)
+    return _Located(loader.construct_object(node, deep=True), line)
+
+
+# ---------------------------------------------------------------- schema
+
+_TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a mapping"}
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    """Walks the located tree, recording problems instead of raising on the first one."""
+
+    def __init__(self, root: _Located, problems: _Problems, env: Mapping[str, str]) -> None:
+        self.root = root
+        self.problems = problems
+        self.env = env
+
+    def mapping(self, node: _Located, key: str, allowed: tuple[str, ...]) -> dict[str, _Located]:
+        if node.value is None:
+            return {}
+        if not isinstance(node.value, dict):
+            self.problems.add(node.line, key, f"expected a mapping, got {_type_name(node.value)}")
+            return {}
+        for name, child in node.value.items():
+            if name not in allowed:
+                close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+                hint = f" — did you mean '{close[0]}'?" if close else ""
+                valid = ", ".join(allowed)
+                path = f"{key}.{name}" if key else name
+                self.problems.add(child.line, path, f"unknown key{hint} (valid here: {valid})")
+        return node.value
+
+    def text(
+        self, parent: dict[str, _Located], key: str, path: str, *, required: bool = False
+    ) -> tuple[str | None, int | None]:
+        node = parent.get(key)
+        if node is None or node.value is None:
+            if required:
+                line = node.line if node else None
+                self.problems.add(line, path, "is required")
+            return None, node.line if node else None
+        if isinstance(node.value, bool) or not isinstance(node.value, (str, int, float)):
+            self.problems.add(node.line, path, f"expected text, got {_type_name(node.value)}")
+            return None, node.line
+        return self.interpolate(str(node.value), node.line, path), node.line
+
+    def integer(
+        self, parent: dict[str, _Located], key: str, path: str, default: int
+    ) -> tuple[int, int | None]:
+        node = parent.get(key)
+        if node is None or node.value is None:
+            return default, None
+        if isinstance(node.value, bool) or not isinstance(node.value, int):
+            self.problems.add(
+                node.line, path, f"expected a whole number, got {_type_name(node.value)}"
+            )
+            return default, node.line
+        return node.value, node.line
+
+    def interpolate(self, value: str, line: int, path: str) -> str:
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                self.problems.add(
+                    line, path, f"environment variable {name} is not set (export {name}=...)"
+                )
+                return ""
+            return self.env[name]
+
+        return ENV_REF_RE.sub(substitute, value)
+
+
+TOP_KEYS = (
+    "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
+    "kms", "tags",
+)  # fmt: skip
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    path_str = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [
+                f"{path_str}: config file not found — copy config.example.yaml to "
+                f"{DEFAULT_CONFIG_FILE}, or pass --config PATH"
+            ],
+            path_str,
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path_str}: cannot read the config file: {exc}"], path_str) from None
+    return parse_config(text, path_str, os.environ if env is None else env)
+
+
+def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
+    problems = _Problems(path)
+    root = _compose(text, path)
+    if root.value is None:
+        raise ConfigError([f"{path}: the config is empty — start from config.example.yaml"], path)
+    reader = _Reader(root, problems, env)
+    if not isinstance(root.value, dict):
+        raise ConfigError(
+            [
+                f"{path}:{root.line}: the config must be a mapping of keys, got {_type_name(root.value)}"
+            ],
+            path,
+        )
+    top = reader.mapping(root, "", TOP_KEYS)
+    warnings: list[str] = []
+
+    region = _region(reader, top, warnings)
+    name = _name(reader, top)
+    allowed = _allowlist(reader, top, warnings)
+    webhook = _webhook(reader, top, warnings)
+    existing, bucket = _trail(reader, top)
+    retention = _retention(reader, top)
+    period, evaluations = _alarm(reader, top)
+    lookback, notifier_retention = _notifier(reader, top)
+    kms = _kms(reader, top)
+    tags = _tags(reader, top)
+
+    if problems.items:
+        raise ConfigError(problems.items, path)
+    assert region and name and webhook  # guaranteed when no problems were recorded
+    return Config(
+        path=path,
+        region=region,
+        name=name,
+        allowed=tuple(allowed),
+        webhook_url=webhook,
+        existing_trail=existing,
+        bucket=bucket,
+        retention_days=retention,
+        notifier_retention_days=notifier_retention,
+        alarm_period_seconds=period,
+        alarm_evaluation_periods=evaluations,
+        lookback_minutes=lookback,
+        kms=kms,
+        tags=tags,
+        warnings=tuple(warnings),
+    )
+
+
+def _region(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> str | None:
+    region, line = reader.text(top, "region", "region", required=True)
+    if region is None:
+        return None
+    if not REGION_RE.match(region):
+        close = difflib.get_close_matches(region, known_regions(), n=1, cutoff=0.6)
+        hint = f" — did you mean '{close[0]}'?" if close else " (for example us-east-1, eu-west-1)"
+        reader.problems.add(line, "region", f"'{region}' is not an AWS region name{hint}")
+        return None
+    known = known_regions()
+    if region not in known:
+        close = difflib.get_close_matches(region, known, n=1, cutoff=0.8)
+        if close:  # a typo of a real region is far likelier than a region newer than botocore
+            reader.problems.add(
+                line, "region", f"'{region}' is not an AWS region — did you mean '{close[0]}'?"
+            )
+            return None
+        warnings.append(f"region '{region}' is not known to this botocore; check the spelling")
+    return region
+
+
+def known_regions() -> list[str]:
+    import botocore.session  # local import: only needed on the error/warning path
+
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("cloudtrail", partition_name=partition))
+    return sorted(regions)
+
+
+def _name(reader: _Reader, top: dict[str, _Located]) -> str | None:
+    node = top.get("name")
+    if node is None:
+        return "loginwatch"
+    name, line = reader.text(top, "name", "name", required=True)
+    if name is None:
+        return None
+    if not NAME_RE.match(name) or "--" in name:
+        reader.problems.add(
+            line,
+            "name",
+            f"'{name}' is not valid: use 3-24 lowercase letters, digits and single hyphens, "
+            "starting with a letter (it prefixes S3 bucket and other resource names)",
+        )
+        return None
+    return name
+
+
+def _allowlist(
+    reader: _Reader, top: dict[str, _Located], warnings: list[str]
+) -> list[AllowedEntry]:
+    node = top.get("allowed_ips")
+    problems = reader.problems
+    if node is None or node.value is None:
+        problems.add(
+            node.line if node else None,
+            "allowed_ips",
+            "is required: list the IPs/CIDRs your team signs in from (e.g. - 203.0.113.10)",
+        )
+        return []
+    if not isinstance(node.value, list):
+        problems.add(node.line, "allowed_ips", f"expected a list, got {_type_name(node.value)}")
+        return []
+    if not node.value:
+        problems.add(
+            node.line,
+            "allowed_ips",
+            "is empty: with no allowed IPs every console sign-in would alert; list at least one",
+        )
+        return []
+    if len(node.value) > MAX_ALLOWLIST_ENTRIES:
+        problems.add(
+            node.line,
+            "allowed_ips",
+            f"has {len(node.value)} entries; at most {MAX_ALLOWLIST_ENTRIES} are supported",
+        )
+        return []
+    entries: list[AllowedEntry] = []
+    for index, item in enumerate(node.value):
+        path = f"allowed_ips[{index}]"
+        label: str | None = None
+        line: int | None = item.line
+        if isinstance(item.value, dict):
+            fields = reader.mapping(item, path, ("cidr", "label"))
+            path = f"{path}.cidr"
+            raw, line = reader.text(fields, "cidr", path, required=True)
+            label, _ = reader.text(fields, "label", f"allowed_ips[{index}].label")
+        elif isinstance(item.value, str):
+            raw = reader.interpolate(item.value, item.line, path)
+        else:
+            problems.add(
+                item.line,
+                path,
+                f"expected an IP/CIDR or {{cidr: ..., label: ...}}, got {_type_name(item.value)}",
+            )
+            continue
+        if raw is None:
+            continue
+        network = _parse_network(raw.strip(), line, path, problems)
+        if network is None:
+            continue
+        if network.prefixlen == 0:
+            warnings.append(
+                f"{path}: {network} allows every IPv{network.version} address; "
+                f"only IPv{6 if network.version == 4 else 4} sign-ins can alert"
+            )
+        entries.append(AllowedEntry(network=network, label=label))
+    return entries
+
+
+def _parse_network(raw: str, line: int | None, path: str, problems: _Problems) -> IPNetwork | None:
+    try:
+        return ipaddress.ip_network(raw, strict=True)
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        problems.add(
+            line, path, f"'{raw}' is not an IP address or CIDR (e.g. 203.0.113.10, 2001:db8::/48)"
+        )
+        return None
+    problems.add(line, path, f"'{raw}' has host bits set — did you mean {loose}?")
+    return None
+
+
+def _webhook(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> str | None:
+    slack = reader.mapping(top.get("slack", _Located(None, 0)), "slack", ("webhook_url",))
+    if "slack" not in top:
+        reader.problems.add(None, "slack.webhook_url", "is required (a Slack incoming webhook URL)")
+        return None
+    url, line = reader.text(slack, "webhook_url", "slack.webhook_url", required=True)
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    # Never echo the URL itself: it is the secret. Name the host only.
+    if parts.scheme == "https" and host:
+        if host != SLACK_HOST:
+            warnings.append(
+                f"slack.webhook_url: host is {host}, not {SLACK_HOST}; make sure it is a Slack "
+                "incoming webhook"
+            )
+        return url
+    if (parts.scheme == "http" and host in LOOPBACK_HOSTS | {"127.0.0.1"}) or (
+        parts.scheme == "http" and host.startswith("127.")
+    ):
+        return url
+    reader.problems.add(
+        line,
+        "slack.webhook_url",
+        "must be an https:// URL (https://hooks.slack.com/services/...); "
+        "plain http:// is accepted only for a loopback host in local tests",
+    )
+    return None
+
+
+def _trail(reader: _Reader, top: dict[str, _Located]) -> tuple[str | None, str | None]:
+    trail = reader.mapping(top.get("trail", _Located(None, 0)), "trail", ("existing", "bucket"))
+    existing, line = reader.text(trail, "existing", "trail.existing")
+    if existing is not None and not TRAIL_NAME_RE.match(existing):
+        reader.problems.add(line, "trail.existing", f"'{existing}' is not a trail name or ARN")
+    bucket, bline = reader.text(trail, "bucket", "trail.bucket")
+    if bucket is not None and (not BUCKET_RE.match(bucket) or ".." in bucket):
+        reader.problems.add(bline, "trail.bucket", f"'{bucket}' is not a valid S3 bucket name")
+    if existing is not None and bucket is not None:
+        reader.problems.add(
+            bline,
+            "trail.bucket",
+            "cannot be combined with trail.existing: a reused trail keeps its own bucket",
+        )
+    return existing, bucket
+
+
+def _check_retention(reader: _Reader, value: int, line: int | None, path: str) -> None:
+    if value not in RETENTION_DAYS:
+        above = [d for d in RETENTION_DAYS if d >= value]
+        hint = f" — the nearest is {above[0]}" if above else ""
+        reader.problems.add(
+            line,
+            path,
+            f"{value} is not a retention CloudWatch Logs accepts{hint} "
+            f"(valid: {', '.join(map(str, RETENTION_DAYS))})",
+        )
+
+
+def _retention(reader: _Reader, top: dict[str, _Located]) -> int:
+    group = reader.mapping(
+        top.get("log_group", _Located(None, 0)), "log_group", ("retention_days",)
+    )
+    retention, line = reader.integer(group, "retention_days", "log_group.retention_days", 365)
+    _check_retention(reader, retention, line, "log_group.retention_days")
+    return retention
+
+
+def _notifier(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
+    keys = ("lookback_minutes", "log_retention_days")
+    notifier = reader.mapping(top.get("notifier", _Located(None, 0)), "notifier", keys)
+    lookback, line = reader.integer(notifier, "lookback_minutes", "notifier.lookback_minutes", 10)
+    if not 0 <= lookback <= 120:
+        reader.problems.add(
+            line, "notifier.lookback_minutes", f"{lookback} is out of range (0-120)"
+        )
+    days, dline = reader.integer(notifier, "log_retention_days", "notifier.log_retention_days", 90)
+    _check_retention(reader, days, dline, "notifier.log_retention_days")
+    return lookback, days
+
+
+def _alarm(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
+    alarm = reader.mapping(
+        top.get("alarm", _Located(None, 0)), "alarm", ("period_seconds", "evaluation_periods")
+    )
+    period, line = reader.integer(alarm, "period_seconds", "alarm.period_seconds", 60)
+    if period not in HIGH_RESOLUTION_PERIODS and (period <= 0 or period % 60):
+        reader.problems.add(
+            line,
+            "alarm.period_seconds",
+            f"{period} is not an alarm period CloudWatch accepts: use 10, 20, 30 or a multiple of 60",
+        )
+    evaluations, eline = reader.integer(alarm, "evaluation_periods", "alarm.evaluation_periods", 1)
+    if evaluations < 1:
+        reader.problems.add(eline, "alarm.evaluation_periods", "must be at least 1")
+    elif period > 0 and period * evaluations > MAX_ALARM_WINDOW_SECONDS:
+        reader.problems.add(
+            eline,
+            "alarm.evaluation_periods",
+            f"period × evaluation periods is {period * evaluations} s; CloudWatch allows at most "
+            f"{MAX_ALARM_WINDOW_SECONDS} s (one day)",
+        )
+    return period, evaluations
+
+
+KMS_KEYS = ("log_group", "topic", "parameter", "bucket")
+
+
+def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
+    kms = reader.mapping(top.get("kms", _Located(None, 0)), "kms", KMS_KEYS)
+    values: dict[str, str | None] = {}
+    for key in KMS_KEYS:
+        value, line = reader.text(kms, key, f"kms.{key}")
+        if value is not None and not KMS_KEY_RE.match(value):
+            reader.problems.add(
+                line,
+                f"kms.{key}",
+                f"'{value}' is not a KMS key id, key ARN, alias ARN or alias/NAME",
+            )
+            value = None
+        if key == "topic" and value is not None and re.search(r"alias/aws/", value):
+            reader.problems.add(
+                line,
+                "kms.topic",
+                f"{value} is an AWS-managed key: CloudWatch cannot use it, so alarm "
+                "notifications would be silently dropped. Use a customer-managed key whose "
+                "policy allows cloudwatch.amazonaws.com, or leave kms.topic unset",
+            )
+            value = None
+        values[key] = value
+    return KmsKeys(**values)
+
+
+def _tags(reader: _Reader, top: dict[str, _Located]) -> dict[str, str]:
+    node = top.get("tags")
+    if node is None or node.value is None:
+        return {}
+    if not isinstance(node.value, dict):
+        reader.problems.add(node.line, "tags", f"expected a mapping, got {_type_name(node.value)}")
+        return {}
+    tags: dict[str, str] = {}
+    for key, value_node in node.value.items():
+        path = f"tags.{key}"
+        if not TAG_KEY_RE.match(key) or key.lower().startswith("aws:"):
+            reader.problems.add(
+                value_node.line, path, "is not a valid tag key (1-128 characters, not aws:)"
+            )
+            continue
+        if key in RESERVED_TAGS:
+            reader.problems.add(value_node.line, path, "is set by loginwatch itself; remove it")
+            continue
+        value, _ = reader.text(node.value, key, path)
+        if value is None:
+            reader.problems.add(value_node.line, path, "needs a value")
+            continue
+        if len(value) > 256:
+            reader.problems.add(value_node.line, path, "is longer than 256 characters")
+            continue
+        tags[key] = value
+    if len(tags) > 40:
+        reader.problems.add(node.line, "tags", "at most 40 tags (loginwatch adds 2 of its own)")
+    return tags
+
+
+RESERVED_TAGS = ("managed-by", "loginwatch:name")
+
+
+def resolve_config_path(explicit: str | None) -> str:
+    """--config beats LOGINWATCH_CONFIG beats ./loginwatch.yaml."""
+    return explicit or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE

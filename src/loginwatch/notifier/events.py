@@ -1,0 +1,207 @@
+"""Find the console sign-ins behind an alarm: window, log query, parse, exact re-check.
+
+Alarm actions run only on state transitions, so one notification can stand for
+several sign-ins; we therefore look up *every* sign-in in the alarm's window
+rather than assuming one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .alarm_event import AlarmNotification
+from .ipmatch import AllowList
+
+# Every console sign-in; the allowlist is applied exactly in Python afterwards
+# because the alarm's own filter pattern can only approximate CIDR ranges.
+CONSOLE_LOGIN_FILTER = (
+    '{ ($.eventSource = "signin.amazonaws.com") && ($.eventName = "ConsoleLogin") }'
+)
+
+# A safety net against a pathological log group: 10,000 events per page already.
+_MAX_PAGES = 50
+
+
+@dataclass(frozen=True)
+class AlarmWindow:
+    start: datetime
+    end: datetime
+
+    @property
+    def start_ms(self) -> int:
+        return _epoch_ms(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return _epoch_ms(self.end)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The parts of a CloudTrail ConsoleLogin record the Slack message shows."""
+
+    event_id: str
+    event_time: datetime
+    identity_type: str
+    user_name: str  # IAM user name, role session name, "" for root
+    role_name: str  # for AssumedRole; "" otherwise
+    arn: str
+    source_ip: str
+    mfa_used: str  # "Yes", "No" or "Unknown"
+    success: bool
+    error_message: str
+    region: str
+    user_agent: str
+    account_id: str
+
+    @property
+    def is_root(self) -> bool:
+        return self.identity_type == "Root"
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def alarm_window(alarm: AlarmNotification, lookback_minutes: int) -> AlarmWindow:
+    """From the start of the evaluated periods (minus slack for delivery lag) to
+    one minute after the state change."""
+    evaluated = timedelta(seconds=alarm.period_seconds * alarm.evaluation_periods)
+    start = alarm.state_change_time - evaluated - timedelta(minutes=lookback_minutes)
+    end = alarm.state_change_time + timedelta(minutes=1)
+    return AlarmWindow(start=start, end=end)
+
+
+def fetch_log_events(
+    logs_client: Any,
+    log_group: str,
+    window: AlarmWindow,
+    *,
+    page_limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """All log events matching CONSOLE_LOGIN_FILTER in the window, following nextToken.
+
+    AWS may return empty pages that still carry a nextToken while it searches;
+    keep going until the token disappears.
+    """
+    request: dict[str, Any] = {
+        "logGroupName": log_group,
+        "startTime": window.start_ms,
+        "endTime": window.end_ms,
+        "filterPattern": CONSOLE_LOGIN_FILTER,
+    }
+    if page_limit is not None:
+        request["limit"] = page_limit
+    events: list[dict[str, Any]] = []
+    for _ in range(_MAX_PAGES):
+        response = logs_client.filter_log_events(**request)
+        events.extend(response.get("events", []))
+        token = response.get("nextToken")
+        if not token:
+            break
+        request["nextToken"] = token
+    return events
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _parse_event_time(value: Any, fallback_ms: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            pass
+    if isinstance(fallback_ms, int | float):
+        return datetime.fromtimestamp(fallback_ms / 1000, tz=UTC)
+    return datetime.fromtimestamp(0, tz=UTC)
+
+
+def parse_sign_in(record: Mapping[str, Any], log_timestamp_ms: Any = None) -> SignIn | None:
+    """A SignIn from a CloudTrail record, or None if it is not a ConsoleLogin.
+
+    The log query already asks for ConsoleLogin only, but the check is repeated
+    so correctness never depends on the filter being evaluated.
+    """
+    if (
+        record.get("eventSource") != "signin.amazonaws.com"
+        or record.get("eventName") != "ConsoleLogin"
+    ):
+        return None
+    identity = _mapping(record.get("userIdentity"))
+    identity_type = _text(identity.get("type")) or "Unknown"
+    arn = _text(identity.get("arn"))
+    user_name = _text(identity.get("userName"))
+    role_name = ""
+    if identity_type == "AssumedRole":
+        # arn:aws:sts::<account>:assumed-role/<role name>/<session name>
+        parts = arn.split("/")
+        if len(parts) >= 3:
+            role_name, user_name = parts[-2], parts[-1]
+    elif not user_name and arn and identity_type != "Root":
+        user_name = arn.rsplit("/", 1)[-1]
+    if not user_name and identity_type != "Root":
+        user_name = _text(identity.get("principalId"))
+    outcome = _text(_mapping(record.get("responseElements")).get("ConsoleLogin"))
+    mfa = _text(_mapping(record.get("additionalEventData")).get("MFAUsed"))
+    return SignIn(
+        event_id=_text(record.get("eventID")),
+        event_time=_parse_event_time(record.get("eventTime"), log_timestamp_ms),
+        identity_type=identity_type,
+        user_name=user_name,
+        role_name=role_name,
+        arn=arn,
+        source_ip=_text(record.get("sourceIPAddress")),
+        mfa_used=mfa if mfa in ("Yes", "No") else "Unknown",
+        success=outcome == "Success",
+        error_message=_text(record.get("errorMessage")),
+        region=_text(record.get("awsRegion")),
+        user_agent=_text(record.get("userAgent")),
+        account_id=_text(record.get("recipientAccountId")) or _text(identity.get("accountId")),
+    )
+
+
+def sign_ins_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[SignIn]:
+    """Parse log event messages as CloudTrail records; skip anything that is not one."""
+    sign_ins: list[SignIn] = []
+    for log_event in log_events:
+        try:
+            record = json.loads(log_event.get("message", ""))
+        except (TypeError, json.JSONDecodeError):
+            continue
+        if not isinstance(record, Mapping):
+            continue
+        sign_in = parse_sign_in(record, log_event.get("timestamp"))
+        if sign_in is not None:
+            sign_ins.append(sign_in)
+    return sign_ins
+
+
+def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[SignIn]:
+    """Sign-ins (successful or failed) from outside the allowlist, one per eventID,
+    newest first.
+
+    CloudTrail can deliver the same event more than once, and a trail can share
+    a log group with another trail, hence the de-duplication.
+    """
+    seen: set[str] = set()
+    kept: list[SignIn] = []
+    for sign_in in sign_ins:
+        if allowlist.contains(sign_in.source_ip):
+            continue
+        # Records without an eventID should not exist; keep them rather than merge them.
+        if sign_in.event_id:
+            if sign_in.event_id in seen:
+                continue
+            seen.add(sign_in.event_id)
+        kept.append(sign_in)
+    return sorted(kept, key=lambda s: (s.event_time, s.event_id), reverse=True)

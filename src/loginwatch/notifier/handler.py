@@ -1,0 +1,169 @@
+"""Lambda entry point: CloudWatch alarm (via SNS) → look up the sign-ins → one Slack message.
+
+Every invocation prints exactly one JSON line (Lambda ships stdout to CloudWatch
+Logs) and returns the same dict, so a synchronous invoke can report it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import aws_clients
+from .alarm_event import Ignored, parse_event
+from .events import alarm_window, fetch_log_events, select_unallowed, sign_ins_from_log_events
+from .ipmatch import AllowList
+from .protocol import TEST_ALERT_MARKER, find_test_id, test_alert_reason
+from .settings import Settings, load_settings
+from .slack_delivery import SlackDeliveryError, mask_webhook, post_to_slack
+from .slack_message import build_alert_message, build_empty_window_message, build_test_message
+from .webhook_secret import WebhookNotConfigured, read_webhook_url
+
+__all__ = [
+    "TEST_ALERT_MARKER",
+    "SlackDeliveryError",
+    "WebhookNotConfigured",
+    "lambda_handler",
+    "reset_caches",
+    "test_alert_reason",
+]
+
+_REASON_LIMIT = 300
+
+# Container-lifetime caches: a warm Lambda reuses them across invocations.
+_settings: tuple[Settings, AllowList] | None = None
+_webhook_url: str | None = None
+
+
+def reset_caches() -> None:
+    """Forget settings, the webhook URL and boto3 clients (as a cold start would)."""
+    global _settings, _webhook_url
+    _settings = None
+    _webhook_url = None
+    aws_clients.reset()
+
+
+def _get_settings() -> tuple[Settings, AllowList]:
+    global _settings
+    if _settings is None:
+        settings = load_settings()
+        _settings = (settings, settings.allow_list())
+    return _settings
+
+
+def _get_webhook_url(settings: Settings) -> str:
+    global _webhook_url
+    if _webhook_url is None:
+        ssm = aws_clients.client("ssm", settings.region)
+        _webhook_url = read_webhook_url(ssm, settings.webhook_parameter, settings.region)
+    return _webhook_url
+
+
+@dataclass
+class _Run:
+    """What this invocation did; becomes the log line and the return value."""
+
+    outcome: str = "failed"
+    events: int = 0
+    slack_status: int | None = None
+    test_id: str | None = None
+    reason: str | None = None
+
+    def as_record(self, duration_ms: float) -> dict[str, Any]:
+        return {
+            "loginwatch": "notifier",
+            "outcome": self.outcome,
+            "events": self.events,
+            "slack_status": self.slack_status,
+            "test_id": self.test_id,
+            "duration_ms": duration_ms,
+            "reason": self.reason,
+        }
+
+
+def _post(settings: Settings, payload: dict[str, Any], run: _Run) -> None:
+    response = post_to_slack(_get_webhook_url(settings), payload)
+    run.slack_status = response.status
+
+
+def _process(event: Any, run: _Run) -> None:
+    notice = parse_event(event)
+    if isinstance(notice, Ignored):
+        run.outcome, run.reason = "ignored", notice.reason
+        return
+    settings, allowlist = _get_settings()
+    if notice.alarm_name != settings.alarm_name:
+        # The topic is loginwatch's; an unrelated alarm wired to it is not a sign-in.
+        run.outcome, run.reason = "ignored", f"alarm {notice.alarm_name!r} is not loginwatch's"
+        return
+    if notice.new_state != "ALARM":
+        run.outcome, run.reason = "ignored", f"alarm state is {notice.new_state}, not ALARM"
+        return
+
+    test_id = find_test_id(notice.state_reason)
+    if test_id is not None:
+        run.test_id = test_id
+        payload = build_test_message(
+            test_id=test_id, account_id=notice.account_id, alarm_name=notice.alarm_name
+        )
+        _post(settings, payload, run)
+        run.outcome = "test-posted"
+        return
+
+    # Read the secret first: a missing webhook should fail before any log query.
+    _get_webhook_url(settings)
+    window = alarm_window(notice, settings.lookback_minutes)
+    logs = aws_clients.client("logs", settings.region)
+    log_events = fetch_log_events(logs, settings.trail_log_group, window)
+    sign_ins = select_unallowed(sign_ins_from_log_events(log_events), allowlist)
+    run.events = len(sign_ins)
+    if sign_ins:
+        payload = build_alert_message(
+            sign_ins, account_id=notice.account_id, alarm_name=notice.alarm_name
+        )
+        _post(settings, payload, run)
+        run.outcome = "posted"
+    else:
+        # Delivery lag or a hand-set alarm state: say so rather than stay silent.
+        payload = build_empty_window_message(
+            account_id=notice.account_id,
+            alarm_name=notice.alarm_name,
+            window=window,
+            region=settings.region,
+            log_group=settings.trail_log_group,
+        )
+        _post(settings, payload, run)
+        run.outcome = "posted-empty-window"
+        run.reason = "no sign-ins from outside the allowlist in the alarm window"
+
+
+def _failure_reason(error: BaseException) -> str:
+    reason = f"{type(error).__name__}: {error}"
+    # Belt and braces: no message we build contains the webhook, but a library's might.
+    if _webhook_url:
+        reason = reason.replace(_webhook_url, mask_webhook(_webhook_url))
+    return reason[:_REASON_LIMIT]
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """Lambda handler (``loginwatch_notifier.handler.lambda_handler``)."""
+    started = time.perf_counter()
+    run = _Run()
+    try:
+        _process(event, run)
+    except Exception as error:
+        run.outcome = "failed"
+        run.reason = _failure_reason(error)
+        if isinstance(error, SlackDeliveryError):
+            run.slack_status = error.status
+        _emit(run, started)
+        raise  # let Lambda record the failure (and retry the async invoke)
+    return _emit(run, started)
+
+
+def _emit(run: _Run, started: float) -> dict[str, Any]:
+    record = run.as_record(round((time.perf_counter() - started) * 1000, 1))
+    print(json.dumps(record), flush=True)
+    return record

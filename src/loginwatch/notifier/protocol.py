@@ -1,0 +1,33 @@
+"""What the CLI and the notifier agree on for test alerts.
+
+``loginwatch test-alert`` sets the alarm to ALARM with a state reason built by
+``test_alert_reason``; the notifier recognises it with ``find_test_id`` and posts
+a labelled test message instead of querying the logs.
+"""
+
+from __future__ import annotations
+
+import re
+
+TEST_ALERT_MARKER = "loginwatch test-alert"
+TEST_ID_PATTERN = r"[A-Za-z0-9-]+"
+
+_TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
+_MARKER_RE = re.compile(rf"{re.escape(TEST_ALERT_MARKER)} ({TEST_ID_PATTERN})")
+
+
+def test_alert_reason(test_id: str) -> str:
+    """The alarm StateReason that marks a test alert with ``test_id``."""
+    if not _TEST_ID_RE.match(test_id):
+        raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
+    return f"{TEST_ALERT_MARKER} {test_id}"
+
+
+# Its name starts with "test_"; stop pytest from collecting it wherever it is imported.
+test_alert_reason.__test__ = False  # type: ignore[attr-defined]
+
+
+def find_test_id(state_reason: str) -> str | None:
+    """The test id if ``state_reason`` carries the test-alert marker, else None."""
+    match = _MARKER_RE.search(state_reason)
+    return match.group(1) if match else None

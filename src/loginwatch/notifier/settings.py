@@ -1,0 +1,116 @@
+"""The notifier's settings: ``settings.json`` packed next to these modules by the CLI.
+
+Settings travel inside the deployment zip instead of Lambda environment
+variables so the function's configuration is exactly what ``CodeSha256`` covers,
+and so nothing secret-looking ever sits in the environment (the webhook URL
+itself lives in SSM).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .ipmatch import AllowList
+
+# Looked up at call time (not bound as a default argument) so tests can point it
+# at a temporary file.
+SETTINGS_FILE = Path(__file__).parent / "settings.json"
+
+_STRING_KEYS = (
+    "name",
+    "region",
+    "webhook_parameter",
+    "trail_log_group",
+    "filter_pattern",
+    "alarm_name",
+)
+_ALL_KEYS = frozenset((*_STRING_KEYS, "allowlist", "lookback_minutes"))
+
+
+class SettingsError(ValueError):
+    """settings.json is missing or does not match the schema the CLI writes."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    region: str
+    webhook_parameter: str
+    trail_log_group: str
+    allowlist: tuple[str, ...]
+    filter_pattern: str
+    lookback_minutes: int
+    alarm_name: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Validate strictly: the CLI and the notifier ship together, so any
+        mismatch is a bug that should fail loudly at packing time, not at 3 a.m."""
+        if not isinstance(data, Mapping):
+            raise SettingsError("settings must be a JSON object")
+        missing = sorted(_ALL_KEYS - data.keys())
+        unknown = sorted(set(data.keys()) - _ALL_KEYS)
+        if missing or unknown:
+            raise SettingsError(f"settings keys mismatch: missing {missing}, unknown {unknown}")
+        for key in _STRING_KEYS:
+            if not isinstance(data[key], str) or not data[key]:
+                raise SettingsError(f"settings.{key} must be a non-empty string")
+        allowlist = data["allowlist"]
+        if not isinstance(allowlist, list | tuple) or not all(
+            isinstance(entry, str) for entry in allowlist
+        ):
+            raise SettingsError("settings.allowlist must be a list of CIDR strings")
+        try:
+            AllowList(allowlist)
+        except ValueError as exc:
+            raise SettingsError(f"settings.allowlist: {exc}") from None
+        lookback = data["lookback_minutes"]
+        # bool is an int subclass; `true` is not a number of minutes.
+        if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
+            raise SettingsError("settings.lookback_minutes must be a non-negative integer")
+        return cls(
+            name=data["name"],
+            region=data["region"],
+            webhook_parameter=data["webhook_parameter"],
+            trail_log_group=data["trail_log_group"],
+            allowlist=tuple(allowlist),
+            filter_pattern=data["filter_pattern"],
+            lookback_minutes=lookback,
+            alarm_name=data["alarm_name"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of settings.json (``from_dict`` round-trips it)."""
+        return {
+            "name": self.name,
+            "region": self.region,
+            "webhook_parameter": self.webhook_parameter,
+            "trail_log_group": self.trail_log_group,
+            "allowlist": list(self.allowlist),
+            "filter_pattern": self.filter_pattern,
+            "lookback_minutes": self.lookback_minutes,
+            "alarm_name": self.alarm_name,
+        }
+
+    def allow_list(self) -> AllowList:
+        return AllowList(self.allowlist)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read settings.json from the package directory (or ``path``)."""
+    target = path if path is not None else SETTINGS_FILE
+    try:
+        raw = target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{target.name} is missing from the notifier package; re-run `loginwatch setup`"
+        ) from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{target.name} is not valid JSON: {exc}") from None
+    return Settings.from_dict(data)

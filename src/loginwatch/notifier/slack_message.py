@@ -1,0 +1,225 @@
+"""Build Slack Block Kit payloads. Pure functions: no I/O, no clock.
+
+Every value that comes from a CloudTrail record is attacker-influenced (the
+user agent is whatever the browser sent; user names are typed at the sign-in
+page), so it goes through ``escape`` before it reaches mrkdwn or plain_text.
+Links are carried in button ``url`` fields, never as ``<url|text>`` markup, so
+no text field of a payload ever needs a raw ``<``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from .events import AlarmWindow, SignIn
+
+MAX_LISTED = 10
+USER_AGENT_LIMIT = 80
+_VALUE_LIMIT = 200  # names and ARNs are short in practice; keep a crafted one from bloating
+_HEADER_LIMIT = 150  # Slack's limit for header blocks
+
+_IDENTITY_LABELS = {"IAMUser": "IAM user", "AssumedRole": "Assumed role", "Root": "ROOT account"}
+_SSO_MFA_NOTE = "federated/SSO sign-ins always report No; MFA happens at the identity provider"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack treats as control characters in text.
+
+    ``&`` first, so the entities introduced for ``<`` and ``>`` are not re-escaped.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _value(text: str, limit: int = _VALUE_LIMIT) -> str:
+    """An event value, shortened *before* escaping so an entity is never cut in half."""
+    return escape(shorten(text, limit))
+
+
+def _code(text: str, limit: int = _VALUE_LIMIT) -> str:
+    """An event value as inline code; a backtick in it would end the span early."""
+    inner = _value(text.replace("`", "'"), limit)
+    return f"`{inner}`"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cloudtrail_event_url(region: str, event_id: str) -> str:
+    region_q = quote(region, safe="")
+    return (
+        f"https://{region_q}.console.aws.amazon.com/cloudtrailv2/home"
+        f"?region={region_q}#/events/{quote(event_id, safe='')}"
+    )
+
+
+def log_group_url(region: str, log_group: str) -> str:
+    # The CloudWatch console double-encodes the name and writes "%" as "$": "/" → "$252F".
+    encoded = quote(quote(log_group, safe=""), safe="").replace("%", "$")
+    region_q = quote(region, safe="")
+    return (
+        f"https://{region_q}.console.aws.amazon.com/cloudwatch/home"
+        f"?region={region_q}#logsV2:log-groups/log-group/{encoded}"
+    )
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": _plain(shorten(text, _HEADER_LIMIT))}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(text)]}
+
+
+def _link_button(label: str, url: str, action_id: str) -> dict[str, Any]:
+    return {"type": "button", "text": _plain(label), "url": url, "action_id": action_id}
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def describe_who(sign_in: SignIn) -> str:
+    """Identity type and name as mrkdwn; the root account is made impossible to miss."""
+    if sign_in.is_root:
+        return ":rotating_light: *ROOT account*"
+    label = _IDENTITY_LABELS.get(sign_in.identity_type) or _value(sign_in.identity_type)
+    name = _code(sign_in.user_name) if sign_in.user_name else "_unknown_"
+    if sign_in.identity_type == "AssumedRole":
+        who = f"*{label}* session {name}"
+        if sign_in.role_name:
+            who += f" (role {_code(sign_in.role_name)})"
+        return who
+    return f"*{label}* {name}"
+
+
+def _who_plain(sign_in: SignIn) -> str:
+    if sign_in.is_root:
+        return "ROOT account"
+    return _value(sign_in.user_name or sign_in.identity_type)
+
+
+def _outcome(sign_in: SignIn) -> str:
+    if sign_in.success:
+        return ":white_check_mark: Success"
+    detail = f" — {_value(sign_in.error_message)}" if sign_in.error_message else ""
+    return f":x: *Failure*{detail}"
+
+
+def _mfa(sign_in: SignIn) -> str:
+    if sign_in.identity_type == "AssumedRole":
+        return f"{sign_in.mfa_used} _({_SSO_MFA_NOTE})_"
+    return sign_in.mfa_used
+
+
+def sign_in_block(sign_in: SignIn, index: int) -> dict[str, Any]:
+    lines = [
+        f"{describe_who(sign_in)} · {_outcome(sign_in)}",
+        f"*Source IP:* {_code(sign_in.source_ip)}   *Time:* {_utc(sign_in.event_time)}",
+        f"*MFA used:* {_mfa(sign_in)}   *Region:* {_value(sign_in.region) or '_unknown_'}"
+        f"   *Account:* {_value(sign_in.account_id) or '_unknown_'}",
+        f"*User agent:* {_code(sign_in.user_agent, USER_AGENT_LIMIT)}",
+    ]
+    block: dict[str, Any] = {"type": "section", "text": _mrkdwn("\n".join(lines))}
+    if sign_in.event_id and sign_in.region:
+        block["accessory"] = _link_button(
+            "Open in CloudTrail",
+            cloudtrail_event_url(sign_in.region, sign_in.event_id),
+            f"cloudtrail-event-{index}",
+        )
+    return block
+
+
+def build_alert_message(
+    sign_ins: Sequence[SignIn], *, account_id: str, alarm_name: str
+) -> dict[str, Any]:
+    """One message for every sign-in from outside the allowlist (``sign_ins`` is
+    already newest first), listing at most MAX_LISTED."""
+    total = len(sign_ins)
+    roots = sum(1 for s in sign_ins if s.is_root)
+    noun = _plural(total, "console sign-in")
+    headline = f"{noun} from outside the allowlist"
+    account = escape(account_id) or "unknown"
+    alarm = escape(alarm_name)
+    blocks: list[dict[str, Any]] = [
+        _header(f"{':rotating_light:' if roots else ':warning:'} {headline}"),
+        _context(f"Account *{account}* · Alarm *{alarm}* · newest first, times in UTC"),
+    ]
+    if roots:
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(
+                    ":rotating_light: *Includes a ROOT account sign-in.* "
+                    "The root user should almost never be used — check this now."
+                ),
+            }
+        )
+    for index, sign_in in enumerate(sign_ins[:MAX_LISTED]):
+        blocks.append({"type": "divider"})
+        blocks.append(sign_in_block(sign_in, index))
+    if total > MAX_LISTED:
+        blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
+    listed = ", ".join(f"{_who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
+    more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
+    root_note = " Includes a ROOT account sign-in!" if roots else ""
+    text = f"{headline} in account {account} (alarm {alarm}):{root_note} {listed}{more}"
+    return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def build_empty_window_message(
+    *, account_id: str, alarm_name: str, window: AlarmWindow, region: str, log_group: str
+) -> dict[str, Any]:
+    """The alarm fired but the window holds nothing from outside the allowlist."""
+    account = escape(account_id) or "unknown"
+    alarm = escape(alarm_name)
+    span = f"{_utc(window.start)} and {_utc(window.end)}"
+    text = (
+        f"Alarm *{alarm}* in account *{account}* fired, but no console sign-ins from "
+        f"outside the allowlist were found between {span}. CloudTrail can take longer than "
+        f"usual to deliver events, or the alarm state was set by hand. "
+        f"Check the trail log group `{escape(log_group)}`."
+    )
+    block = {
+        "type": "section",
+        "text": _mrkdwn(f":grey_question: {text}"),
+        "accessory": _link_button("Open log group", log_group_url(region, log_group), "log-group"),
+    }
+    return {"text": text, "blocks": [block], "unfurl_links": False, "unfurl_media": False}
+
+
+def build_test_message(*, test_id: str, account_id: str, alarm_name: str) -> dict[str, Any]:
+    """A clearly labelled test, so nobody mistakes it for a real sign-in alert."""
+    account = escape(account_id) or "unknown"
+    alarm = escape(alarm_name)
+    test = escape(test_id)
+    body = (
+        f"This is a *test* sent by `loginwatch test-alert` (test id `{test}`). "
+        f"The chain alarm → SNS → Lambda → Slack works for alarm *{alarm}* "
+        f"in account *{account}*. Nobody signed in; there is nothing to do."
+    )
+    return {
+        "text": f"[TEST] loginwatch test alert {test}: alarm → SNS → Lambda → Slack works",
+        "blocks": [
+            _header(":test_tube: TEST — loginwatch test alert"),
+            {"type": "section", "text": _mrkdwn(body)},
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }

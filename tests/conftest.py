@@ -1,0 +1,54 @@
+"""Shared fixtures: fake credentials, in-process moto, a moto server, a Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.slack_stub import SlackStub
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text())
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test runs with fake credentials and nothing from the developer's machine.
+
+    AWS_ENDPOINT_URL is removed because mock_aws does not intercept requests
+    that are sent to an explicit endpoint.
+    """
+    for key in list(os.environ):
+        if key.startswith("AWS_") or key.startswith("LOGINWATCH_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+@pytest.fixture
+def moto_inprocess() -> Iterator[None]:
+    """In-process moto: every boto3 call in the test hits the emulator."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def slack_server() -> Iterator[SlackStub]:
+    stub = SlackStub().start()
+    try:
+        yield stub
+    finally:
+        stub.stop()

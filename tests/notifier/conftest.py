@@ -1,0 +1,193 @@
+"""Notifier test fixtures: settings, moto-backed trail log group and SSM secret, alarm events."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loginwatch.notifier import aws_clients, handler, settings, slack_delivery
+from tests.conftest import load_fixture
+from tests.support.slack_stub import SlackStub
+
+REGION = "us-east-1"
+LOG_GROUP = "/loginwatch/cloudtrail"
+WEBHOOK_PARAMETER = "/loginwatch/slack-webhook-url"
+ALARM_NAME = "loginwatch-unallowed-console-login"
+ACCOUNT_ID = "111122223333"
+
+BASE_SETTINGS: dict[str, Any] = {
+    "name": "loginwatch",
+    "region": REGION,
+    "webhook_parameter": WEBHOOK_PARAMETER,
+    "trail_log_group": LOG_GROUP,
+    "allowlist": ["203.0.113.0/24", "2001:db8:1::/48"],
+    "filter_pattern": '{ ($.eventSource = "signin.amazonaws.com") && '
+    '($.eventName = "ConsoleLogin") && ($.sourceIPAddress != "203.0.113.*") }',
+    "lookback_minutes": 10,
+    "alarm_name": ALARM_NAME,
+}
+
+FIXTURE_NAMES = {
+    "alice": "console_login_iam_user_success_no_mfa.json",
+    "bob": "console_login_iam_user_success_mfa.json",
+    "root": "console_login_root_success.json",
+    "failure": "console_login_iam_user_failure.json",
+    "sso": "console_login_assumed_role_sso.json",
+    "ipv6": "console_login_iam_user_ipv6.json",
+    "hostile": "console_login_hostile_user_agent.json",
+}
+
+
+def cloudtrail_record(kind: str, **overrides: Any) -> dict[str, Any]:
+    """A fixture ConsoleLogin record with top-level keys overridden."""
+    record = load_fixture(f"cloudtrail/{FIXTURE_NAMES[kind]}")
+    record.update(overrides)
+    return record
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def alarm_event(
+    *,
+    state: str = "ALARM",
+    reason: str | None = None,
+    state_change_time: datetime | None = None,
+    **alarm_overrides: Any,
+) -> dict[str, Any]:
+    """The fixture SNS event with the inner alarm JSON edited."""
+    event = copy.deepcopy(load_fixture("sns/lambda_event_cloudwatch_alarm.json"))
+    alarm = json.loads(event["Records"][0]["Sns"]["Message"])
+    alarm["NewStateValue"] = state
+    if reason is not None:
+        alarm["NewStateReason"] = reason
+    if state_change_time is not None:
+        millis = f"{state_change_time.microsecond // 1000:03d}"
+        alarm["StateChangeTime"] = state_change_time.strftime(f"%Y-%m-%dT%H:%M:%S.{millis}+0000")
+    alarm.update(alarm_overrides)
+    event["Records"][0]["Sns"]["Message"] = json.dumps(alarm)
+    return event
+
+
+@pytest.fixture(autouse=True)
+def fresh_notifier() -> Iterator[None]:
+    """Each test starts like a cold Lambda container."""
+    handler.reset_caches()
+    yield
+    handler.reset_caches()
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry back-off is recorded, never slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(slack_delivery, "_sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture
+def use_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Write settings.json (BASE_SETTINGS + overrides) and point the notifier at it."""
+
+    def write(**overrides: Any) -> dict[str, Any]:
+        data = {**BASE_SETTINGS, **overrides}
+        path = tmp_path / "settings.json"
+        path.write_text(json.dumps(data))
+        monkeypatch.setattr(settings, "SETTINGS_FILE", path)
+        return data
+
+    write()
+    return write
+
+
+@dataclass
+class ClientCounter:
+    """Counts boto3 clients created by the notifier and the API calls they make."""
+
+    created: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def client_counter(monkeypatch: pytest.MonkeyPatch) -> ClientCounter:
+    counter = ClientCounter()
+    real_make = aws_clients._make_client
+
+    def counting_make(service: str, region: str) -> Any:
+        counter.created.append(service)
+        made = real_make(service, region)
+        made.meta.events.register(
+            "before-call.*.*",
+            lambda model, **_: counter.calls.append(f"{service}:{model.name}"),
+        )
+        return made
+
+    monkeypatch.setattr(aws_clients, "_make_client", counting_make)
+    return counter
+
+
+class Trail:
+    """A moto log group that receives CloudTrail records like the real trail would."""
+
+    def __init__(self, logs: Any) -> None:
+        self.logs = logs
+        self.stream = "111122223333_CloudTrail_us-east-1"
+        logs.create_log_group(logGroupName=LOG_GROUP)
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
+
+    def put(self, *records: tuple[datetime, dict[str, Any]]) -> None:
+        """Put (log timestamp, record) pairs; PutLogEvents wants them in time order."""
+        events = [
+            {"timestamp": int(moment.timestamp() * 1000), "message": json.dumps(record)}
+            for moment, record in sorted(records, key=lambda pair: pair[0])
+        ]
+        response = self.logs.put_log_events(
+            logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=events
+        )
+        assert "rejectedLogEventsInfo" not in response, response
+
+
+@dataclass
+class NotifierWorld:
+    trail: Trail
+    ssm: Any
+    slack: SlackStub
+    now: datetime  # use as the alarm's StateChangeTime
+
+    def at(self, minutes_before: float) -> datetime:
+        return self.now - timedelta(minutes=minutes_before)
+
+
+@pytest.fixture
+def world(moto_inprocess: None, slack_server: SlackStub, use_settings: Any) -> NotifierWorld:
+    """moto log group + SSM SecureString webhook + Slack stub + settings.json."""
+    import boto3
+
+    logs = boto3.client("logs", region_name=REGION)
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(
+        Name=WEBHOOK_PARAMETER, Value=slack_server.url, Type="SecureString", Overwrite=True
+    )
+    now = datetime.now(UTC).replace(microsecond=123000)
+    return NotifierWorld(trail=Trail(logs), ssm=ssm, slack=slack_server, now=now)
+
+
+def iter_texts(payload: Any) -> Iterator[str]:
+    """Every string under a "text" key anywhere in a Slack payload."""
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if key == "text" and isinstance(value, str):
+                yield value
+            else:
+                yield from iter_texts(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from iter_texts(item)

@@ -1,0 +1,67 @@
+"""`loginwatch validate` through click's runner: summary, --ip verdicts, --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from loginwatch.cli import cli
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/abcdefghijklmnop"
+EXAMPLE = str(Path(__file__).parents[2] / "config.example.yaml")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), env={"LOGINWATCH_SLACK_WEBHOOK": WEBHOOK})
+
+
+def test_validate_example_human_output() -> None:
+    result = run("validate", "--config", EXAMPLE, "--ip", "8.8.8.8", "--ip", "203.0.113.10")
+    assert result.exit_code == 0, result.output
+    assert "8.8.8.8: a console sign-in from here would alert" in result.output
+    assert "203.0.113.10: allowed" in result.output
+    assert "/1024" in result.output
+    assert WEBHOOK not in result.output and "…mnop" in result.output
+
+
+def test_validate_json_schema() -> None:
+    result = run(
+        "validate", "--config", EXAMPLE, "--json", "--ip", "2001:db8:1::1", "--ip", "192.0.2.1"
+    )
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert set(data) >= {
+        "region",
+        "name",
+        "allowlist",
+        "pattern",
+        "pattern_length",
+        "exact",
+        "warnings",
+        "ips",
+    }
+    assert data["pattern_length"] == len(data["pattern"])
+    assert data["ips"] == [
+        {"ip": "2001:db8:1::1", "alerts": False},
+        {"ip": "192.0.2.1", "alerts": True},
+    ]
+    assert data["exact"] is False  # the example has an IPv6 prefix
+    assert WEBHOOK not in result.stdout
+
+
+def test_config_option_after_the_command_and_before() -> None:
+    assert run("--config", EXAMPLE, "validate").exit_code == 0
+    assert run("validate", "--config", EXAMPLE).exit_code == 0
+
+
+def test_bad_ip_argument_is_a_usage_error() -> None:
+    result = run("validate", "--config", EXAMPLE, "--ip", "999.1.1.1")
+    assert result.exit_code == 2 and "not an IPv4 or IPv6 address" in result.output
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    for command in ("setup", "status", "teardown", "test-alert", "validate"):
+        assert command in result.output
