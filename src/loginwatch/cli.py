@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import click
 
-from . import __version__, ui
+from . import __version__, engine, ui
 from .allowlist import PatternError
+from .aws import Aws, connect
 from .config import Config, load_config, resolve_config_path
 from .errors import (
     EXIT_FAILURE,
@@ -110,32 +111,96 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool) -> None:
         ui.render_summary(summary)
 
 
-def _not_built(name: str) -> None:
-    raise UsageError(f"`loginwatch {name}` is not built yet.")
+def _connect(options: Options) -> tuple[Config, Aws]:
+    """Config first (no AWS call before it is valid), then credentials."""
+    config = options.load()
+    if options.region:
+        config = replace(config, region=options.region)
+    for warning in config.warnings:
+        ui.warn(warning)
+    return config, connect(options.profile, config.region)
 
 
 @cli.command()
 @_config_option
+@click.option("--dry-run", is_flag=True, help="Show the plan; make no changes.")
 @pass_options
-def setup(options: Options) -> None:
+def setup(options: Options, dry_run: bool) -> None:
     """Create or repair every resource of the alert chain (idempotent)."""
-    _not_built("setup")
+    config, aws = _connect(options)
+    ui.out.print(
+        f"loginwatch '{config.name}' → account {aws.account_id}, region {config.region}"
+        + (" [dim](dry run)[/]" if dry_run else "")
+    )
+    deployment = engine.build_deployment(config, aws)
+    printer = ui.StepPrinter(dry_run=dry_run)
+    try:
+        results = engine.plan(deployment, printer) if dry_run else engine.apply(deployment, printer)
+    finally:
+        printer.stop()
+    for message in deployment.notices:
+        ui.notice(message)
+    ui.setup_summary(results, dry_run)
 
 
 @cli.command()
 @_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @pass_options
-def status(options: Options) -> None:
-    """Check that every resource exists, matches the config and can fire."""
-    _not_built("status")
+def status(options: Options, as_json: bool) -> None:
+    """Check that every resource exists, matches the config and can fire (read-only)."""
+    config, aws = _connect(options)
+    deployment = engine.build_deployment(config, aws, strict=False)
+    report = engine.status(deployment)
+    if as_json:
+        ui.print_json(report.to_json())
+    else:
+        ui.render_status(report)
+    if not report.healthy:
+        raise SystemExit(EXIT_FAILURE)
 
 
 @cli.command()
 @_config_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be removed and kept; change nothing."
+)
+@click.option(
+    "--delete-bucket",
+    is_flag=True,
+    help="Also empty (every object version) and delete the trail bucket: the original CloudTrail logs.",
+)
+@click.option(
+    "--delete-trail-logs",
+    is_flag=True,
+    help="Also delete the trail's CloudWatch Logs group (a copy of CloudTrail events).",
+)
 @pass_options
-def teardown(options: Options) -> None:
+def teardown(
+    options: Options, yes: bool, dry_run: bool, delete_bucket: bool, delete_trail_logs: bool
+) -> None:
     """Remove what setup created; keeps the trail bucket (audit logs) by default."""
-    _not_built("teardown")
+    config, aws = _connect(options)
+    deployment = engine.build_deployment(config, aws, strict=False)
+    items = engine.teardown_plan(
+        deployment, delete_bucket=delete_bucket, delete_trail_logs=delete_trail_logs
+    )
+    ui.render_teardown_plan(items)
+    to_delete = [i for i in items if i.action == "delete"]
+    if dry_run or not to_delete:
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "teardown needs confirmation, and there is no terminal to ask on.",
+                "Re-run with --yes to confirm, or --dry-run to only list.",
+            )
+        if not click.confirm(f"Delete these {len(to_delete)} resource(s)?", default=False):
+            ui.out.print("Nothing was changed.")
+            raise SystemExit(EXIT_FAILURE)
+    engine.teardown(items, ui.teardown_done)
+    ui.out.print(f"[bold]Removed {len(to_delete)} resource(s).[/]")
 
 
 @cli.command("test-alert")
@@ -143,7 +208,7 @@ def teardown(options: Options) -> None:
 @pass_options
 def test_alert(options: Options) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
-    _not_built("test-alert")
+    raise UsageError("`loginwatch test-alert` is not built yet.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
     except LoginwatchError as exc:
         if debug:
             traceback.print_exc()

@@ -57,3 +57,128 @@ def render_summary(summary: ConfigSummary) -> None:
             out.print(f"[red]✗ {verdict.ip}[/]: a console sign-in from here would alert")
         else:
             out.print(f"[green]✓ {verdict.ip}[/]: allowed, no alert")
+
+
+# ---------------------------------------------------------------- setup progress
+
+_ACTION_STYLE = {
+    "create": ("+", "green", "created"),
+    "update": ("~", "yellow", "updated"),
+    "unchanged": ("=", "dim", "unchanged"),
+    "in use": ("•", "cyan", "in use, not managed"),
+}
+_PLAN_WORD = {
+    "create": "create",
+    "update": "update",
+    "unchanged": "unchanged",
+    "in use": "use as is",
+}
+
+
+class StepPrinter:
+    """One line per resource as it is settled, with a spinner on the step in flight."""
+
+    def __init__(self, *, dry_run: bool = False) -> None:
+        self.dry_run = dry_run
+        self._status: Any = None
+
+    def start(self, resource: Any) -> None:
+        verb = "Checking" if self.dry_run else "Settling"
+        self._status = out.status(f"{verb} {resource.label} {escape(resource.name)} …")
+        self._status.start()
+
+    def done(self, result: Any) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        symbol, style, word = _ACTION_STYLE[result.action]
+        if self.dry_run:
+            word = _PLAN_WORD[result.action]
+        line = f"[{style}]{symbol} {result.resource.label:<24}[/] {escape(result.resource.name)}  [{style}]{word}[/]"
+        out.print(line)
+        for change in result.changes:
+            out.print(f"    [yellow]{escape(change)}[/]")
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def setup_summary(results: list[Any], dry_run: bool) -> None:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.action] = counts.get(result.action, 0) + 1
+    parts = [
+        f"{counts[a]} {a if dry_run else _ACTION_STYLE[a][2]}" for a in _ACTION_STYLE if a in counts
+    ]
+    if dry_run:
+        out.print(f"\nPlan: {', '.join(parts)}. Nothing was changed (--dry-run).")
+        return
+    out.print(f"\n[bold green]Done.[/] {', '.join(parts)}.")
+    out.print("Next: [bold]loginwatch test-alert[/] sends a test message through the whole chain.")
+
+
+# ---------------------------------------------------------------- status
+
+_STATE_STYLE = {"ok": "green", "missing": "red", "drift": "yellow", "unmanaged": "cyan"}
+
+
+def render_status(report: Any) -> None:
+    table = Table(
+        title=f"loginwatch '{report.deployment.names.name}' in {report.deployment.names.region}"
+    )
+    table.add_column("resource")
+    table.add_column("name", overflow="fold")
+    table.add_column("state")
+    table.add_column("details", overflow="fold")
+    for item in report.resources:
+        style = _STATE_STYLE[item.state]
+        table.add_row(
+            item.resource.label,
+            escape(item.resource.name),
+            f"[{style}]{item.state}[/]",
+            escape("; ".join(item.details)),
+        )
+    out.print(table)
+    checks = Table(title="Can it fire?")
+    checks.add_column("check")
+    checks.add_column("")
+    checks.add_column("detail", overflow="fold")
+    for check in report.checks:
+        mark = (
+            "[green]✓[/]" if check.ok else ("[yellow]![/]" if check.warning_only else "[red]✗[/]")
+        )
+        checks.add_row(check.name, mark, escape(check.detail))
+    out.print(checks)
+    problems = report.problems
+    if not problems:
+        out.print("[bold green]healthy[/]")
+    else:
+        out.print(
+            f"[bold red]{len(problems)} problem(s)[/] — run [bold]loginwatch setup[/] to repair"
+        )
+
+
+# ---------------------------------------------------------------- teardown
+
+
+def render_teardown_plan(items: list[Any]) -> None:
+    for item in items:
+        label = f"{item.resource.label:<24}"
+        name = escape(item.resource.name)
+        if item.action == "delete":
+            out.print(f"[red]- {label}[/] {name}  [red]delete[/]")
+        elif item.action == "keep":
+            out.print(f"[cyan]• {label}[/] {name}  [cyan]keep[/]: {escape(item.reason)}")
+    if not any(i.action == "delete" for i in items):
+        out.print("Nothing left to remove.")
+
+
+def teardown_done(item: Any) -> None:
+    note = f" ({escape(item.note)})" if item.note else ""
+    out.print(f"[red]- {item.resource.label:<24}[/] {escape(item.resource.name)}  deleted{note}")
+
+
+def notice(message: str) -> None:
+    out.print(f"[cyan]Notice:[/] {escape(message)}")

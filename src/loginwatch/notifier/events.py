@@ -63,8 +63,12 @@ class SignIn:
         return self.identity_type == "Root"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: float timestamps can round 123 ms down to 122.
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def alarm_window(alarm: AlarmNotification, lookback_minutes: int) -> AlarmWindow:

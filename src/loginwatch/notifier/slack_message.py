@@ -125,6 +125,8 @@ def _outcome(sign_in: SignIn) -> str:
 def _mfa(sign_in: SignIn) -> str:
     if sign_in.identity_type == "AssumedRole":
         return f"{sign_in.mfa_used} _({_SSO_MFA_NOTE})_"
+    if sign_in.mfa_used == "No" and sign_in.success:
+        return "No :warning:"  # a password alone got in
     return sign_in.mfa_used
 
 
@@ -178,8 +180,8 @@ def build_alert_message(
         blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
     listed = ", ".join(f"{_who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
     more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
-    root_note = " Includes a ROOT account sign-in!" if roots else ""
-    text = f"{headline} in account {account} (alarm {alarm}):{root_note} {listed}{more}"
+    root_note = "ROOT account sign-in! " if roots else ""
+    text = f"{root_note}{headline} in account {account} (alarm {alarm}): {listed}{more}"
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 

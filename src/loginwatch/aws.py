@@ -1,0 +1,231 @@
+"""boto3 session and clients, retries, call recording, and AWS errors → plain messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config as BotoConfig
+
+from . import __version__
+from .errors import AwsError, CredentialsError
+
+# botocore's standard mode retries throttling, 5xx and connection errors with
+# jittered backoff; 10 attempts rides out a busy account without hanging forever.
+RETRY_ATTEMPTS = 10
+CALL_LOG_ENV = "LOGINWATCH_CALL_LOG"  # tests and bench/ record every API call here
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Filter", "Test")
+
+T = TypeVar("T")
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(READ_PREFIXES)
+
+
+@dataclass
+class CallRecorder:
+    """Counts API calls (service, operation), thread-safe; optionally appends them to a file."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    path: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        with self._lock:
+            self.calls.append((service, model.name))
+            if self.path:
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps([service, model.name]) + "\n")
+
+    @property
+    def mutating(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if not is_read(c[1])]
+
+    @property
+    def reads(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if is_read(c[1])]
+
+
+@dataclass
+class Aws:
+    """One account + region: clients created once (boto3 clients are thread-safe)."""
+
+    session: boto3.Session
+    region: str
+    account_id: str
+    partition: str
+    recorder: CallRecorder
+    sleep: Callable[[float], None] = time.sleep
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                client = self.session.client(
+                    service,
+                    region_name=self.region,
+                    config=BotoConfig(
+                        retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+                        user_agent_extra=f"loginwatch/{__version__}",
+                        connect_timeout=10,
+                        read_timeout=60,
+                    ),
+                )
+                client.meta.events.register("before-call.*.*", self._record)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _record(self, model: Any, **kwargs: Any) -> None:
+        self.recorder(model, **kwargs)
+
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        where = self.region if region else ""
+        account = self.account_id if service != "s3" else ""
+        return f"arn:{self.partition}:{service}:{where}:{account}:{resource}"
+
+
+def connect(
+    profile: str | None, region: str, *, sleep: Callable[[float], None] = time.sleep
+) -> Aws:
+    """Open a session and learn the account id; credential problems become CredentialsError."""
+    recorder = CallRecorder(path=os.environ.get(CALL_LOG_ENV))
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+    except botocore.exceptions.ProfileNotFound:
+        raise CredentialsError(
+            f"AWS profile '{profile}' does not exist.",
+            "List profiles with `aws configure list-profiles`, or drop --profile / AWS_PROFILE.",
+        ) from None
+    aws = Aws(session=session, region=region, account_id="", partition="aws", recorder=recorder)
+    aws.sleep = sleep
+    identity = call(aws, "sts", "get_caller_identity", action="sts:GetCallerIdentity")
+    aws.account_id = identity["Account"]
+    aws.partition = identity["Arn"].split(":")[1]
+    return aws
+
+
+def call(
+    aws: Aws, service: str, operation: str, *, action: str | None = None, **params: Any
+) -> Any:
+    """One AWS call with errors translated; use for calls whose errors are all fatal."""
+    with translate_errors(action or f"{service}:{_pascal(operation)}", params.get("Name", "")):
+        return getattr(aws.client(service), operation)(**params)
+
+
+def _pascal(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Message", ""))
+    return str(exc)
+
+
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "AuthorizationErrorException",
+    "InsufficientPermissionsException",
+}
+EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
+BAD_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"}
+
+
+@contextmanager
+def translate_errors(action: str, resource: str = "") -> Iterator[None]:
+    """Turn botocore errors into one or two lines naming the action, resource and fix."""
+    target = f" on {resource}" if resource else ""
+    try:
+        yield
+    except botocore.exceptions.NoCredentialsError:
+        raise CredentialsError(
+            "No AWS credentials found.",
+            "Set AWS_PROFILE (or pass --profile), run `aws sso login`, or export "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+        ) from None
+    except (
+        botocore.exceptions.TokenRetrievalError,
+        botocore.exceptions.SSOTokenLoadError,
+        botocore.exceptions.UnauthorizedSSOTokenError,
+    ):
+        raise CredentialsError(
+            "Your AWS SSO session has expired or was never started.",
+            "Run `aws sso login` (with --profile if you use one) and try again.",
+        ) from None
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise AwsError(
+            f"Cannot reach AWS for {action}: {exc}",
+            "Check the network, the region name, and AWS_ENDPOINT_URL if you set it.",
+        ) from None
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        message = error_message(exc)
+        if code in EXPIRED:
+            raise CredentialsError(
+                "Your AWS credentials have expired.",
+                "Refresh them (`aws sso login`, or new temporary keys) and try again.",
+            ) from None
+        if code in BAD_CREDENTIALS:
+            raise CredentialsError(
+                f"AWS rejected the credentials ({code}).",
+                "Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and that the "
+                "region is enabled for the account.",
+            ) from None
+        if code in ACCESS_DENIED:
+            raise AwsError(
+                f"Access denied: {action}{target}.",
+                f"Grant {action} to the identity running loginwatch "
+                "(`loginwatch permissions` prints the full policy).",
+            ) from None
+        raise AwsError(f"{action}{target} failed: {code}: {message}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise AwsError(f"{action}{target} failed: {exc}") from None
+
+
+def retry_while(
+    aws: Aws,
+    func: Callable[[], T],
+    *,
+    codes: set[str],
+    message_contains: str = "",
+    attempts: int = 8,
+    first_delay: float = 2.0,
+    max_delay: float = 15.0,
+) -> T:
+    """Retry a call that fails while IAM changes propagate (bounded, exponential backoff).
+
+    A role used seconds after creation is not yet assumable by Lambda or
+    CloudTrail; AWS says so with these specific errors, which settle within
+    about a minute. Anything else is raised at once.
+    """
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return func()
+        except botocore.exceptions.ClientError as exc:
+            retryable = error_code(exc) in codes and message_contains in error_message(exc)
+            if not retryable or attempt == attempts:
+                raise
+            aws.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,123 @@
+"""Every resource name and ARN, derived once from the config and the account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Config
+
+MANAGED_BY = ("managed-by", "loginwatch")
+NAME_TAG = "loginwatch:name"
+
+
+@dataclass(frozen=True)
+class Names:
+    name: str
+    region: str
+    account: str
+    partition: str
+    bucket_override: str | None = None
+    reused_trail: str | None = None
+
+    @classmethod
+    def for_config(cls, config: Config, account: str, partition: str = "aws") -> Names:
+        return cls(
+            name=config.name,
+            region=config.region,
+            account=account,
+            partition=partition,
+            bucket_override=config.bucket,
+            reused_trail=config.existing_trail,
+        )
+
+    def _arn(self, service: str, resource: str, region: str | None = None) -> str:
+        return f"arn:{self.partition}:{service}:{region or self.region}:{self.account}:{resource}"
+
+    # ------------------------------------------------------------ trail side
+    @property
+    def bucket(self) -> str:
+        return self.bucket_override or f"{self.name}-trail-{self.account}-{self.region}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}"
+
+    @property
+    def trail(self) -> str:
+        return self.reused_trail or f"{self.name}-trail"
+
+    @property
+    def trail_arn(self) -> str:
+        if self.reused_trail and self.reused_trail.startswith("arn:"):
+            return self.reused_trail
+        return self._arn("cloudtrail", f"trail/{self.trail}")
+
+    @property
+    def trail_log_group(self) -> str:
+        return f"/{self.name}/cloudtrail"
+
+    @property
+    def trail_role(self) -> str:
+        return f"{self.name}-cloudtrail-to-logs"
+
+    # ------------------------------------------------------------ detection
+    @property
+    def metric_filter(self) -> str:
+        return f"{self.name}-unallowed-console-login"
+
+    @property
+    def metric_namespace(self) -> str:
+        return f"LoginWatch/{self.name}"
+
+    metric_name = "UnallowedConsoleLogin"
+
+    @property
+    def alarm(self) -> str:
+        return f"{self.name}-unallowed-console-login"
+
+    @property
+    def alarm_arn(self) -> str:
+        return self._arn("cloudwatch", f"alarm:{self.alarm}")
+
+    @property
+    def topic(self) -> str:
+        return f"{self.name}-alerts"
+
+    @property
+    def topic_arn(self) -> str:
+        return self._arn("sns", self.topic)
+
+    # ------------------------------------------------------------ notifier
+    @property
+    def parameter(self) -> str:
+        return f"/{self.name}/slack-webhook-url"
+
+    @property
+    def parameter_arn(self) -> str:
+        return self._arn("ssm", f"parameter{self.parameter}")
+
+    @property
+    def notifier_role(self) -> str:
+        return f"{self.name}-notifier"
+
+    @property
+    def function(self) -> str:
+        return f"{self.name}-notifier"
+
+    @property
+    def function_arn(self) -> str:
+        return self._arn("lambda", f"function:{self.function}")
+
+    @property
+    def notifier_log_group(self) -> str:
+        return f"/aws/lambda/{self.function}"
+
+    @property
+    def permission_sid(self) -> str:
+        return f"{self.name}-sns-invoke"
+
+    def role_arn(self, role: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{role}"
+
+    def log_group_arn(self, log_group: str) -> str:
+        return self._arn("logs", f"log-group:{log_group}")

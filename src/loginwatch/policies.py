@@ -1,0 +1,183 @@
+"""IAM, bucket and topic policy documents: pure functions, least privilege, no wildcards.
+
+Every ``Resource`` is scoped to one named thing. The only ``*`` that appears is
+inside an ARN where AWS gives no narrower form: log streams inside one log
+group (CloudTrail and Lambda create stream names we cannot know in advance)
+and object keys under the bucket's ``AWSLogs/<account>/`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .names import Names
+
+VERSION = "2012-10-17"
+SID_PREFIX = "Loginwatch"
+TRAIL_ACL_SID = "LoginwatchCloudTrailAclCheck"
+TRAIL_WRITE_SID = "LoginwatchCloudTrailWrite"
+DENY_INSECURE_SID = "LoginwatchDenyInsecureTransport"
+TOPIC_PUBLISH_SID = "LoginwatchAllowAlarmPublish"
+
+Policy = dict[str, Any]
+
+
+def bucket_statements(names: Names) -> list[dict[str, Any]]:
+    """CloudTrail's documented bucket policy, scoped to our trail, plus TLS-only access."""
+    source = {"aws:SourceArn": names.trail_arn}
+    return [
+        {
+            "Sid": TRAIL_ACL_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": names.bucket_arn,
+            "Condition": {"StringEquals": source},
+        },
+        {
+            "Sid": TRAIL_WRITE_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{names.bucket_arn}/AWSLogs/{names.account}/*",
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **source}},
+        },
+        {
+            "Sid": DENY_INSECURE_SID,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [names.bucket_arn, f"{names.bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    ]
+
+
+def merge_bucket_policy(existing: Policy | None, names: Names) -> Policy:
+    """Our statements replace earlier versions of themselves; every other statement is kept."""
+    ours = bucket_statements(names)
+    our_sids = {s["Sid"] for s in ours}
+    kept = [s for s in (existing or {}).get("Statement", []) if s.get("Sid") not in our_sids]
+    return {"Version": VERSION, "Statement": [*kept, *ours]}
+
+
+def without_our_statements(existing: Policy) -> Policy:
+    kept = [
+        s for s in existing.get("Statement", []) if not str(s.get("Sid", "")).startswith(SID_PREFIX)
+    ]
+    return {**existing, "Statement": kept}
+
+
+def topic_policy(names: Names) -> Policy:
+    """Only our alarm may publish. CloudWatch sets aws:SourceArn to the alarm ARN."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": TOPIC_PUBLISH_SID,
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": names.topic_arn,
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": names.alarm_arn},
+                    "StringEquals": {"aws:SourceAccount": names.account},
+                },
+            }
+        ],
+    }
+
+
+def trust_policy(service: str, names: Names, *, source_account: bool) -> Policy:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account:  # confused-deputy guard: only this account's trails may use the role
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": names.account}}
+    return {"Version": VERSION, "Statement": [statement]}
+
+
+def trail_role_policy(names: Names, log_group: str) -> Policy:
+    """CloudTrail → CloudWatch Logs: create streams and put events in one log group only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "WriteTrailEvents",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                # Stream names are chosen by CloudTrail: the stream part must be a wildcard.
+                "Resource": f"{names.log_group_arn(log_group)}:log-stream:*",
+            }
+        ],
+    }
+
+
+def notifier_role_policy(
+    names: Names, trail_log_group: str, parameter_key_arn: str | None
+) -> Policy:
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            # Lambda names its streams per container: the stream part must be a wildcard.
+            "Resource": f"{names.log_group_arn(names.notifier_log_group)}:log-stream:*",
+        },
+        {
+            "Sid": "ReadWebhook",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": names.parameter_arn,
+        },
+        {
+            "Sid": "ReadSignInEvents",
+            "Effect": "Allow",
+            "Action": "logs:FilterLogEvents",
+            # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
+            "Resource": f"{names.log_group_arn(trail_log_group)}:*",
+        },
+    ]
+    if parameter_key_arn:
+        statements.append(
+            {
+                "Sid": "DecryptWebhook",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": parameter_key_arn,
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}
+                },
+            }
+        )
+    return {"Version": VERSION, "Statement": statements}
+
+
+def normalize(policy: Policy | str | None) -> Any:
+    """Canonical form for comparing policies: AWS reorders keys and wraps single values."""
+    import json
+    import urllib.parse
+
+    if policy is None:
+        return None
+    if isinstance(policy, str):
+        text = policy
+        if text.startswith("%7B") or text.startswith("%7b"):  # IAM returns URL-encoded JSON
+            text = urllib.parse.unquote(text)
+        policy = json.loads(text)
+    return _canon(policy)
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canon(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        items = [_canon(v) for v in value]
+        if len(items) == 1:
+            return items[0]
+        import json
+
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    return value

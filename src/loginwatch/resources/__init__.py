@@ -1,0 +1,1 @@
+"""One module per AWS resource kind, all following resources.base.Resource."""

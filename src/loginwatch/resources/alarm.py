@@ -1,0 +1,97 @@
+"""The CloudWatch alarm: Sum ≥ 1 sign-in from outside the allowlist → notify the topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Check, Observed, Resource, changed, tags_from_list
+
+DESCRIPTION = (
+    "Console sign-in from outside the allowlist (loginwatch '{name}'). "
+    "Managed by loginwatch: change it with `loginwatch setup`, not by hand."
+)
+
+
+class Alarm(Resource):
+    kind = "alarm"
+    label = "CloudWatch alarm"
+    service = "cloudwatch"
+
+    @property
+    def name(self) -> str:
+        return self.names.alarm
+
+    @property
+    def arn(self) -> str:
+        return self.names.alarm_arn
+
+    def desired(self) -> dict[str, Any]:
+        config = self.d.config
+        return {
+            "AlarmDescription": DESCRIPTION.format(name=self.names.name),
+            "ActionsEnabled": True,
+            "AlarmActions": [self.names.topic_arn],
+            "OKActions": [],
+            "InsufficientDataActions": [],
+            "MetricName": self.names.metric_name,
+            "Namespace": self.names.metric_namespace,
+            "Statistic": "Sum",
+            "Period": config.alarm_period_seconds,
+            "EvaluationPeriods": config.alarm_evaluation_periods,
+            "DatapointsToAlarm": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+        }
+
+    def read(self) -> Observed | None:
+        with self.aws_call("cloudwatch:DescribeAlarms"):
+            found = self.client.describe_alarms(AlarmNames=[self.name], AlarmTypes=["MetricAlarm"])
+        alarms = found.get("MetricAlarms", [])
+        if not alarms:
+            return None
+        alarm = alarms[0]
+        with self.aws_call("cloudwatch:ListTagsForResource"):
+            tags = self.client.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
+        return {
+            "settings": {k: alarm.get(k) for k in self.desired()},
+            "state": alarm.get("StateValue"),
+            "state_reason": alarm.get("StateReason"),
+            "state_updated": alarm.get("StateUpdatedTimestamp"),
+            "tags": tags_from_list(tags),
+        }
+
+    def diff(self, observed: Observed) -> list[str]:
+        current = observed["settings"]
+        want = self.desired()
+        # DatapointsToAlarm is omitted by some endpoints when it equals EvaluationPeriods.
+        if current.get("DatapointsToAlarm") is None:
+            current = {**current, "DatapointsToAlarm": current.get("EvaluationPeriods")}
+        return [changed(k, current.get(k), v) for k, v in want.items() if current.get(k) != v]
+
+    def create(self) -> None:
+        with self.aws_call("cloudwatch:PutMetricAlarm"):
+            self.client.put_metric_alarm(
+                AlarmName=self.name, Tags=self.d.tag_list(), **self.desired()
+            )
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        with self.aws_call("cloudwatch:PutMetricAlarm"):
+            # PutMetricAlarm replaces the whole definition (tags are kept).
+            self.client.put_metric_alarm(AlarmName=self.name, **self.desired())
+
+    def delete(self, observed: Observed) -> str:
+        with self.aws_call("cloudwatch:DeleteAlarms"):
+            self.client.delete_alarms(AlarmNames=[self.name])
+        return ""
+
+    def checks(self, observed: Observed) -> list[Check]:
+        updated = observed.get("state_updated")
+        when = f" since {updated:%Y-%m-%d %H:%M} UTC" if hasattr(updated, "strftime") else ""
+        state = observed.get("state")
+        # ALARM is a healthy state (it fired); only a disabled action breaks the chain.
+        actions = observed["settings"].get("ActionsEnabled")
+        return [
+            Check("alarm state", True, f"{state}{when}"),
+            Check("alarm actions enabled", bool(actions), "enabled" if actions else "disabled"),
+        ]

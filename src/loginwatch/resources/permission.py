@@ -1,0 +1,67 @@
+"""Lambda resource policy statement letting our topic (and only it) invoke the notifier."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from .base import Observed, Resource, absent_on
+
+
+class InvokePermission(Resource):
+    kind = "invoke-permission"
+    label = "invoke permission"
+    service = "lambda"
+
+    @property
+    def name(self) -> str:
+        return self.names.permission_sid
+
+    @absent_on("ResourceNotFoundException")
+    def read(self) -> Observed | None:
+        policy = json.loads(self.client.get_policy(FunctionName=self.names.function)["Policy"])
+        for statement in policy.get("Statement", []):
+            if statement.get("Sid") == self.name:
+                condition = statement.get("Condition", {})
+                return {
+                    "principal": (statement.get("Principal") or {}).get("Service"),
+                    "source_arn": condition.get("ArnLike", {}).get("AWS:SourceArn"),
+                }
+        return None
+
+    def owned(self, observed: Observed) -> bool:
+        return True  # exact derived statement id on our own (tagged) function
+
+    def diff(self, observed: Observed) -> list[str]:
+        changes = []
+        if observed["principal"] != "sns.amazonaws.com":
+            changes.append("principal: sns.amazonaws.com")
+        if observed["source_arn"] != self.names.topic_arn:
+            changes.append(f"source: only topic {self.names.topic}")
+        return changes
+
+    def create(self) -> None:
+        with self.aws_call("lambda:AddPermission"):
+            try:
+                self.client.add_permission(
+                    FunctionName=self.names.function,
+                    StatementId=self.name,
+                    Action="lambda:InvokeFunction",
+                    Principal="sns.amazonaws.com",
+                    SourceArn=self.names.topic_arn,
+                    SourceAccount=self.names.account,
+                )
+            except self.client.exceptions.ResourceConflictException:
+                pass  # the same statement id exists: added by an interrupted run
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        self.delete(observed)
+        self.create()
+
+    def delete(self, observed: Observed) -> str:
+        with self.aws_call("lambda:RemovePermission"):
+            with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+                self.client.remove_permission(
+                    FunctionName=self.names.function, StatementId=self.name
+                )
+        return ""

@@ -1,0 +1,280 @@
+"""The CloudTrail trail: multi-region, so sign-ins logged in any region are seen.
+
+Root sign-ins land in us-east-1 and IAM users signing in through the global
+endpoint can land in us-east-2, eu-north-1 or ap-southeast-2: a single-region
+trail silently misses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..aws import retry_while
+from ..errors import UsageError
+from .base import Check, Observed, Resource, absent_on, changed, tags_from_list
+
+# Errors CloudTrail returns while a new role or log group is not yet usable (IAM propagation).
+PROPAGATION_ERRORS = {
+    "InvalidCloudWatchLogsLogGroupArnException",
+    "InvalidCloudWatchLogsRoleArnException",
+}
+MANAGEMENT_EVENTS = [{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+STALE_AFTER = timedelta(hours=24)
+
+
+def _age(moment: Any) -> timedelta | None:
+    if not isinstance(moment, datetime):
+        return None
+    return datetime.now(UTC) - moment.astimezone(UTC)
+
+
+def _delivery_check(status: dict[str, Any]) -> Check:
+    """When did CloudWatch Logs last receive from the trail? Not every API reports it."""
+    delivered = status.get("LatestCloudWatchLogsDeliveryTime")
+    error = status.get("LatestCloudWatchLogsDeliveryError")
+    if error:
+        return Check("trail delivers to CloudWatch Logs", False, f"delivery error: {error}")
+    age = _age(delivered)
+    if age is None:
+        return Check("trail delivers to CloudWatch Logs", True, "last delivery: unknown", True)
+    hours = age.total_seconds() / 3600
+    detail = f"last delivery {hours:.1f} h ago ({delivered:%Y-%m-%d %H:%M} UTC)"
+    return Check("trail delivers to CloudWatch Logs", age < STALE_AFTER, detail, True)
+
+
+class Trail(Resource):
+    kind = "trail"
+    label = "CloudTrail trail"
+    service = "cloudtrail"
+
+    @property
+    def name(self) -> str:
+        return self.names.trail
+
+    @property
+    def arn(self) -> str:
+        return self.names.trail_arn
+
+    def _log_group_arn(self) -> str:
+        # CloudTrail wants the log-group ARN with its ":*" suffix.
+        return f"{self.names.log_group_arn(self.names.trail_log_group)}:*"
+
+    @absent_on("TrailNotFoundException")
+    def read(self) -> Observed | None:
+        c = self.client
+        trail = c.get_trail(Name=self.name)["Trail"]
+        status = c.get_trail_status(Name=self.name)
+        selectors = c.get_event_selectors(TrailName=self.name)
+        tags = c.list_tags(ResourceIdList=[trail["TrailARN"]])["ResourceTagList"]
+        return {
+            "trail": trail,
+            "logging": bool(status.get("IsLogging")),
+            "status": status,
+            "selectors": selectors.get("EventSelectors"),
+            "advanced_selectors": selectors.get("AdvancedEventSelectors"),
+            "tags": tags_from_list(tags[0].get("TagsList") if tags else []),
+        }
+
+    def _settings_diff(self, trail: dict[str, Any]) -> list[str]:
+        want = {
+            "S3BucketName": self.names.bucket,
+            "IsMultiRegionTrail": True,
+            "IncludeGlobalServiceEvents": True,
+            "LogFileValidationEnabled": True,
+            "CloudWatchLogsLogGroupArn": self._log_group_arn(),
+            "CloudWatchLogsRoleArn": self.names.role_arn(self.names.trail_role),
+        }
+        changes = [changed(k, trail.get(k), v) for k, v in want.items() if trail.get(k) != v]
+        key = self.d.config.kms.bucket
+        if key and not (trail.get("KmsKeyId") or "").endswith(key.split("/")[-1]):
+            changes.append(changed("KmsKeyId", trail.get("KmsKeyId"), key))
+        return changes
+
+    def _selectors_ok(self, observed: Observed) -> bool:
+        if observed.get("advanced_selectors"):
+            return False
+        selectors = observed.get("selectors") or []
+        return any(
+            s.get("IncludeManagementEvents") and s.get("ReadWriteType") == "All" for s in selectors
+        )
+
+    def diff(self, observed: Observed) -> list[str]:
+        changes = self._settings_diff(observed["trail"])
+        if not self._selectors_ok(observed):
+            changes.append("event selectors: management events, read and write")
+        if not observed["logging"]:
+            changes.append("logging: stopped → started")
+        return changes
+
+    def _settings(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "Name": self.name,
+            "S3BucketName": self.names.bucket,
+            "IsMultiRegionTrail": True,
+            "IncludeGlobalServiceEvents": True,
+            "EnableLogFileValidation": True,
+            "CloudWatchLogsLogGroupArn": self._log_group_arn(),
+            "CloudWatchLogsRoleArn": self.names.role_arn(self.names.trail_role),
+        }
+        if self.d.config.kms.bucket:
+            params["KmsKeyId"] = self.d.config.kms.bucket
+        return params
+
+    def create(self) -> None:
+        c = self.client
+        self._notice_existing_trails()
+
+        def attempt() -> None:
+            try:
+                c.create_trail(**self._settings(), TagsList=self.d.tag_list())
+            except c.exceptions.TrailAlreadyExistsException:
+                # An interrupted run created it between our read and now: configure it.
+                c.update_trail(**self._settings())
+
+        with self.aws_call("cloudtrail:CreateTrail"):
+            retry_while(self.aws, attempt, codes=PROPAGATION_ERRORS)
+        with self.aws_call("cloudtrail:PutEventSelectors"):
+            c.put_event_selectors(TrailName=self.name, EventSelectors=MANAGEMENT_EVENTS)
+        with self.aws_call("cloudtrail:StartLogging"):
+            c.start_logging(Name=self.name)
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        c = self.client
+        if self._settings_diff(observed["trail"]):
+            with self.aws_call("cloudtrail:UpdateTrail"):
+                retry_while(
+                    self.aws, lambda: c.update_trail(**self._settings()), codes=PROPAGATION_ERRORS
+                )
+        if not self._selectors_ok(observed):
+            with self.aws_call("cloudtrail:PutEventSelectors"):
+                c.put_event_selectors(TrailName=self.name, EventSelectors=MANAGEMENT_EVENTS)
+        if not observed["logging"]:
+            with self.aws_call("cloudtrail:StartLogging"):
+                c.start_logging(Name=self.name)
+
+    def delete(self, observed: Observed) -> str:
+        c = self.client
+        # Stop first so no half-delivered batch is left in a state the user cannot explain.
+        with self.aws_call("cloudtrail:StopLogging"):
+            if observed.get("logging"):
+                c.stop_logging(Name=self.name)
+        with self.aws_call("cloudtrail:DeleteTrail"):
+            with contextlib.suppress(c.exceptions.TrailNotFoundException):
+                c.delete_trail(Name=self.name)
+        return ""
+
+    def checks(self, observed: Observed) -> list[Check]:
+        trail = observed["trail"]
+        return [
+            Check(
+                "trail is logging",
+                observed["logging"],
+                "logging" if observed["logging"] else "stopped",
+            ),
+            Check(
+                "trail is multi-region",
+                bool(trail.get("IsMultiRegionTrail")),
+                "all regions"
+                if trail.get("IsMultiRegionTrail")
+                else f"only {trail.get('HomeRegion')}",
+            ),
+            _delivery_check(observed["status"]),
+        ]
+
+    def _notice_existing_trails(self) -> None:
+        """A second trail recording management events is billed; reuse may be cheaper."""
+        with self.aws_call("cloudtrail:DescribeTrails"):
+            trails = self.client.describe_trails(includeShadowTrails=True).get("trailList", [])
+        for trail in trails:
+            if trail.get("IsMultiRegionTrail") and trail.get("CloudWatchLogsLogGroupArn"):
+                self.d.notices.append(
+                    f"The account already has multi-region trail '{trail['Name']}' delivering to "
+                    "CloudWatch Logs. Reusing it (trail: {existing: "
+                    f"{trail['Name']}}} in the config) avoids paying for a second copy of "
+                    "management events."
+                )
+                return
+
+
+class ReusedTrail(Resource):
+    """A trail the user already has: checked, used, never modified or deleted."""
+
+    kind = "trail"
+    label = "CloudTrail trail (reused)"
+    service = "cloudtrail"
+    managed = False
+
+    @property
+    def name(self) -> str:
+        return self.names.trail
+
+    @property
+    def arn(self) -> str:
+        return self.observed_arn or self.names.trail_arn
+
+    observed_arn: str | None = None
+
+    @absent_on("TrailNotFoundException")
+    def read(self) -> Observed | None:
+        trail = self.client.get_trail(Name=self.name)["Trail"]
+        status = self.client.get_trail_status(Name=self.name)
+        self.observed_arn = trail.get("TrailARN")
+        return {"trail": trail, "logging": bool(status.get("IsLogging")), "status": status}
+
+    def problems(self, observed: Observed | None) -> list[str]:
+        """What makes this trail unusable for loginwatch, in words the user can act on."""
+        if observed is None:
+            return [f"trail '{self.name}' does not exist in {self.names.region}"]
+        trail = observed["trail"]
+        problems = []
+        if not trail.get("IsMultiRegionTrail"):
+            problems.append(
+                "it is not multi-region (sign-ins logged in other regions would be missed)"
+            )
+        if not trail.get("IncludeGlobalServiceEvents"):
+            problems.append("it does not include global service events")
+        if not observed["logging"]:
+            problems.append("logging is stopped")
+        arn = trail.get("CloudWatchLogsLogGroupArn")
+        if not arn:
+            problems.append("it does not deliver to a CloudWatch Logs log group")
+        elif arn.split(":")[3] != self.names.region:
+            problems.append(
+                f"its log group is in {arn.split(':')[3]}; set region: {arn.split(':')[3]} in the config"
+            )
+        return problems
+
+    def log_group_name(self, observed: Observed) -> str:
+        # arn:aws:logs:REGION:ACCOUNT:log-group:NAME:*
+        arn = observed["trail"].get("CloudWatchLogsLogGroupArn") or ""
+        return arn.split(":log-group:")[1].removesuffix(":*") if ":log-group:" in arn else ""
+
+    def require_usable(self, observed: Observed | None) -> None:
+        problems = self.problems(observed)
+        if problems:
+            raise UsageError(
+                f"Cannot reuse trail '{self.name}': " + "; ".join(problems) + ".",
+                "Fix the trail, or remove trail.existing from the config to let loginwatch create one.",
+            )
+
+    def diff(self, observed: Observed) -> list[str]:
+        return []  # never changed by loginwatch
+
+    def owned(self, observed: Observed) -> bool:
+        return False
+
+    def create(self) -> None:
+        raise AssertionError("a reused trail is never created")
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        raise AssertionError("a reused trail is never modified")
+
+    def delete(self, observed: Observed) -> str:
+        raise AssertionError("a reused trail is never deleted")
+
+    def checks(self, observed: Observed) -> list[Check]:
+        problems = self.problems(observed)
+        checks = [Check("reused trail is usable", not problems, "; ".join(problems) or "ok")]
+        return [*checks, _delivery_check(observed["status"])]
