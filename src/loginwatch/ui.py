@@ -12,7 +12,7 @@ from rich.table import Table
 from .summary import ConfigSummary
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # no hard wraps: paths stay copyable
 
 
 def print_json(data: Any) -> None:

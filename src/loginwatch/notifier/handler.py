@@ -117,8 +117,17 @@ def _process(event: Any, run: _Run) -> None:
     window = alarm_window(notice, settings.lookback_minutes)
     logs = aws_clients.client("logs", settings.region)
     log_events = fetch_log_events(logs, settings.trail_log_group, window)
-    sign_ins = select_unallowed(sign_ins_from_log_events(log_events), allowlist)
+    all_sign_ins = sign_ins_from_log_events(log_events)
+    sign_ins = select_unallowed(all_sign_ins, allowlist)
     run.events = len(sign_ins)
+    allowed_successes = [s for s in all_sign_ins if s.success and allowlist.contains(s.source_ip)]
+    if not sign_ins and allowed_successes:
+        # The filter pattern may over-match (IPv6 written differently, entries that did
+        # not fit in 1024 characters): the alarm fired on an allowed sign-in. The exact
+        # check is the final word, so nobody is paged for a colleague at the office.
+        run.outcome = "suppressed-allowed"
+        run.reason = f"{len(allowed_successes)} sign-in(s) in the window, all from the allowlist"
+        return
     if sign_ins:
         payload = build_alert_message(
             sign_ins, account_id=notice.account_id, alarm_name=notice.alarm_name

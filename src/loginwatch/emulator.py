@@ -1,0 +1,105 @@
+"""An in-process AWS emulator (moto's server) for the demo and the tests.
+
+moto is laxer than AWS in a few places loginwatch relies on; ``match_aws()``
+makes it behave as AWS documents, so code written for AWS is exercised as is:
+- PutMetricFilter with an existing name replaces the filter (moto adds a copy);
+- CreateTrail with an existing name raises TrailAlreadyExistsException;
+- DeleteTrail of a missing trail raises TrailNotFoundException.
+Needs the optional extra: ``pip install 'loginwatch[demo]'``.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from typing import Any
+
+from .errors import UsageError
+
+_patched = False
+
+
+def _require_moto() -> None:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "The AWS emulator (moto) is not installed.",
+            "Install it with: pip install 'loginwatch[demo]'",
+        ) from None
+
+
+def match_aws() -> None:
+    """Patch moto's backends where they differ from AWS (idempotent)."""
+    global _patched
+    if _patched:
+        return
+    _require_moto()
+    from moto.cloudtrail import models as trail_models
+    from moto.cloudtrail.exceptions import TrailNotFoundException
+    from moto.core.exceptions import JsonRESTError
+    from moto.logs import models as logs_models
+
+    class TrailAlreadyExistsException(JsonRESTError):
+        code = 400
+
+        def __init__(self, name: str) -> None:
+            super().__init__("TrailAlreadyExistsException", f"Trail {name} already exists for customer")
+
+    original_put = logs_models.LogsBackend.put_metric_filter
+
+    def put_metric_filter(self: Any, filter_name: str, filter_pattern: str, log_group_name: str, metric_transformations: Any) -> None:
+        self.filters.delete_filter(filter_name, log_group_name)
+        original_put(self, filter_name, filter_pattern, log_group_name, metric_transformations)
+
+    original_create = trail_models.CloudTrailBackend.create_trail
+
+    def create_trail(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self.trails:
+            raise TrailAlreadyExistsException(name)
+        return original_create(self, name, *args, **kwargs)
+
+    def delete_trail(self: Any, name: str) -> None:
+        trail = self.get_trail(name)  # raises TrailNotFoundException like AWS
+        if trail.trail_name not in self.trails:
+            raise TrailNotFoundException(account_id=self.account_id, name=name)
+        del self.trails[trail.trail_name]
+
+    logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
+    trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
+    trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
+    _patched = True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Emulator:
+    """moto's server on a free loopback port, in a background thread of this process."""
+
+    def __init__(self) -> None:
+        match_aws()
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Emulator:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset API)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
