@@ -10,6 +10,7 @@ Needs the optional extra: ``pip install 'loginwatch[demo]'``.
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.request
 from typing import Any
@@ -44,11 +45,19 @@ def match_aws() -> None:
         code = 400
 
         def __init__(self, name: str) -> None:
-            super().__init__("TrailAlreadyExistsException", f"Trail {name} already exists for customer")
+            super().__init__(
+                "TrailAlreadyExistsException", f"Trail {name} already exists for customer"
+            )
 
     original_put = logs_models.LogsBackend.put_metric_filter
 
-    def put_metric_filter(self: Any, filter_name: str, filter_pattern: str, log_group_name: str, metric_transformations: Any) -> None:
+    def put_metric_filter(
+        self: Any,
+        filter_name: str,
+        filter_pattern: str,
+        log_group_name: str,
+        metric_transformations: Any,
+    ) -> None:
         self.filters.delete_filter(filter_name, log_group_name)
         original_put(self, filter_name, filter_pattern, log_group_name, metric_transformations)
 
@@ -82,6 +91,8 @@ class Emulator:
 
     def __init__(self) -> None:
         match_aws()
+        # werkzeug logs every request at INFO; the demo and the tests only want problems.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         from moto.server import ThreadedMotoServer
 
         self.port = free_port()

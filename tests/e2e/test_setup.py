@@ -1,0 +1,326 @@
+"""`loginwatch setup` through the installed CLI against a moto server, read back with boto3."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from loginwatch.allowlist import compile_pattern
+from loginwatch.config import parse_config
+from loginwatch.notifier_package import code_sha256
+from tests.support.cli import BASE_CONFIG, WEBHOOK, Cli
+
+ACCOUNT = "123456789012"
+BUCKET = f"lwtest-trail-{ACCOUNT}-us-east-1"
+TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/lwtest-trail"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:lwtest-alerts"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
+OUR_TAGS = {"managed-by": "loginwatch", "loginwatch:name": "lwtest", "team": "security"}
+
+
+def tags(items: list[dict[str, str]]) -> dict[str, str]:
+    return {i["Key"]: i["Value"] for i in items}
+
+
+def expected_pattern(config_text: str) -> str:
+    config = parse_config(config_text, "x.yaml", {"LW_WEBHOOK": WEBHOOK})
+    return compile_pattern(config.allowed).pattern
+
+
+def setup_ok(cli: Cli, *args: str) -> Any:
+    run = cli.run("setup", *args)
+    assert run.returncode == 0, run.stderr + run.stdout
+    return run
+
+
+def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> None:
+    run = setup_ok(cli)
+    assert run.stdout.count("  created") == 13, run.stdout
+    assert "loginwatch test-alert" in run.stdout
+
+    s3 = aws.s3
+    pab = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
+    assert all(pab.values()) and len(pab) == 4
+    rule = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    statements = {
+        s["Sid"]: s for s in json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    }
+    acl = statements["LoginwatchCloudTrailAclCheck"]
+    assert acl["Condition"]["StringEquals"]["aws:SourceArn"] == TRAIL_ARN
+    write = statements["LoginwatchCloudTrailWrite"]
+    assert write["Resource"] == f"arn:aws:s3:::{BUCKET}/AWSLogs/{ACCOUNT}/*"
+    assert write["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+    deny = statements["LoginwatchDenyInsecureTransport"]
+    assert deny["Effect"] == "Deny" and deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    assert tags(s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]) == OUR_TAGS
+
+    logs = aws.logs
+    group = logs.describe_log_groups(logGroupNamePrefix="/lwtest/cloudtrail")["logGroups"][0]
+    assert group["retentionInDays"] == 365
+    notifier_group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/lwtest-notifier")[
+        "logGroups"
+    ][0]
+    assert notifier_group["retentionInDays"] == 90
+
+    iam = aws.iam
+    trail_role = iam.get_role(RoleName="lwtest-cloudtrail-to-logs")["Role"]
+    trust = trail_role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    inline = iam.get_role_policy(RoleName="lwtest-cloudtrail-to-logs", PolicyName="loginwatch")
+    (statement,) = inline["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"].startswith(
+        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/lwtest/cloudtrail:"
+    )
+
+    trail = aws.cloudtrail.get_trail(Name="lwtest-trail")["Trail"]
+    assert trail["IsMultiRegionTrail"] and trail["IncludeGlobalServiceEvents"]
+    assert trail["LogFileValidationEnabled"] and trail["S3BucketName"] == BUCKET
+    assert trail["CloudWatchLogsLogGroupArn"].endswith("log-group:/lwtest/cloudtrail:*")
+    assert aws.cloudtrail.get_trail_status(Name="lwtest-trail")["IsLogging"]
+    selectors = aws.cloudtrail.get_event_selectors(TrailName="lwtest-trail")["EventSelectors"]
+    assert selectors[0]["ReadWriteType"] == "All" and selectors[0]["IncludeManagementEvents"]
+
+    (metric_filter,) = logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")[
+        "metricFilters"
+    ]
+    assert metric_filter["filterPattern"] == expected_pattern(BASE_CONFIG)
+    assert metric_filter["metricTransformations"][0]["metricNamespace"] == "LoginWatch/lwtest"
+
+    topic = aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
+    (publish,) = json.loads(topic["Policy"])["Statement"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert publish["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
+        ":alarm:lwtest-unallowed-console-login"
+    )
+
+    (alarm,) = aws.cloudwatch.describe_alarms(AlarmNames=["lwtest-unallowed-console-login"])[
+        "MetricAlarms"
+    ]
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1.0 and alarm["Period"] == 60
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [TOPIC_ARN]
+    assert "loginwatch" in alarm["AlarmDescription"]
+
+    param = aws.ssm.get_parameter(Name="/lwtest/slack-webhook-url", WithDecryption=True)[
+        "Parameter"
+    ]
+    assert param["Type"] == "SecureString" and param["Value"] == WEBHOOK
+
+    notifier_policy = iam.get_role_policy(RoleName="lwtest-notifier", PolicyName="loginwatch")
+    actions = sorted(
+        a
+        for s in notifier_policy["PolicyDocument"]["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+    assert actions == [
+        "logs:CreateLogStream",
+        "logs:FilterLogEvents",
+        "logs:PutLogEvents",
+        "ssm:GetParameter",
+    ]
+
+    function = aws.lambda_.get_function(FunctionName="lwtest-notifier")
+    config = function["Configuration"]
+    assert config["Architectures"] == ["arm64"] and config["Runtime"] == "python3.12"
+    assert not (config.get("Environment") or {}).get("Variables")
+    assert function["Tags"] == OUR_TAGS
+    policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
+    (invoke,) = policy["Statement"]
+    assert invoke["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert invoke["Condition"]["ArnLike"]["AWS:SourceArn"] == TOPIC_ARN
+    subs = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", FUNCTION_ARN)]
+    # The secret is nowhere in what the user saw.
+    assert WEBHOOK not in run.stdout + run.stderr
+
+
+def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli) -> None:
+    setup_ok(cli)
+    run = setup_ok(cli)
+    assert run.mutating == [], run.mutating
+    assert run.stdout.count("  unchanged") == 13
+    assert "created" not in run.stdout and "updated" not in run.stdout
+
+
+def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
+    run = setup_ok(cli, "--dry-run")
+    assert run.mutating == [] and "13 create" in run.stdout
+    assert aws.cloudtrail.describe_trails()["trailList"] == []
+
+
+def test_allowlist_change_updates_only_the_filter_and_the_notifier_code(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    before = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"]["CodeSha256"]
+    new_config = BASE_CONFIG.replace("  - 203.0.113.10\n", "  - 203.0.113.10\n  - 192.0.2.0/24\n")
+    cli.write_config(new_config)
+    run = setup_ok(cli)
+    assert sorted(set(run.mutating)) == [
+        ("lambda", "UpdateFunctionCode"),
+        ("logs", "PutMetricFilter"),
+    ]
+    assert "filter pattern: 2 → 3 allowed ranges" in run.stdout
+    (metric_filter,) = aws.logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")[
+        "metricFilters"
+    ]
+    assert metric_filter["filterPattern"] == expected_pattern(new_config)
+    after = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"]["CodeSha256"]
+    assert after != before
+    assert setup_ok(cli).mutating == []
+
+
+def test_webhook_change_updates_only_the_parameter(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    cli.webhook = WEBHOOK.replace("e2eSECRET", "rotatedSECRET")
+    run = setup_ok(cli)
+    assert run.mutating == [("ssm", "PutParameter")]
+    assert "webhook value differs" in run.stdout and "rotatedSECRET" not in run.stdout
+    value = aws.ssm.get_parameter(Name="/lwtest/slack-webhook-url", WithDecryption=True)[
+        "Parameter"
+    ]["Value"]
+    assert value == cli.webhook
+
+
+def test_package_hash_is_what_lambda_reports(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    from loginwatch.engine import notifier_settings
+    from loginwatch.names import Names
+    from loginwatch.notifier_package import build_zip
+
+    config = parse_config(BASE_CONFIG, "x.yaml", {"LW_WEBHOOK": WEBHOOK})
+    names = Names.for_config(config, ACCOUNT)
+    settings = notifier_settings(
+        config, names, names.trail_log_group, compile_pattern(config.allowed).pattern
+    )
+    deployed = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"][
+        "CodeSha256"
+    ]
+    assert deployed == code_sha256(build_zip(settings))
+
+
+def _make_existing_trail(aws: Any, *, multi_region: bool = True, log_group: bool = True) -> None:
+    aws.s3.create_bucket(Bucket="corp-audit-trail-bucket")
+    params: dict[str, Any] = {
+        "Name": "corp-trail",
+        "S3BucketName": "corp-audit-trail-bucket",
+        "IsMultiRegionTrail": multi_region,
+        "IncludeGlobalServiceEvents": True,
+    }
+    if log_group:
+        aws.logs.create_log_group(logGroupName="corp/cloudtrail")
+        aws.iam.create_role(RoleName="corp-trail-role", AssumeRolePolicyDocument="{}")
+        params["CloudWatchLogsLogGroupArn"] = (
+            f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:corp/cloudtrail:*"
+        )
+        params["CloudWatchLogsRoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/corp-trail-role"
+    aws.cloudtrail.create_trail(**params)
+    aws.cloudtrail.start_logging(Name="corp-trail")
+
+
+def _trail_snapshot(aws: Any) -> Any:
+    ct = aws.cloudtrail
+    status = ct.get_trail_status(Name="corp-trail")
+    return (
+        ct.get_trail(Name="corp-trail")["Trail"],
+        status["IsLogging"],
+        ct.get_event_selectors(TrailName="corp-trail")["EventSelectors"],
+        ct.list_tags(ResourceIdList=[ct.get_trail(Name="corp-trail")["Trail"]["TrailARN"]])[
+            "ResourceTagList"
+        ],
+    )
+
+
+REUSE_CONFIG = BASE_CONFIG + "trail:\n  existing: corp-trail\n"
+
+
+def test_reuse_mode_leaves_the_existing_trail_exactly_as_it_was(cli: Cli, aws: Any) -> None:
+    _make_existing_trail(aws)
+    before = _trail_snapshot(aws)
+    cli.write_config(REUSE_CONFIG)
+    run = setup_ok(cli)
+    assert "in use, not managed" in run.stdout
+    assert _trail_snapshot(aws) == before
+    assert not any(service == "cloudtrail" for service, _ in run.mutating)
+    names = [t["Name"] for t in aws.cloudtrail.describe_trails()["trailList"]]
+    assert names == ["corp-trail"]  # no second trail
+    buckets = [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
+    assert buckets == ["corp-audit-trail-bucket"]  # no loginwatch bucket
+    (metric_filter,) = aws.logs.describe_metric_filters(logGroupName="corp/cloudtrail")[
+        "metricFilters"
+    ]
+    assert metric_filter["filterName"] == "lwtest-unallowed-console-login"
+    assert setup_ok(cli).mutating == []
+
+
+def test_reuse_mode_says_exactly_what_is_missing(cli: Cli, aws: Any) -> None:
+    _make_existing_trail(aws, multi_region=False, log_group=False)
+    cli.write_config(REUSE_CONFIG)
+    run = cli.run("setup")
+    assert run.returncode == 2
+    assert (
+        "not multi-region" in run.stderr and "does not deliver to a CloudWatch Logs" in run.stderr
+    )
+    assert run.mutating == [] and "Traceback" not in run.stderr
+
+
+def test_new_trail_with_an_existing_multi_region_trail_prints_the_cost_notice(
+    cli: Cli, aws: Any
+) -> None:
+    _make_existing_trail(aws)
+    run = setup_ok(cli)
+    assert "Reusing it" in run.stdout and "corp-trail" in run.stdout
+
+
+def test_untagged_look_alike_is_never_modified(cli: Cli, aws: Any) -> None:
+    aws.sns.create_topic(Name="lwtest-alerts")  # someone else's topic with our name
+    run = cli.run("setup")
+    assert run.returncode == 2
+    assert (
+        "SNS topic 'lwtest-alerts' already exists but was not created by loginwatch" in run.stderr
+    )
+    attrs = aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
+    assert "LoginwatchAllowAlarmPublish" not in attrs["Policy"]
+
+
+def test_explicit_user_bucket_gets_its_policy_merged_not_replaced(cli: Cli, aws: Any) -> None:
+    aws.s3.create_bucket(Bucket="team-existing-bucket")
+    theirs = {
+        "Sid": "TheirStatement",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::team-existing-bucket/*",
+    }
+    aws.s3.put_bucket_policy(
+        Bucket="team-existing-bucket",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]}),
+    )
+    cli.write_config(BASE_CONFIG + "trail:\n  bucket: team-existing-bucket\n")
+    setup_ok(cli)
+    policy = json.loads(aws.s3.get_bucket_policy(Bucket="team-existing-bucket")["Policy"])
+    sids = {s["Sid"] for s in policy["Statement"]}
+    assert {
+        "TheirStatement",
+        "LoginwatchCloudTrailWrite",
+        "LoginwatchDenyInsecureTransport",
+    } <= sids
+    assert (
+        aws.cloudtrail.get_trail(Name="lwtest-trail")["Trail"]["S3BucketName"]
+        == "team-existing-bucket"
+    )
+
+
+def test_missing_credentials_exit_2_with_how_to_fix(cli: Cli, monkeypatch: Any) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    run = cli.run("setup")
+    assert run.returncode == 2
+    assert "No AWS credentials found" in run.stderr and "aws sso login" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_profile_that_does_not_exist(cli: Cli) -> None:
+    run = cli.run("--profile", "nope", "setup")
+    assert run.returncode == 2 and "AWS profile 'nope' does not exist" in run.stderr

@@ -1,0 +1,94 @@
+"""Run the installed `loginwatch` console script against a moto server, recording API calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loginwatch.aws import is_read
+
+WEBHOOK = "https://hooks.slack.com/services/T000/B000/e2eSECRETwebhook"
+BASE_CONFIG = """\
+region: us-east-1
+name: lwtest
+allowed_ips:
+  - 203.0.113.10
+  - cidr: 198.51.100.0/24
+    label: VPN
+slack:
+  webhook_url: ${LW_WEBHOOK}
+tags:
+  team: security
+"""
+
+
+def loginwatch_executable() -> str:
+    script = Path(sys.executable).parent / "loginwatch"
+    assert script.exists(), "install the package first (pip install -e '.[test]')"
+    return str(script)
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def mutating(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if not is_read(c[1])]
+
+    @property
+    def reads(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if is_read(c[1])]
+
+
+@dataclass
+class Cli:
+    """The real CLI in a subprocess: what a user runs, with AWS_ENDPOINT_URL at the emulator."""
+
+    endpoint: str
+    workdir: Path
+    webhook: str = WEBHOOK
+    config_text: str = BASE_CONFIG
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "loginwatch.yaml"
+
+    def write_config(self, text: str | None = None) -> None:
+        self.config_text = text if text is not None else self.config_text
+        self.config_path.write_text(self.config_text)
+
+    def run(self, *args: str, stdin: str | None = None) -> Run:
+        if not self.config_path.exists():
+            self.write_config()
+        log = self.workdir / "calls.jsonl"
+        log.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "LW_WEBHOOK": self.webhook,
+            "LOGINWATCH_CALL_LOG": str(log),
+            "COLUMNS": "200",
+        }
+        proc = subprocess.run(
+            [loginwatch_executable(), "--config", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=120,
+            cwd=self.workdir,
+        )
+        calls = (
+            [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+            if log.exists()
+            else []
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr, calls)  # type: ignore[arg-type]
