@@ -52,3 +52,36 @@ def slack_server() -> Iterator[SlackStub]:
         yield stub
     finally:
         stub.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[Any]:
+    from loginwatch.emulator import Emulator
+
+    server = Emulator().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_server_inprocess(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An Aws (loginwatch's client factory) connected to a freshly reset emulator."""
+    from loginwatch.aws import connect
+
+    emulator_session.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.url)
+    return connect(None, "us-east-1", sleep=lambda _: None)
+
+
+@pytest.fixture
+def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore's retry backoff, recorded instead of slept, so fault tests run at full speed."""
+    import types
+
+    import botocore.endpoint
+
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=slept.append))
+    return slept

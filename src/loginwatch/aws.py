@@ -19,7 +19,8 @@ from . import __version__
 from .errors import AwsError, CredentialsError
 
 # botocore's standard mode retries throttling, 5xx and connection errors with
-# jittered backoff; 10 attempts rides out a busy account without hanging forever.
+# jittered backoff. In the Config dict max_attempts counts retries: 10 retries
+# (11 attempts) ride out a busy account without hanging forever.
 RETRY_ATTEMPTS = 10
 CALL_LOG_ENV = "LOGINWATCH_CALL_LOG"  # tests and bench/ record every API call here
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Filter", "Test")

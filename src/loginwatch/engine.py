@@ -166,10 +166,8 @@ class Progress(Protocol):
 
 
 def _require_ours(resource: Resource, observed: Observed) -> None:
-    if resource.owned(observed):
+    if resource.owned(observed) or resource.adoptable(observed):
         return
-    if isinstance(resource, TrailBucket) and resource.explicit:
-        return  # the user named this bucket: we merge our policy statements into it
     raise UsageError(
         f"{resource.label} '{resource.name}' already exists but was not created by loginwatch "
         "(it lacks the managed-by=loginwatch tags), so loginwatch will not change it.",
@@ -284,9 +282,7 @@ def _status_of(resource: Resource) -> ResourceStatus:
         return ResourceStatus(resource, "unmanaged", [], resource.checks(observed))
     if observed is None:
         return ResourceStatus(resource, "missing")
-    if not resource.owned(observed) and not (
-        isinstance(resource, TrailBucket) and resource.explicit
-    ):
+    if not resource.owned(observed) and not resource.adoptable(observed):
         return ResourceStatus(resource, "drift", ["exists but was not created by loginwatch"])
     changes = resource.diff(observed)
     return ResourceStatus(

@@ -115,6 +115,10 @@ class Resource(ABC):
         """Did loginwatch make this? Default: our two tags, with our name."""
         return has_our_tags(observed.get("tags", {}), self.names.name)
 
+    def adoptable(self, observed: Observed) -> bool:
+        """May setup change it although owned() is False? Only where a resource says why."""
+        return False
+
     def checks(self, observed: Observed) -> list[Check]:
         """Extra health checks for `status`; most resources have none."""
         return []

@@ -42,6 +42,10 @@ class TrailBucket(Resource):
         c = self.client
         c.head_bucket(Bucket=self.name, ExpectedBucketOwner=self.names.account)
         observed: Observed = {"tags": self._tags()}
+        if not observed["tags"]:
+            # Only needed to recognise a bucket left untagged by an interrupted run.
+            listing = c.list_objects_v2(Bucket=self.name, MaxKeys=1)
+            observed["empty"] = listing.get("KeyCount", 0) == 0
         try:
             observed["policy"] = json.loads(c.get_bucket_policy(Bucket=self.name)["Policy"])
         except botocore.exceptions.ClientError as exc:
@@ -77,7 +81,21 @@ class TrailBucket(Resource):
         return has_our_tags(observed.get("tags", {}), self.names.name)
 
     def adoptable(self, observed: Observed) -> bool:
-        return self.explicit
+        """May setup take this bucket over although it lacks our tags?
+
+        Yes when the user named it in the config, or when it is what an interrupted
+        run leaves behind (S3 cannot tag at creation): our exact derived name, which
+        embeds the account id and region, empty, with no policy and no tags.
+        """
+        return self.explicit or self._interrupted_leftover(observed)
+
+    def _interrupted_leftover(self, observed: Observed) -> bool:
+        return (
+            self.names.bucket_override is None
+            and not observed.get("tags")
+            and observed.get("policy") is None
+            and bool(observed.get("empty"))
+        )
 
     # ------------------------------------------------------------ desired state
     def _desired_encryption(self) -> dict[str, str]:
@@ -94,7 +112,9 @@ class TrailBucket(Resource):
         )
         if current != wanted:
             changes.append("bucket policy: CloudTrail write access and TLS-only access")
-        if not self.owned(observed):
+        if self._interrupted_leftover(observed):
+            changes.append("tags: managed-by=loginwatch (left untagged by an interrupted run)")
+        elif not self.owned(observed):
             return changes  # a user's bucket: we only merge our policy statements
         if observed.get("public_access_block") != PUBLIC_ACCESS_BLOCK:
             changes.append("public access block: not all four settings on")
@@ -120,15 +140,20 @@ class TrailBucket(Resource):
                 # Created by an earlier, interrupted run: carry on configuring it.
                 if error_code(exc) != "BucketAlreadyOwnedByYou":
                     raise
-        with self.aws_call("s3:PutBucketTagging"):
-            self.client.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": self.d.tag_list()})
+        self._tag()
         self._secure()
         self._put_policy(None)
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        if self.owned(observed):
+        if self._interrupted_leftover(observed):
+            self._tag()
+        if self.owned(observed) or self._interrupted_leftover(observed):
             self._secure()
         self._put_policy(observed.get("policy"))
+
+    def _tag(self) -> None:
+        with self.aws_call("s3:PutBucketTagging"):
+            self.client.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": self.d.tag_list()})
 
     def _secure(self) -> None:
         with self.aws_call("s3:PutPublicAccessBlock"):

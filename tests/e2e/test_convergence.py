@@ -1,0 +1,69 @@
+"""Interrupted after any mutating call, a re-run converges with exactly one of everything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from loginwatch.aws import CallRecorder
+from tests.support.inprocess import Crash, FailingRecorder, load, run_setup
+
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:lwtest-alerts"
+
+
+def inventory(aws: Any) -> dict[str, int]:
+    """Counts of everything that must exist exactly once after a converged setup."""
+    policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
+    statements = [s for s in policy["Statement"] if s["Sid"] == "lwtest-sns-invoke"]
+    return {
+        "trails": len(aws.cloudtrail.describe_trails()["trailList"]),
+        "filters": len(
+            aws.logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")["metricFilters"]
+        ),
+        "subscriptions": len(
+            aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+        ),
+        "permission statements": len(statements),
+        "topics": len(aws.sns.list_topics()["Topics"]),
+        "alarms": len(aws.cloudwatch.describe_alarms()["MetricAlarms"]),
+        "functions": len(aws.lambda_.list_functions()["Functions"]),
+        "buckets": len(aws.s3.list_buckets()["Buckets"]),
+        "roles": len(aws.iam.list_roles()["Roles"]),
+        "parameters": len(aws.ssm.describe_parameters()["Parameters"]),
+    }
+
+
+ONE_OF_EACH = {
+    "trails": 1,
+    "filters": 1,
+    "subscriptions": 1,
+    "permission statements": 1,
+    "topics": 1,
+    "alarms": 1,
+    "functions": 1,
+    "buckets": 1,
+    "roles": 2,
+    "parameters": 1,
+}
+
+
+def count_fresh_mutations() -> int:
+    recorder = CallRecorder()
+    run_setup(load(), recorder)
+    return len(recorder.mutating)
+
+
+def test_every_interruption_point_converges(aws_server: Any, aws: Any) -> None:
+    total = count_fresh_mutations()
+    assert total >= 20  # sanity: the whole chain was built
+    for fail_at in range(1, total + 1):
+        aws_server.reset()
+        with pytest.raises(Crash):
+            run_setup(load(), FailingRecorder(fail_at=fail_at))
+        run_setup(load())  # the re-run finishes the job
+        assert inventory(aws) == ONE_OF_EACH, f"after a crash before mutating call {fail_at}"
+        again = CallRecorder()
+        run_setup(load(), again)
+        assert again.mutating == [], f"not converged after crash at {fail_at}: {again.mutating}"
