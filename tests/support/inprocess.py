@@ -27,9 +27,9 @@ class FailingRecorder(CallRecorder):
         service, operation = model.service_model.service_name, model.name
         if self.hook:
             self.hook(service, operation)
-        if not is_read(operation) and self.fail_at is not None:
-            if len(self.mutating) + 1 == self.fail_at:
-                raise Crash(f"{service}:{operation}")
+        failing = not is_read(operation) and self.fail_at is not None
+        if failing and len(self.mutating) + 1 == self.fail_at:
+            raise Crash(f"{service}:{operation}")
         super().__call__(model, **kwargs)
 
 

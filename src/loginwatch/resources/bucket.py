@@ -40,7 +40,8 @@ class TrailBucket(Resource):
     @absent_on("NoSuchBucket", "404", "NotFound")
     def read(self) -> Observed | None:
         c = self.client
-        c.head_bucket(Bucket=self.name, ExpectedBucketOwner=self.names.account)
+        # Bucket names are global: ExpectedBucketOwner makes a same-named bucket in
+        # another account fail (403) instead of being mistaken for ours.
         observed: Observed = {"tags": self._tags()}
         if not observed["tags"]:
             # Only needed to recognise a bucket left untagged by an interrupted run.
@@ -71,7 +72,10 @@ class TrailBucket(Resource):
 
     def _tags(self) -> dict[str, str]:
         try:
-            return tags_from_list(self.client.get_bucket_tagging(Bucket=self.name)["TagSet"])
+            tagging = self.client.get_bucket_tagging(
+                Bucket=self.name, ExpectedBucketOwner=self.names.account
+            )
+            return tags_from_list(tagging["TagSet"])
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) == "NoSuchTagSet":
                 return {}

@@ -1,0 +1,135 @@
+"""API calls and wall time of `setup` (fresh and converged) and `status` against a local moto server.
+
+    python bench/setup_calls.py
+
+Prints numbers; asserts nothing. Runs the real engine in this process against
+the emulator over HTTP (the same path as AWS_ENDPOINT_URL), attributing every
+API call to the resource being settled.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loginwatch import engine  # noqa: E402
+from loginwatch.aws import CallRecorder, connect, is_read  # noqa: E402
+from loginwatch.config import parse_config  # noqa: E402
+from loginwatch.emulator import Emulator  # noqa: E402
+
+CONFIG = """\
+region: us-east-1
+name: bench
+allowed_ips: [203.0.113.10, 198.51.100.0/24, "2001:db8:1::/48"]
+slack: {webhook_url: "https://hooks.slack.com/services/T000/B000/benchbenchbench"}
+"""
+
+
+class AttributingRecorder(CallRecorder):
+    """Counts calls per resource kind (the one whose step is in flight)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = "-"
+        self.by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        super().__call__(model, **kwargs)
+        self.by_kind[self.current]["read" if is_read(model.name) else "mutating"] += 1
+
+
+class Progress:
+    def __init__(self, recorder: AttributingRecorder) -> None:
+        self.recorder = recorder
+
+    def start(self, resource: Any) -> None:
+        self.recorder.current = resource.kind
+
+    def done(self, result: Any) -> None:
+        self.recorder.current = "-"
+
+
+def run_setup(config: Any) -> tuple[AttributingRecorder, float]:
+    recorder = AttributingRecorder()
+    started = time.perf_counter()
+    aws = connect(None, config.region)
+    aws.recorder = recorder
+    engine.apply(engine.build_deployment(config, aws), Progress(recorder))
+    return recorder, time.perf_counter() - started
+
+
+def add_latency(aws: Any, seconds: float) -> None:
+    """Stand-in for the network round trip to AWS (tens of ms), which a loopback emulator lacks."""
+    original = aws.client
+
+    def client(service: str) -> Any:
+        made = original(service)
+        if not getattr(made, "_bench_latency", False):
+            made.meta.events.register("before-send", lambda **_: time.sleep(seconds))
+            made._bench_latency = True
+        return made
+
+    aws.client = client
+
+
+def run_status(config: Any, concurrency: int, latency: float = 0.0) -> tuple[CallRecorder, float]:
+    recorder = CallRecorder()
+    started = time.perf_counter()
+    aws = connect(None, config.region)
+    aws.recorder = recorder
+    if latency:
+        add_latency(aws, latency)
+    report = engine.status(
+        engine.build_deployment(config, aws, strict=False), concurrency=concurrency
+    )
+    assert report.healthy, report.problems
+    return recorder, time.perf_counter() - started
+
+
+def line(label: str, recorder: CallRecorder, seconds: float) -> None:
+    print(
+        f"{label:<28} {len(recorder.calls):>5} calls  {len(recorder.mutating):>4} mutating"
+        f"  {len(recorder.reads):>4} reads  {seconds * 1000:>8.0f} ms"
+    )
+
+
+def main() -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    emulator = Emulator().start()
+    os.environ["AWS_ENDPOINT_URL"] = emulator.url
+    config = parse_config(CONFIG, "bench.yaml", {})
+    try:
+        fresh, fresh_s = run_setup(config)
+        again, again_s = run_setup(config)
+        print("setup against a local moto server (wall time includes the emulator)")
+        line("fresh setup", fresh, fresh_s)
+        line("converged re-run", again, again_s)
+        print("\nconverged re-run, per resource (reads / mutating):")
+        for kind, counts in again.by_kind.items():
+            print(f"  {kind:<20} {counts['read']:>2} / {counts['mutating']}")
+        kinds = [k for k in again.by_kind if k != "-"]
+        per = sum(again.by_kind[k]["read"] for k in kinds) / len(kinds)
+        print(f"  average reads per resource: {per:.2f}")
+        print("\nstatus on the converged setup (best of 3):")
+        for latency in (0.0, 0.05):
+            for workers in (8, 1):
+                label = f"{'concurrent (8)' if workers > 1 else 'sequential'}, +{latency * 1000:.0f} ms/call"
+                best = None
+                for _ in range(3):
+                    result = run_status(config, workers, latency)
+                    best = result if best is None or result[1] < best[1] else best
+                assert best is not None
+                line(label, *best)
+    finally:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
