@@ -18,10 +18,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loginwatch import engine  # noqa: E402
-from loginwatch.aws import CallRecorder, connect, is_read  # noqa: E402
-from loginwatch.config import parse_config  # noqa: E402
-from loginwatch.emulator import Emulator  # noqa: E402
+from loginwatch import engine
+from loginwatch.aws import CallRecorder, connect, is_read
+from loginwatch.config import parse_config
+from loginwatch.emulator import Emulator
 
 CONFIG = """\
 region: us-east-1
