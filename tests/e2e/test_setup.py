@@ -252,6 +252,14 @@ def test_reuse_mode_leaves_the_existing_trail_exactly_as_it_was(cli: Cli, aws: A
     ]
     assert metric_filter["filterName"] == "lwtest-unallowed-console-login"
     assert setup_ok(cli).mutating == []
+    status = cli.run("status", "--json")
+    report = json.loads(status.stdout)
+    (trail,) = [r for r in report["resources"] if r["kind"] == "trail"]
+    assert trail["state"] == "unmanaged" and trail["name"] == "corp-trail"
+    assert status.returncode == 0 and report["healthy"]
+    teardown = cli.run("teardown", "--yes")
+    assert teardown.returncode == 0 and "reused, not managed by loginwatch" in teardown.stdout
+    assert _trail_snapshot(aws) == before
 
 
 def test_reuse_mode_says_exactly_what_is_missing(cli: Cli, aws: Any) -> None:

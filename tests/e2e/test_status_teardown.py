@@ -1,0 +1,208 @@
+"""`status` and `teardown` through the installed CLI against a moto server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.e2e.test_setup import BUCKET, TOPIC_ARN, setup_ok
+from tests.support.cli import BASE_CONFIG, WEBHOOK, Cli
+
+KINDS = [
+    "bucket", "trail-log-group", "trail-role", "trail", "metric-filter", "topic", "alarm",
+    "webhook-parameter", "notifier-role", "notifier-log-group", "function", "invoke-permission",
+    "subscription",
+]  # fmt: skip
+
+
+def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
+    run = cli.run("status", "--json")
+    assert run.mutating == [], run.mutating  # status never modifies anything
+    return run.returncode, json.loads(run.stdout)
+
+
+def test_status_after_setup_is_healthy_and_lists_all_13_kinds(cli: Cli) -> None:
+    setup_ok(cli)
+    code, report = status_json(cli)
+    assert code == 0 and report["healthy"] is True
+    assert [r["kind"] for r in report["resources"]] == KINDS
+    assert all(r["state"] == "ok" for r in report["resources"])
+    assert report["account"] == "123456789012" and report["region"] == "us-east-1"
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["trail is logging"]["ok"] and checks["subscription confirmed"]["ok"]
+    assert checks["trail delivers to CloudWatch Logs"]["detail"] == "last delivery: unknown"
+    assert WEBHOOK not in json.dumps(report)
+
+
+def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    (sub,) = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
+    aws.sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    aws.logs.put_metric_filter(
+        logGroupName="/lwtest/cloudtrail",
+        filterName="lwtest-unallowed-console-login",
+        filterPattern='{ $.eventName = "ConsoleLogin" }',
+        metricTransformations=[
+            {
+                "metricName": "UnallowedConsoleLogin",
+                "metricNamespace": "LoginWatch/lwtest",
+                "metricValue": "1",
+            }
+        ],
+    )
+    aws.cloudtrail.stop_logging(Name="lwtest-trail")
+    aws.lambda_.remove_permission(FunctionName="lwtest-notifier", StatementId="lwtest-sns-invoke")
+    aws.logs.put_retention_policy(logGroupName="/aws/lambda/lwtest-notifier", retentionInDays=7)
+    aws.ssm.put_parameter(
+        Name="/lwtest/slack-webhook-url",
+        Value="https://hooks.slack.com/x/y/zzzz",
+        Type="SecureString",
+        Overwrite=True,
+    )
+
+    code, report = status_json(cli)
+    assert code == 1 and report["healthy"] is False
+    states = {r["kind"]: r for r in report["resources"]}
+    assert states["subscription"]["state"] == "missing"
+    assert states["invoke-permission"]["state"] == "missing"
+    assert states["metric-filter"]["state"] == "drift"
+    assert "filter pattern" in states["metric-filter"]["details"][0]
+    assert (
+        states["trail"]["state"] == "drift"
+        and "logging: stopped → started" in states["trail"]["details"]
+    )
+    assert states["notifier-log-group"]["details"] == ["retention days: 7 → 90"]
+    assert states["webhook-parameter"]["details"] == [
+        "webhook value differs from the config (value not shown)"
+    ]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["trail is logging"]["ok"] is False
+
+    human = cli.run("status")
+    assert human.returncode == 1
+    assert (
+        "7 problem(s)" in human.stdout
+    )  # 6 resources + the "trail is logging" check and "loginwatch setup" in human.stdout
+    assert "zzzz" not in human.stdout + human.stderr
+
+    repair = setup_ok(cli)
+    assert "6 updated" in repair.stdout or "created" in repair.stdout
+    code, report = status_json(cli)
+    assert code == 0 and report["healthy"], report
+
+
+def test_status_config_problem_exits_2(cli: Cli) -> None:
+    cli.write_config(BASE_CONFIG.replace("us-east-1", "mars-1"))
+    run = cli.run("status", "--json")
+    assert run.returncode == 2 and run.calls == []  # no AWS call before the config is valid
+
+
+def test_status_before_setup_reports_everything_missing(cli: Cli) -> None:
+    code, report = status_json(cli)
+    assert code == 1
+    assert {r["state"] for r in report["resources"]} == {"missing"}
+
+
+def _resource_counts(aws: Any) -> dict[str, Any]:
+    return {
+        "trails": [t["Name"] for t in aws.cloudtrail.describe_trails()["trailList"]],
+        "topics": sorted(t["TopicArn"].rsplit(":", 1)[1] for t in aws.sns.list_topics()["Topics"]),
+        "alarms": sorted(a["AlarmName"] for a in aws.cloudwatch.describe_alarms()["MetricAlarms"]),
+        "roles": sorted(r["RoleName"] for r in aws.iam.list_roles()["Roles"]),
+        "functions": [f["FunctionName"] for f in aws.lambda_.list_functions()["Functions"]],
+        "parameters": [p["Name"] for p in aws.ssm.describe_parameters()["Parameters"]],
+        "log groups": sorted(
+            g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]
+        ),
+        "buckets": [b["Name"] for b in aws.s3.list_buckets()["Buckets"]],
+    }
+
+
+def _make_look_alikes(aws: Any) -> None:
+    aws.sns.create_topic(Name="lwtest-alerts-old")
+    aws.cloudwatch.put_metric_alarm(
+        AlarmName="lwtest-unallowed-console-login-copy",
+        MetricName="m",
+        Namespace="n",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    aws.iam.create_role(RoleName="lwtest-notifier-v2", AssumeRolePolicyDocument="{}")
+
+
+def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    _make_look_alikes(aws)
+    run = cli.run("teardown", "--yes")
+    assert run.returncode == 0, run.stderr
+    assert "Removed 11 resource(s)" in run.stdout
+    assert ("cloudtrail", "StopLogging") in run.calls
+    stop, delete = (
+        run.calls.index(("cloudtrail", "StopLogging")),
+        run.calls.index(("cloudtrail", "DeleteTrail")),
+    )
+    assert stop < delete
+    assert _resource_counts(aws) == {
+        "trails": [],
+        "topics": ["lwtest-alerts-old"],
+        "alarms": ["lwtest-unallowed-console-login-copy"],
+        "roles": ["lwtest-notifier-v2"],
+        "functions": [],
+        "parameters": [],
+        "log groups": ["/lwtest/cloudtrail"],  # the CloudTrail copy is kept by default
+        "buckets": [BUCKET],  # the original CloudTrail log files are kept by default
+    }
+    again = cli.run("teardown", "--yes")
+    assert again.returncode == 0 and "Nothing left to remove" in again.stdout
+    assert again.mutating == []
+
+
+def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli, aws: Any) -> None:
+    aws.sns.create_topic(Name="lwtest-alerts")  # not made by loginwatch
+    run = cli.run("teardown", "--yes")
+    assert run.returncode == 0
+    assert "not created by loginwatch" in run.stdout
+    assert aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["TopicArn"] == TOPIC_ARN
+    assert run.mutating == []
+
+
+def test_teardown_refuses_without_a_terminal_or_yes_and_dry_run_changes_nothing(
+    cli: Cli, aws: Any
+) -> None:
+    setup_ok(cli)
+    refused = cli.run("teardown", stdin="")
+    assert refused.returncode == 2 and "--yes" in refused.stderr and refused.mutating == []
+    dry = cli.run("teardown", "--dry-run")
+    assert (
+        dry.returncode == 0
+        and dry.mutating == []
+        and "delete" in dry.stdout
+        and "keep" in dry.stdout
+    )
+    assert aws.lambda_.list_functions()["Functions"]
+
+
+def test_delete_bucket_empties_every_version_and_removes_it(cli: Cli, aws: Any) -> None:
+    setup_ok(cli)
+    s3 = aws.s3
+    # moto applies the TLS-only Deny without its condition, so write objects with the policy lifted.
+    policy = s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
+    s3.delete_bucket_policy(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/27/log.json.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v1")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v2")
+    s3.put_object(Bucket=BUCKET, Key="other.json.gz", Body=b"x")
+    s3.delete_object(Bucket=BUCKET, Key="other.json.gz")  # leaves a delete marker
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=policy)
+
+    plain = cli.run("teardown", "--yes")
+    assert plain.returncode == 0 and BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    run = cli.run("teardown", "--yes", "--delete-bucket", "--delete-trail-logs")
+    assert run.returncode == 0, run.stderr
+    assert "4 object version(s) and delete marker(s) removed" in run.stdout
+    assert s3.list_buckets()["Buckets"] == []
+    assert aws.logs.describe_log_groups()["logGroups"] == []
