@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.slack_stub import SlackStub
+from loginwatch.webhook_catcher import SlackStub
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -8,8 +8,10 @@ import traceback
 from dataclasses import dataclass, replace
 
 import click
+from rich.markup import escape
 
 from . import __version__, engine, ui
+from . import test_alert as alerts
 from .allowlist import PatternError
 from .aws import Aws, connect
 from .config import Config, load_config, resolve_config_path
@@ -20,6 +22,7 @@ from .errors import (
     LoginwatchError,
     UsageError,
 )
+from .names import Names
 from .summary import summarize
 
 
@@ -205,10 +208,49 @@ def teardown(
 
 @cli.command("test-alert")
 @_config_option
+@click.option(
+    "--via",
+    type=click.Choice(["alarm", "lambda", "slack"]),
+    default="alarm",
+    show_default=True,
+    help="alarm: the real path CloudWatch → SNS → Lambda → Slack; lambda: invoke the "
+    "function directly; slack: post straight to the webhook (no AWS needed).",
+)
+@click.option(
+    "--timeout", type=click.IntRange(5, 900), default=90, show_default=True, help="Seconds to wait."
+)
 @pass_options
-def test_alert(options: Options) -> None:
+def test_alert(options: Options, via: str, timeout: int) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
-    raise UsageError("`loginwatch test-alert` is not built yet.")
+    test_id = alerts.new_test_id()
+    if via == "slack":
+        config = options.load()
+        ui.out.print(
+            f"Posting test {test_id} to {escape(config.masked_webhook)} from this machine …"
+        )
+        result = alerts.via_slack(config, test_id)
+    else:
+        config, aws = _connect(options)
+        names = Names.for_config(config, aws.account_id, aws.partition)
+        if via == "lambda":
+            with ui.out.status(f"Invoking {names.function} with test {test_id} …"):
+                result = alerts.via_lambda(aws, names, test_id)
+        else:
+            with ui.out.status(
+                f"Alarm {names.alarm} set to ALARM for test {test_id}; waiting …"
+            ) as spin:
+                result = alerts.via_alarm(
+                    aws,
+                    names,
+                    test_id,
+                    timeout=timeout,
+                    on_wait=lambda s: spin.update(
+                        f"Waiting for the notifier to deliver test {test_id} … {s:.0f} s"
+                    ),
+                )
+    ui.render_test_alert(result)
+    if not result.delivered:
+        raise SystemExit(EXIT_FAILURE)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,8 +96,8 @@ class Config:
 
 def mask_webhook(url: str) -> str:
     """Show the host and the last 4 characters: enough to tell webhooks apart."""
-    host = urlsplit(url).hostname or "?"
-    return f"https://{host}/…{url[-4:]}" if len(url) > 12 else "…"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}/…{url[-4:]}" if len(url) > 12 else "…"
 
 
 # ---------------------------------------------------------------- YAML with lines

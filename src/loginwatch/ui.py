@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .summary import ConfigSummary
 
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=True)  # lines are not hard-wrapped: easier to grep
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # no hard wraps: paths stay copyable
 
 
@@ -182,3 +182,24 @@ def teardown_done(item: Any) -> None:
 
 def notice(message: str) -> None:
     out.print(f"[cyan]Notice:[/] {escape(message)}")
+
+
+def render_test_alert(result: Any) -> None:
+    route = {
+        "alarm": "alarm → SNS → Lambda → Slack",
+        "lambda": "Lambda → Slack",
+        "slack": "Slack webhook",
+    }[result.route]
+    slack = f", Slack answered {result.slack_status}" if result.slack_status is not None else ""
+    if result.delivered:
+        out.print(
+            f"[bold green]✓ Delivered[/] test {result.test_id} via {route} in {result.seconds:.1f} s{slack}."
+        )
+        if result.detail:
+            out.print(f"  {escape(result.detail)}")
+        return
+    out.print(
+        f"[bold red]✗ Not delivered[/] test {result.test_id} via {route}{slack}: {escape(result.detail)}"
+    )
+    for finding in result.diagnosis:
+        out.print(f"  [yellow]•[/] {escape(finding)}")

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from loginwatch.notifier import aws_clients, handler, settings, slack_delivery
+from loginwatch.webhook_catcher import SlackStub
 from tests.conftest import load_fixture
-from tests.support.slack_stub import SlackStub
 
 REGION = "us-east-1"
 LOG_GROUP = "/loginwatch/cloudtrail"

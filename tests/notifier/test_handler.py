@@ -12,6 +12,7 @@ import pytest
 from loginwatch.notifier import handler, protocol
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from loginwatch.notifier.webhook_secret import WebhookNotConfigured
+from loginwatch.webhook_catcher import SlackReply
 from tests.notifier.conftest import (
     ACCOUNT_ID,
     ALARM_NAME,
@@ -22,7 +23,6 @@ from tests.notifier.conftest import (
     iso,
     iter_texts,
 )
-from tests.support.slack_stub import SlackReply
 
 LOG_KEYS = {"loginwatch", "outcome", "events", "slack_status", "test_id", "duration_ms", "reason"}
 

@@ -8,7 +8,7 @@ import pytest
 
 from loginwatch.notifier import slack_delivery
 from loginwatch.notifier.slack_delivery import SlackDeliveryError, mask_webhook, post_to_slack
-from tests.support.slack_stub import SlackReply, SlackStub
+from loginwatch.webhook_catcher import SlackReply, SlackStub
 
 PAYLOAD = {"text": "hello", "blocks": []}
 SECRET = "XXXXXXXXXXXXXXXXXXXXXXXX"

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from loginwatch import engine
+import boto3
+
 from loginwatch.aws import Aws, CallRecorder, connect, is_read
 from loginwatch.config import Config, parse_config
 from tests.support.cli import BASE_CONFIG, WEBHOOK
@@ -54,3 +56,16 @@ def connect_recording(recorder: CallRecorder, region: str = "us-east-1") -> Aws:
 def run_setup(config: Config, recorder: CallRecorder | None = None) -> list[engine.StepResult]:
     aws = connect_recording(recorder or CallRecorder())
     return engine.apply(engine.build_deployment(config, aws), SilentProgress())
+
+
+def offline_aws(sleeps: list[float] | None = None) -> Aws:
+    """An Aws for Stubber tests: no credentials lookup, no STS call, recorded sleeps."""
+    recorded = sleeps if sleeps is not None else []
+    return Aws(
+        session=boto3.Session(region_name="us-east-1"),
+        region="us-east-1",
+        account_id="123456789012",
+        partition="aws",
+        recorder=CallRecorder(),
+        sleep=recorded.append,
+    )

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from loginwatch.aws import Aws, CallRecorder
 from loginwatch.engine import build_deployment
 from loginwatch.errors import AwsError
 from loginwatch.resources.function import Function
 from loginwatch.resources.trail import Trail
 from tests.support.faults import FaultInjector
-from tests.support.inprocess import load
+from tests.support.inprocess import load, offline_aws
 
 ROLE_NOT_READY = "The role defined for the function cannot be assumed by Lambda."
-
-
-def make_aws(sleeps: list[float]) -> Aws:
-    session = boto3.Session(region_name="us-east-1")
-    return Aws(
-        session=session,
-        region="us-east-1",
-        account_id="123456789012",
-        partition="aws",
-        recorder=CallRecorder(),
-        sleep=sleeps.append,
-    )
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def sleeps() -> list[float]:
 def deployment(sleeps: list[float]) -> Any:
     from loginwatch import engine
 
-    aws = make_aws(sleeps)
+    aws = offline_aws(sleeps)
     # build_deployment makes no AWS call for a config that creates its own trail.
     return engine.build_deployment(load(), aws)
 

@@ -206,18 +206,28 @@ def build_empty_window_message(
     return {"text": text, "blocks": [block], "unfurl_links": False, "unfurl_media": False}
 
 
-def build_test_message(*, test_id: str, account_id: str, alarm_name: str) -> dict[str, Any]:
-    """A clearly labelled test, so nobody mistakes it for a real sign-in alert."""
+CHAIN = "alarm → SNS → Lambda → Slack"
+
+
+def build_test_message(
+    *, test_id: str, account_id: str, alarm_name: str, path: str = CHAIN
+) -> dict[str, Any]:
+    """A clearly labelled test, so nobody mistakes it for a real sign-in alert.
+
+    ``path`` names what the test proves: the whole chain (from the notifier), or
+    only the webhook (``loginwatch test-alert --via slack`` posts directly).
+    """
     account = escape(account_id) or "unknown"
     alarm = escape(alarm_name)
     test = escape(test_id)
+    route = escape(path)
     body = (
         f"This is a *test* sent by `loginwatch test-alert` (test id `{test}`). "
-        f"The chain alarm → SNS → Lambda → Slack works for alarm *{alarm}* "
+        f"The path {route} works for alarm *{alarm}* "
         f"in account *{account}*. Nobody signed in; there is nothing to do."
     )
     return {
-        "text": f"[TEST] loginwatch test alert {test}: alarm → SNS → Lambda → Slack works",
+        "text": f"[TEST] loginwatch test alert {test}: {route} works",
         "blocks": [
             _header(":test_tube: TEST — loginwatch test alert"),
             {"type": "section", "text": _mrkdwn(body)},

@@ -1,8 +1,8 @@
 """A local HTTP server that stands in for a Slack incoming webhook.
 
-Tests script its answers (status, body, headers) per request and read back
-what was posted, so delivery, retries and message content are checked for real
-over a socket rather than by patching ``urllib``.
+The demo shows what it caught; tests script its answers (status, body,
+headers) per request and read back what was posted, so delivery, retries and
+message content are checked for real over a socket rather than by patching.
 """
 
 from __future__ import annotations

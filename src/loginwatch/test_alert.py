@@ -1,0 +1,317 @@
+"""`loginwatch test-alert`: prove the chain works, and say which link is broken when it does not.
+
+Three routes, from most to least complete:
+- alarm:  set the alarm to ALARM with a marked reason → CloudWatch → SNS → Lambda →
+          Slack; wait until the notifier logs the delivery; set the alarm back to OK.
+- lambda: invoke the function synchronously with a synthetic alarm notification.
+- slack:  post a labelled message straight from this machine (no AWS needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .aws import Aws, translate_errors
+from .config import Config
+from .names import Names
+from .notifier.protocol import test_alert_reason
+from .notifier.slack_delivery import SlackDeliveryError, post_to_slack
+from .notifier.slack_message import build_test_message
+
+POLL_SECONDS = 3.0
+
+
+def new_test_id() -> str:
+    return f"t{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class TestAlertResult:
+    __test__ = False  # not a pytest class, whatever imports it
+
+    route: str
+    test_id: str
+    delivered: bool
+    seconds: float = 0.0
+    slack_status: int | None = None
+    detail: str = ""
+    diagnosis: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- --via slack
+
+
+def via_slack(config: Config, test_id: str, *, account: str = "") -> TestAlertResult:
+    payload = build_test_message(
+        test_id=test_id,
+        account_id=account,
+        alarm_name=f"{config.name}-unallowed-console-login",
+        path="this machine → Slack webhook (AWS not involved)",
+    )
+    started = time.perf_counter()
+    try:
+        response = post_to_slack(config.webhook_url, payload)
+    except SlackDeliveryError as exc:
+        return TestAlertResult(
+            "slack", test_id, False, time.perf_counter() - started, exc.status, str(exc)
+        )
+    return TestAlertResult(
+        "slack",
+        test_id,
+        True,
+        time.perf_counter() - started,
+        response.status,
+        "Slack accepted the message",
+    )
+
+
+# ---------------------------------------------------------------- --via lambda
+
+
+def synthetic_alarm_event(
+    names: Names, test_id: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The event Lambda receives when SNS delivers our alarm's ALARM notification."""
+    moment = now or datetime.now(UTC)
+    message = {
+        "AlarmName": names.alarm,
+        "AWSAccountId": names.account,
+        "NewStateValue": "ALARM",
+        "OldStateValue": "OK",
+        "NewStateReason": test_alert_reason(test_id),
+        "StateChangeTime": moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        "Region": names.region,
+        "AlarmArn": names.alarm_arn,
+        "Trigger": {"Period": 60, "EvaluationPeriods": 1},
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{names.topic_arn}:loginwatch-test",
+                "Sns": {
+                    "Type": "Notification",
+                    "TopicArn": names.topic_arn,
+                    "Subject": f'ALARM: "{names.alarm}"',
+                    "Message": json.dumps(message),
+                    "Timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                },
+            }
+        ]
+    }
+
+
+def via_lambda(aws: Aws, names: Names, test_id: str) -> TestAlertResult:
+    started = time.perf_counter()
+    with translate_errors("lambda:InvokeFunction", names.function):
+        response = aws.client("lambda").invoke(
+            FunctionName=names.function,
+            InvocationType="RequestResponse",
+            LogType="Tail",
+            Payload=json.dumps(synthetic_alarm_event(names, test_id)).encode(),
+        )
+    seconds = time.perf_counter() - started
+    raw = response["Payload"].read()
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        body = None
+    if response.get("FunctionError"):
+        message = body.get("errorMessage") if isinstance(body, dict) else str(raw[:200])
+        tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
+        status = _slack_status_from_logs(tail)
+        return TestAlertResult(
+            "lambda", test_id, False, seconds, status, f"the function failed: {message}"
+        )
+    if not isinstance(body, dict):
+        return TestAlertResult(
+            "lambda", test_id, False, seconds, None, "the function returned no result"
+        )
+    delivered = body.get("outcome") == "test-posted" and body.get("test_id") == test_id
+    detail = f"notifier outcome: {body.get('outcome')}" + (
+        f" ({body.get('reason')})" if body.get("reason") else ""
+    )
+    return TestAlertResult("lambda", test_id, delivered, seconds, body.get("slack_status"), detail)
+
+
+def _slack_status_from_logs(text: str) -> int | None:
+    for record in _notifier_records(text.splitlines()):
+        if record.get("slack_status") is not None:
+            return int(record["slack_status"])
+    return None
+
+
+def _notifier_records(lines: Any) -> list[dict[str, Any]]:
+    records = []
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("loginwatch") == "notifier":
+            records.append(record)
+    return records
+
+
+# ---------------------------------------------------------------- --via alarm
+
+
+@dataclass
+class Clock:
+    """Time and waiting, injectable so tests never sleep."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def via_alarm(
+    aws: Aws,
+    names: Names,
+    test_id: str,
+    *,
+    timeout: float,
+    clock: Clock | None = None,
+    on_wait: Callable[[float], None] | None = None,
+) -> TestAlertResult:
+    """Fire the real alarm, wait for the notifier's log line with our test id, reset the alarm."""
+    clock = clock or Clock()
+    cloudwatch = aws.client("cloudwatch")
+    logs = aws.client("logs")
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    started = clock.now()
+    with translate_errors("cloudwatch:SetAlarmState", names.alarm):
+        cloudwatch.set_alarm_state(
+            AlarmName=names.alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id)
+        )
+    try:
+        while True:
+            record = _find_delivery(logs, names, test_id, since)
+            elapsed = clock.now() - started
+            if record is not None:
+                delivered = record.get("outcome") == "test-posted"
+                detail = f"notifier outcome: {record.get('outcome')}" + (
+                    f" ({record.get('reason')})" if record.get("reason") else ""
+                )
+                return TestAlertResult(
+                    "alarm", test_id, delivered, elapsed, record.get("slack_status"), detail
+                )
+            if elapsed >= timeout:
+                return TestAlertResult(
+                    "alarm",
+                    test_id,
+                    False,
+                    elapsed,
+                    None,
+                    f"no delivery seen within {timeout:.0f} s",
+                    diagnose(aws, names, since),
+                )
+            if on_wait:
+                on_wait(elapsed)
+            clock.sleep(POLL_SECONDS)
+    finally:
+        # Back to OK, so a real sign-in right after this still causes a transition (alarm
+        # actions only run on state changes).
+        with translate_errors("cloudwatch:SetAlarmState", names.alarm):
+            cloudwatch.set_alarm_state(
+                AlarmName=names.alarm,
+                StateValue="OK",
+                StateReason=f"loginwatch test-alert {test_id} done",
+            )
+
+
+def _find_delivery(logs: Any, names: Names, test_id: str, since: datetime) -> dict[str, Any] | None:
+    with translate_errors("logs:FilterLogEvents", names.notifier_log_group):
+        try:
+            found = logs.filter_log_events(
+                logGroupName=names.notifier_log_group,
+                startTime=int(since.timestamp() * 1000),
+                filterPattern=f'"{test_id}"',
+            )
+        except logs.exceptions.ResourceNotFoundException:
+            return None  # the function has not logged anything yet
+    records = _notifier_records(e.get("message", "") for e in found.get("events", []))
+    mine = [r for r in records if r.get("test_id") == test_id]
+    return mine[-1] if mine else None
+
+
+def diagnose(aws: Any, names: Names, since: datetime) -> list[str]:
+    """Check each link of the chain and say which one most likely broke, in order."""
+    findings: list[str] = []
+    sns = aws.client("sns")
+    with translate_errors("sns:ListSubscriptionsByTopic", names.topic):
+        subs = sns.list_subscriptions_by_topic(TopicArn=names.topic_arn).get("Subscriptions", [])
+    mine = [
+        s for s in subs if s.get("Protocol") == "lambda" and s.get("Endpoint") == names.function_arn
+    ]
+    if not mine:
+        findings.append(
+            "SNS → Lambda: the topic has no subscription for the notifier (run `loginwatch setup`)."
+        )
+    elif all(s.get("SubscriptionArn") == "PendingConfirmation" for s in mine):
+        findings.append("SNS → Lambda: the subscription is pending confirmation.")
+    lam = aws.client("lambda")
+    with translate_errors("lambda:GetPolicy", names.function):
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])
+        except lam.exceptions.ResourceNotFoundException:
+            policy = {}  # no function, or a function nobody may invoke
+    allowed = any(s.get("Sid") == names.permission_sid for s in policy.get("Statement", []))
+    if not allowed:
+        findings.append(
+            "SNS → Lambda: SNS is not allowed to invoke the notifier (run `loginwatch setup`)."
+        )
+    now = datetime.now(UTC)
+    with translate_errors("cloudwatch:GetMetricStatistics", names.function):
+        stats = aws.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": names.function}],
+            StartTime=since - timedelta(minutes=5),
+            EndTime=now,
+            Period=60,
+            Statistics=["Sum"],
+        )
+    errors = int(sum(p.get("Sum", 0) for p in stats.get("Datapoints", [])))
+    if errors:
+        findings.append(
+            f"Lambda: the notifier failed {errors} time(s) just now; see its log group."
+        )
+    failed = _recent_failures(aws.client("logs"), names, since)
+    if failed:
+        status = failed[-1].get("slack_status")
+        reason = failed[-1].get("reason") or ""
+        findings.append(f"Lambda → Slack: the webhook answered {status}: {reason}".rstrip(": "))
+    if not findings:
+        findings.append(
+            "Every link looks configured. CloudWatch → SNS may be slow, or the topic's KMS key "
+            "may not let CloudWatch use it; try `loginwatch test-alert --via lambda`."
+        )
+    return findings
+
+
+def _recent_failures(logs: Any, names: Names, since: datetime) -> list[dict[str, Any]]:
+    with translate_errors("logs:FilterLogEvents", names.notifier_log_group):
+        try:
+            found = logs.filter_log_events(
+                logGroupName=names.notifier_log_group,
+                startTime=int(since.timestamp() * 1000),
+                filterPattern='{ $.outcome = "failed" }',
+            )
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+    return [
+        r
+        for r in _notifier_records(e.get("message", "") for e in found.get("events", []))
+        if r.get("outcome") == "failed"
+    ]

@@ -1,0 +1,241 @@
+"""`loginwatch test-alert`: --via slack for real over HTTP; lambda and alarm pinned by Stubber."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from loginwatch.cli import main
+from loginwatch.names import Names
+from loginwatch.test_alert import Clock, via_alarm, via_lambda
+from loginwatch.webhook_catcher import SlackReply, SlackStub
+from tests.support.inprocess import offline_aws
+
+NAMES = Names(name="lwtest", region="us-east-1", account="123456789012", partition="aws")
+CONFIG = """\
+region: us-east-1
+name: lwtest
+allowed_ips: [203.0.113.10]
+slack:
+  webhook_url: {url}
+"""
+
+
+def write_config(tmp_path: Path, url: str) -> str:
+    path = tmp_path / "lw.yaml"
+    path.write_text(CONFIG.format(url=url))
+    return str(path)
+
+
+def run_cli(args: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return int(info.value.code or 0)
+
+
+def test_via_slack_posts_a_labelled_test_from_this_machine(
+    tmp_path: Path, slack_server: SlackStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, slack_server.url)
+    assert run_cli(["test-alert", "--via", "slack", "--config", config]) == 0
+    (request,) = slack_server.requests
+    assert request.json["text"].startswith("[TEST] loginwatch test alert t")
+    assert "AWS not involved" in request.json["text"]
+    out = capsys.readouterr().out
+    assert "Delivered" in out and "Slack answered 200" in out
+    assert slack_server.url not in out  # the webhook is never printed in full
+
+
+def test_via_slack_reports_a_dead_webhook_and_exits_1(
+    tmp_path: Path, slack_server: SlackStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack_server.script(SlackReply(status=404, body="no_service"))
+    config = write_config(tmp_path, slack_server.url)
+    assert run_cli(["test-alert", "--via", "slack", "--config", config]) == 1
+    out = capsys.readouterr().out
+    assert "Not delivered" in out and "404" in out and slack_server.url not in out
+
+
+def _payload(data: Any) -> StreamingBody:
+    raw = json.dumps(data).encode()
+    return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+def test_via_lambda_reports_the_handlers_answer() -> None:
+    aws = offline_aws()
+    client = aws.client("lambda")
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {
+                "StatusCode": 200,
+                "Payload": _payload(
+                    {
+                        "loginwatch": "notifier",
+                        "outcome": "test-posted",
+                        "test_id": "t1-abc",
+                        "slack_status": 200,
+                    }
+                ),
+            },
+            {
+                "FunctionName": "lwtest-notifier",
+                "InvocationType": "RequestResponse",
+                "LogType": "Tail",
+                "Payload": ANY,
+            },
+        )
+        result = via_lambda(aws, NAMES, "t1-abc")
+    assert result.delivered and result.slack_status == 200
+
+
+def test_via_lambda_function_error_is_not_delivered_and_says_why() -> None:
+    aws = offline_aws()
+    client = aws.client("lambda")
+    import base64
+
+    tail = base64.b64encode(
+        b'{"loginwatch": "notifier", "outcome": "failed", "slack_status": 410}\n'
+    ).decode()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "LogResult": tail,
+                "Payload": _payload({"errorMessage": "Slack refused the message (410)"}),
+            },
+            {
+                "FunctionName": "lwtest-notifier",
+                "InvocationType": "RequestResponse",
+                "LogType": "Tail",
+                "Payload": ANY,
+            },
+        )
+        result = via_lambda(aws, NAMES, "t1-abc")
+    assert not result.delivered and result.slack_status == 410
+    assert "Slack refused the message (410)" in result.detail
+
+
+class FakeClock(Clock):
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+        super().__init__(now=lambda: self.t, sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+def _log_event(record: dict[str, Any]) -> dict[str, Any]:
+    return {"message": json.dumps(record), "timestamp": 0, "logStreamName": "s", "eventId": "1"}
+
+
+def test_via_alarm_waits_for_the_notifier_and_resets_the_alarm() -> None:
+    aws = offline_aws()
+    cw, logs = aws.client("cloudwatch"), aws.client("logs")
+    clock = FakeClock()
+    record = {
+        "loginwatch": "notifier",
+        "outcome": "test-posted",
+        "test_id": "t1-abc",
+        "slack_status": 200,
+    }
+    with Stubber(cw) as cw_stub, Stubber(logs) as logs_stub:
+        cw_stub.add_response(
+            "set_alarm_state",
+            {},
+            {
+                "AlarmName": NAMES.alarm,
+                "StateValue": "ALARM",
+                "StateReason": "loginwatch test-alert t1-abc",
+            },
+        )
+        logs_stub.add_response(
+            "filter_log_events",
+            {"events": []},
+            {
+                "logGroupName": NAMES.notifier_log_group,
+                "startTime": ANY,
+                "filterPattern": '"t1-abc"',
+            },
+        )
+        logs_stub.add_response(
+            "filter_log_events",
+            {"events": [_log_event(record)]},
+            {
+                "logGroupName": NAMES.notifier_log_group,
+                "startTime": ANY,
+                "filterPattern": '"t1-abc"',
+            },
+        )
+        cw_stub.add_response(
+            "set_alarm_state",
+            {},
+            {"AlarmName": NAMES.alarm, "StateValue": "OK", "StateReason": ANY},
+        )
+        result = via_alarm(aws, NAMES, "t1-abc", timeout=90, clock=clock)
+        cw_stub.assert_no_pending_responses()
+    assert result.delivered and result.slack_status == 200 and result.seconds == 3.0
+    assert clock.slept == [3.0]
+
+
+def test_via_alarm_timeout_diagnoses_the_broken_link() -> None:
+    aws = offline_aws()
+    cw, logs, sns, lam = (aws.client(s) for s in ("cloudwatch", "logs", "sns", "lambda"))
+    clock = FakeClock()
+    failed = {
+        "loginwatch": "notifier",
+        "outcome": "failed",
+        "slack_status": 404,
+        "reason": "SlackDeliveryError: webhook revoked",
+    }
+    with (
+        Stubber(cw) as cw_stub,
+        Stubber(logs) as logs_stub,
+        Stubber(sns) as sns_stub,
+        Stubber(lam) as lam_stub,
+    ):
+        cw_stub.add_response("set_alarm_state", {}, None)
+        for _ in range(4):  # t = 0, 3, 6, 9 → timeout at 9 s
+            logs_stub.add_response("filter_log_events", {"events": []}, None)
+        sns_stub.add_response(
+            "list_subscriptions_by_topic", {"Subscriptions": []}, {"TopicArn": NAMES.topic_arn}
+        )
+        lam_stub.add_client_error(
+            "get_policy", "ResourceNotFoundException", "No policy is associated", 404
+        )
+        cw_stub.add_response("get_metric_statistics", {"Datapoints": [{"Sum": 2.0}]}, None)
+        logs_stub.add_response("filter_log_events", {"events": [_log_event(failed)]}, None)
+        cw_stub.add_response(
+            "set_alarm_state",
+            {},
+            {"AlarmName": NAMES.alarm, "StateValue": "OK", "StateReason": ANY},
+        )
+        result = via_alarm(aws, NAMES, "t1-abc", timeout=9, clock=clock)
+        cw_stub.assert_no_pending_responses()
+    assert not result.delivered and "no delivery seen within 9 s" in result.detail
+    text = "\n".join(result.diagnosis)
+    assert "no subscription for the notifier" in text
+    assert "SNS is not allowed to invoke the notifier" in text
+    assert "failed 2 time(s)" in text
+    assert "webhook answered 404" in text
+
+
+def test_synthetic_event_is_what_the_notifier_recognises_as_a_test() -> None:
+    from loginwatch.notifier.alarm_event import parse_event
+    from loginwatch.notifier.protocol import find_test_id
+    from loginwatch.test_alert import synthetic_alarm_event
+
+    notice = parse_event(synthetic_alarm_event(NAMES, "t9-xyz", datetime(2026, 11, 27, tzinfo=UTC)))
+    assert notice.alarm_name == NAMES.alarm and notice.new_state == "ALARM"
+    assert find_test_id(notice.state_reason) == "t9-xyz"
