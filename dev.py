@@ -2,7 +2,6 @@
 """One command to set up a fresh environment and run loginwatch's main job or its checks.
 
     python3 dev.py demo      # create .venv, install loginwatch, run the no-account demo
-    python3 dev.py validate  # check config.example.yaml offline
     python3 dev.py test    # create .venv, install with test extras, run ruff + pytest
 
 Needs only Python 3.11+: it makes its own virtual environment in .venv.
@@ -47,11 +46,6 @@ def main() -> None:
     if task == "demo":
         ensure_env("demo")
         run([str(BIN / "loginwatch"), "demo", *args])
-    elif task == "validate":
-        ensure_env("demo")
-        env_hook = "https://hooks.slack.com/services/T000/B000/EXAMPLEEXAMPLE"
-        os.environ.setdefault("LOGINWATCH_SLACK_WEBHOOK", env_hook)
-        run([str(BIN / "loginwatch"), "validate", "--config", "config.example.yaml", *args])
     elif task == "test":
         ensure_env("test")
         run([str(BIN / "ruff"), "check", "."])

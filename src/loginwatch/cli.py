@@ -253,6 +253,18 @@ def test_alert(options: Options, via: str, timeout: int) -> None:
         raise SystemExit(EXIT_FAILURE)
 
 
+@cli.command()
+@click.option(
+    "--keep", is_flag=True, help="Keep the emulator running at the end (Ctrl-C stops it)."
+)
+@click.option("--raw", is_flag=True, help="Also print the raw Slack payload (JSON).")
+def demo(keep: bool, raw: bool) -> None:
+    """Run the whole job against a local AWS emulator: no account, no network."""
+    from . import demo as demo_run  # needs the optional emulator (moto)
+
+    demo_run.run(ui, keep=keep, raw=raw)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: map every outcome to a documented exit code, no tracebacks."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])

@@ -76,27 +76,45 @@ def via_slack(config: Config, test_id: str, *, account: str = "") -> TestAlertRe
 
 
 def synthetic_alarm_event(
-    names: Names, test_id: str, now: datetime | None = None
+    names: Names,
+    test_id: str | None = None,
+    now: datetime | None = None,
+    *,
+    reason: str | None = None,
+    period: int = 60,
+    evaluation_periods: int = 1,
 ) -> dict[str, Any]:
-    """The event Lambda receives when SNS delivers our alarm's ALARM notification."""
+    """The event Lambda receives when SNS delivers our alarm's ALARM notification.
+
+    With a test id, the state reason carries the test-alert marker; the demo
+    passes the reason CloudWatch itself would write for a threshold crossing.
+    """
     moment = now or datetime.now(UTC)
     message = {
         "AlarmName": names.alarm,
         "AWSAccountId": names.account,
         "NewStateValue": "ALARM",
         "OldStateValue": "OK",
-        "NewStateReason": test_alert_reason(test_id),
+        "NewStateReason": test_alert_reason(test_id) if test_id else (reason or ""),
         "StateChangeTime": moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
         "Region": names.region,
         "AlarmArn": names.alarm_arn,
-        "Trigger": {"Period": 60, "EvaluationPeriods": 1},
+        "Trigger": {
+            "MetricName": names.metric_name,
+            "Namespace": names.metric_namespace,
+            "Statistic": "SUM",
+            "Period": period,
+            "EvaluationPeriods": evaluation_periods,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
     }
     return {
         "Records": [
             {
                 "EventSource": "aws:sns",
                 "EventVersion": "1.0",
-                "EventSubscriptionArn": f"{names.topic_arn}:loginwatch-test",
+                "EventSubscriptionArn": f"{names.topic_arn}:loginwatch",
                 "Sns": {
                     "Type": "Notification",
                     "TopicArn": names.topic_arn,

@@ -203,3 +203,133 @@ def render_test_alert(result: Any) -> None:
     )
     for finding in result.diagnosis:
         out.print(f"  [yellow]•[/] {escape(finding)}")
+
+
+# ---------------------------------------------------------------- demo
+
+
+def demo_intro(emulated: tuple[str, ...]) -> None:
+    out.rule("[bold]loginwatch demo[/] — the whole job, no AWS account, no network")
+    out.print("Emulated in this demo:")
+    for item in emulated:
+        out.print(f"  • {escape(item)}")
+    out.print(
+        "Everything else is the real loginwatch: config, filter pattern, setup, status, notifier.\n"
+    )
+
+
+def demo_step(number: str, title: str) -> None:
+    out.print()
+    out.rule(f"[bold cyan]{escape(number)}[/]  {escape(title)}", align="left")
+
+
+def demo_sign_ins(sign_ins: list[Any], counted: list[Any]) -> None:
+    table = Table(show_edge=False)
+    table.add_column("who")
+    table.add_column("source IP")
+    table.add_column("result")
+    table.add_column("allowlist")
+    table.add_column("metric filter")
+    for s in sign_ins:
+        outcome = s.record["responseElements"]["ConsoleLogin"]
+        hit = s in counted
+        table.add_row(
+            escape(s.who),
+            s.ip,
+            outcome,
+            "[green]inside[/]" if s.allowed else "[red]outside[/]",
+            "[red]counted[/]" if hit else "[dim]not counted[/]",
+        )
+    out.print(table)
+    out.print(
+        f"The metric filter counted {len(counted)} successful sign-in(s) from outside the allowlist "
+        "(failed sign-ins are not counted, but the notifier lists them for context)."
+    )
+
+
+def demo_notifier(sha: str, log_line: dict[str, Any]) -> None:
+    out.print(
+        f"Ran the deployed notifier package (CodeSha256 {sha[:16]}…) with the alarm's SNS event."
+    )
+    out.print(f"Its log line: [dim]{escape(json.dumps(log_line))}[/]")
+
+
+def demo_raw(payload: dict[str, Any]) -> None:
+    out.print("\n----- raw Slack payload -----")
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    out.print("----- end of raw Slack payload -----")
+
+
+def demo_keep(endpoint: str, config_path: Any, env: dict[str, str]) -> None:
+    exports = " ".join(
+        f"{k}={v}"
+        for k, v in env.items()
+        if k.startswith("AWS_ACCESS") or k.startswith("AWS_SECRET")
+    )
+    out.print(
+        "\n[bold]Kept running.[/] The emulator lives in this process; from another terminal try:"
+    )
+    out.print(f"  AWS_ENDPOINT_URL={endpoint} {exports} loginwatch status --config {config_path}")
+    out.print("Press Ctrl-C to stop (the emulator and everything in it go away).")
+
+
+def demo_outro(emulated: tuple[str, ...]) -> None:
+    out.print()
+    out.rule("[bold]What you saw[/]")
+    out.print("The real setup created the chain; a real account needs only your config:")
+    out.print("  cp config.example.yaml loginwatch.yaml   # edit allowed_ips and the webhook")
+    out.print("  loginwatch setup && loginwatch test-alert")
+    out.print("[dim]Emulated here: " + escape("; ".join(emulated)) + "[/]")
+
+
+def _mrkdwn(text: str) -> str:
+    """Slack mrkdwn → rich markup, for reading in a terminal (display only)."""
+    import html
+    import re
+
+    shown = escape(html.unescape(text))
+    shown = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"[bold]\1[/bold]", shown)
+    shown = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"[italic]\1[/italic]", shown)
+    return re.sub(r"`([^`\n]+)`", r"[cyan]\1[/cyan]", shown)
+
+
+def render_slack(payload: dict[str, Any]) -> None:
+    """Show a Block Kit message roughly as Slack would."""
+    from rich.panel import Panel
+
+    lines: list[str] = []
+    for block in payload.get("blocks", []):
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"[bold]{escape(block['text']['text'])}[/]")
+        elif kind == "divider":
+            lines.append("[dim]" + "─" * 60 + "[/]")
+        elif kind == "section":
+            if block.get("text"):
+                lines.append(_mrkdwn(block["text"]["text"]))
+            for item in block.get("fields", []):
+                lines.append("  " + _mrkdwn(item["text"]))
+            button = block.get("accessory")
+            if button and button.get("type") == "button":
+                lines.append(
+                    f"  [blue]\\[{escape(button['text']['text'])}][/] [dim]{escape(button.get('url', ''))}[/]"
+                )
+        elif kind == "context":
+            lines.append(
+                "[dim]"
+                + "  ".join(_mrkdwn(e.get("text", "")) for e in block.get("elements", []))
+                + "[/]"
+            )
+        elif kind == "actions":
+            for element in block.get("elements", []):
+                lines.append(
+                    f"  [blue]\\[{escape(element['text']['text'])}][/] [dim]{escape(element.get('url', ''))}[/]"
+                )
+    out.print(
+        Panel(
+            "\n".join(lines) or escape(payload.get("text", "")),
+            title="#security (Slack)",
+            expand=False,
+        )
+    )
+    out.print(f"[dim]Notification text: {escape(payload.get('text', ''))}[/]")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from loginwatch import engine
 import boto3
 
+from loginwatch import engine
 from loginwatch.aws import Aws, CallRecorder, connect, is_read
 from loginwatch.config import Config, parse_config
 from tests.support.cli import BASE_CONFIG, WEBHOOK

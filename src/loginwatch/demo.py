@@ -1,0 +1,269 @@
+"""`loginwatch demo`: the whole job with no AWS account and no network.
+
+What is real: loginwatch's config loader, pattern compiler, setup/status/teardown
+engine and the notifier package `setup` deploys (loaded from that very zip).
+What is emulated: the AWS APIs (moto's server, on loopback, in this process),
+the CloudWatch metric filter and alarm evaluation (done here with loginwatch's
+own filter-pattern evaluator), SNS delivery to Lambda (the packaged handler is
+called in-process), and Slack (a local webhook catcher).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import engine, filter_eval
+from .aws import connect
+from .config import load_config
+from .emulator import Emulator
+from .notifier_package import code_sha256, load_handler_from_zip
+from .test_alert import synthetic_alarm_event
+from .webhook_catcher import SlackStub
+
+DEMO_CONFIG = """\
+# Written by `loginwatch demo`: points at a local AWS emulator and webhook catcher.
+region: us-east-1
+name: demo
+allowed_ips:
+  - cidr: 203.0.113.0/24
+    label: office
+  - cidr: 2001:db8:1::/48
+    label: office IPv6
+slack:
+  webhook_url: {webhook}
+"""
+
+EMULATED = (
+    "AWS APIs: moto's server on 127.0.0.1, in this process (no account, no network)",
+    "CloudWatch metric filter and alarm evaluation: loginwatch's own filter-pattern evaluator",
+    "SNS → Lambda delivery: the notifier zip that setup deployed, run in this process",
+    "Slack: a local webhook catcher on 127.0.0.1",
+)
+DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@dataclass(frozen=True)
+class SignInScenario:
+    who: str
+    ip: str
+    allowed: bool
+    record: dict[str, Any]
+
+
+def _record(
+    n: int,
+    *,
+    ip: str,
+    identity: dict[str, Any],
+    mfa: str = "No",
+    outcome: str = "Success",
+    region: str = "us-east-1",
+    agent: str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0",
+    when: datetime,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": {"accountId": "123456789012", **identity},
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "awsRegion": region,
+        "sourceIPAddress": ip,
+        "userAgent": agent,
+        "requestParameters": None,
+        "responseElements": {"ConsoleLogin": outcome},
+        "additionalEventData": {"MobileVersion": "No", "MFAUsed": mfa},
+        "eventID": f"d0d0d0d0-0000-4000-8000-{n:012d}",
+        "eventType": "AwsConsoleSignIn",
+        "recipientAccountId": "123456789012",
+    }
+    if outcome != "Success":
+        record["errorMessage"] = "Failed authentication"
+    return record
+
+
+def scenario(now: datetime) -> list[SignInScenario]:
+    """A morning in the account: two colleagues at the office, four sign-ins that are not."""
+
+    def user(name: str) -> dict[str, Any]:
+        return {
+            "type": "IAMUser",
+            "arn": f"arn:aws:iam::123456789012:user/{name}",
+            "userName": name,
+        }
+
+    def at(minutes: float) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    root = {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}
+    return [
+        SignInScenario("bob (office, MFA)", "203.0.113.10", True,
+                       _record(1, ip="203.0.113.10", identity=user("bob"), mfa="Yes", region="us-east-2", when=at(6))),
+        SignInScenario("carol (office IPv6)", "2001:db8:1::42", True,
+                       _record(2, ip="2001:db8:1::42", identity=user("carol"), mfa="Yes", when=at(5))),
+        SignInScenario("alice (café, no MFA)", "198.51.100.23", False,
+                       _record(3, ip="198.51.100.23", identity=user("alice"), when=at(4))),
+        SignInScenario("root user", "192.0.2.77", False,
+                       _record(4, ip="192.0.2.77", identity=root, mfa="Yes", when=at(3))),
+        SignInScenario("alice, wrong password", "192.0.2.200", False,
+                       _record(5, ip="192.0.2.200", identity=user("alice"), outcome="Failure", when=at(2.5))),
+        SignInScenario("mallory (crafted browser string)", "198.51.100.66", False,
+                       _record(6, ip="198.51.100.66", identity=user("mallory"),
+                               agent="<!channel> <https://evil.example/|click me> & *bold*", when=at(2))),
+    ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def isolated_environment(endpoint: str) -> Any:
+    """Point every boto3 client at the emulator and away from any real credentials."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            del os.environ[key]
+    os.environ.update(DEMO_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run(ui: Any, *, keep: bool, raw: bool) -> dict[str, Any]:
+    """Run the demo; returns the Slack payload the notifier produced."""
+    ui.demo_intro(EMULATED)
+    emulator = Emulator().start()
+    slack = SlackStub().start()
+    workdir = Path(tempfile.mkdtemp(prefix="loginwatch-demo-"))
+    config_path = workdir / "loginwatch.yaml"
+    config_path.write_text(DEMO_CONFIG.format(webhook=slack.url))
+    try:
+        with isolated_environment(emulator.url):
+            return _run(ui, emulator, slack, config_path, keep=keep, raw=raw)
+    finally:
+        slack.stop()
+        emulator.stop()
+
+
+def _run(
+    ui: Any, emulator: Emulator, slack: SlackStub, config_path: Path, *, keep: bool, raw: bool
+) -> dict[str, Any]:
+    config = load_config(config_path)
+    aws = connect(None, config.region)
+    deployment = engine.build_deployment(config, aws)
+
+    ui.demo_step("1/6", "Plan: what `loginwatch setup` would do (reads only)")
+    printer = ui.StepPrinter(dry_run=True)
+    engine.plan(deployment, printer)
+    printer.stop()
+
+    ui.demo_step("2/6", "Setup: create the chain")
+    printer = ui.StepPrinter()
+    engine.apply(deployment, printer)
+    printer.stop()
+    for message in deployment.notices:
+        ui.notice(message)
+
+    ui.demo_step("3/6", "Status: is every link in place and able to fire?")
+    ui.render_status(engine.status(deployment))
+
+    ui.demo_step(
+        "4/6", "Sign-ins: CloudTrail delivers six ConsoleLogin records to the trail log group"
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    sign_ins = scenario(now)
+    _deliver(aws, deployment.trail_log_group, sign_ins)
+    counted = [s for s in sign_ins if filter_eval.matches(deployment.pattern, s.record)]
+    ui.demo_sign_ins(sign_ins, counted)
+
+    ui.demo_step(
+        "5/6", "Alarm: the metric filter counted them, the alarm fires, SNS invokes the notifier"
+    )
+    reason = (
+        f"Threshold Crossed: 1 out of the last 1 datapoints [{float(len(counted))}] was greater than "
+        "or equal to the threshold (1.0)."
+    )
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_data(
+        Namespace=deployment.names.metric_namespace,
+        MetricData=[{"MetricName": deployment.names.metric_name, "Value": float(len(counted))}],
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=deployment.names.alarm, StateValue="ALARM", StateReason=reason
+    )
+    deployed = aws.client("lambda").get_function(FunctionName=deployment.names.function)
+    deployed_sha = deployed["Configuration"]["CodeSha256"]
+    if deployed_sha != code_sha256(deployment.package):
+        raise RuntimeError("the deployed notifier does not match the package")  # cannot happen
+    log_line = _invoke_packaged_notifier(
+        deployment.package, synthetic_alarm_event(deployment.names, reason=reason, now=now)
+    )
+    ui.demo_notifier(deployed_sha, log_line)
+
+    ui.demo_step("6/6", "Slack: what the channel receives")
+    if not slack.requests:
+        raise RuntimeError("the notifier posted nothing")
+    payload = slack.requests[-1].json
+    ui.render_slack(payload)
+    if raw:
+        ui.demo_raw(payload)
+
+    if keep:
+        ui.demo_keep(emulator.url, config_path, DEMO_ENV)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()  # until Ctrl-C: the emulator lives in this process
+    else:
+        ui.demo_step("end", "Teardown: remove everything (the demo's bucket and logs too)")
+        items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
+        engine.teardown(items, ui.teardown_done)
+    ui.demo_outro(EMULATED)
+    return payload
+
+
+def _deliver(aws: Any, log_group: str, sign_ins: list[SignInScenario]) -> None:
+    """Write the records as CloudTrail does: one JSON event per log event, oldest first."""
+    logs = aws.client("logs")
+    stream = "123456789012_CloudTrail_us-east-1"
+    logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
+    events = sorted(
+        (
+            {
+                "timestamp": int(
+                    datetime.strptime(s.record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
+                    .replace(tzinfo=UTC)
+                    .timestamp()
+                    * 1000
+                ),
+                "message": json.dumps(s.record),
+            }
+            for s in sign_ins
+        ),
+        key=lambda e: e["timestamp"],
+    )
+    logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=events)
+
+
+def _invoke_packaged_notifier(package: bytes, event: dict[str, Any]) -> dict[str, Any]:
+    """Load the handler from the deployed zip and run it; return its structured log line."""
+    with tempfile.TemporaryDirectory(prefix="loginwatch-notifier-") as tmp:
+        handler = load_handler_from_zip(package, tmp)
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            result = handler.lambda_handler(event, None)
+    lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+    return json.loads(lines[-1]) if lines else result
