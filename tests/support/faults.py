@@ -14,8 +14,11 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
+from botocore.httpsession import URLLib3Session
 
-KINDS = ("throttle", "500", "503", "drop")
+# "lost": the request reaches the server and is processed, then the answer is lost
+# (the nastiest case for check-then-create: the retry finds the work already done).
+KINDS = ("throttle", "500", "503", "drop", "lost")
 
 
 class _Raw:
@@ -57,6 +60,7 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()
         self.attempts = 0
         self.script: list[str] = []  # forced faults, consumed first (for targeted tests)
+        self._http = URLLib3Session()
 
     def attach(self, client: Any) -> Any:
         protocol = client.meta.service_model.protocol
@@ -67,6 +71,11 @@ class FaultInjector:
                 return None
             if kind == "drop":
                 raise ConnectionClosedError(endpoint_url=request.url)
+            if kind == "lost":
+                self._http.send(request)  # the server does the work ...
+                raise ConnectionClosedError(
+                    endpoint_url=request.url
+                )  # ... the answer never arrives
             if kind == "throttle":
                 return _throttle(protocol, request.url)
             return AWSResponse(request.url, int(kind), {}, _Raw(b""))
@@ -85,3 +94,19 @@ class FaultInjector:
                 return None
             self.injected[kind] += 1
             return kind
+
+
+def attach_to_every_client(aws: Any, injector: FaultInjector) -> None:
+    """Make every client this Aws creates (now or later) go through the injector."""
+    made = getattr(aws, "_faulty", set())
+    original = aws.client
+
+    def client(service: str) -> Any:
+        result = original(service)
+        if service not in made:
+            injector.attach(result)
+            made.add(service)
+        return result
+
+    aws._faulty = made
+    aws.client = client

@@ -1,0 +1,145 @@
+"""Under 20 % injected faults, and interrupted by Ctrl-C at every step, loginwatch converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from loginwatch import engine
+from loginwatch.aws import CallRecorder, connect
+from loginwatch.errors import EXIT_INTERRUPTED
+from tests.e2e.test_convergence import ONE_OF_EACH, inventory
+from tests.support.faults import FaultInjector, attach_to_every_client
+from tests.support.inprocess import SilentProgress, load, run_setup
+
+KEPT = {"bucket", "trail-log-group"}
+
+
+def faulty_aws(injector: FaultInjector) -> Any:
+    aws = connect(None, "us-east-1", sleep=lambda _: None)
+    attach_to_every_client(aws, injector)
+    return aws
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_setup_status_teardown_converge_under_20_percent_faults(
+    aws_server: Any, aws: Any, retry_sleeps: list[float], seed: int
+) -> None:
+    injector = FaultInjector(rate=0.2, seed=seed)
+    deployment = engine.build_deployment(load(), faulty_aws(injector))
+    engine.apply(deployment, SilentProgress())
+    assert inventory(aws) == ONE_OF_EACH
+
+    report = engine.status(engine.build_deployment(load(), faulty_aws(injector), strict=False))
+    assert report.healthy, report.problems
+
+    clean = CallRecorder()
+    run_setup(load(), clean)
+    assert clean.mutating == []  # nothing half-done, nothing duplicated
+
+    teardown_deployment = engine.build_deployment(load(), faulty_aws(injector), strict=False)
+    items = engine.teardown_plan(teardown_deployment, delete_bucket=False, delete_trail_logs=False)
+    engine.teardown(items, lambda item: None)
+    remaining = engine.teardown_plan(
+        engine.build_deployment(load(), faulty_aws(FaultInjector(rate=0)), strict=False),
+        delete_bucket=False,
+        delete_trail_logs=False,
+    )
+    assert {i.resource.kind for i in remaining if i.action != "absent"} == KEPT
+    assert sum(injector.injected.values()) >= 10, injector.injected  # faults really happened
+    assert len(injector.injected) >= 3, injector.injected  # several kinds of fault, not one
+
+
+class InterruptAt:
+    """Progress that presses Ctrl-C (a real SIGINT to this process) when step k finishes."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.done_count = 0
+
+    def start(self, resource: Any) -> None:
+        pass
+
+    def done(self, result: Any) -> None:
+        self.done_count += 1
+        if self.done_count == self.k:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(aws_server: Any, aws: Any) -> None:
+    steps = len(engine.resources_for(engine.build_deployment(load(), connect(None, "us-east-1"))))
+    for k in range(1, steps + 1):
+        aws_server.reset()
+        deployment = engine.build_deployment(load(), connect(None, "us-east-1"))
+        with pytest.raises(engine.Interrupted) as info:
+            engine.apply(deployment, InterruptAt(k))
+        assert info.value.exit_code == EXIT_INTERRUPTED
+        assert "Re-run `loginwatch setup` to finish the job." in info.value.lines()
+        run_setup(load())
+        assert inventory(aws) == ONE_OF_EACH, f"after Ctrl-C at step {k}"
+        again = CallRecorder()
+        run_setup(load(), again)
+        assert again.mutating == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_ctrl_c_during_teardown_stops_at_a_safe_point_and_a_rerun_finishes(aws_server: Any) -> None:
+    run_setup(load())
+    deployment = engine.build_deployment(load(), connect(None, "us-east-1"), strict=False)
+    items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
+    deleted: list[str] = []
+
+    def press_ctrl_c_after_three(item: Any) -> None:
+        deleted.append(item.resource.kind)
+        if len(deleted) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(engine.Interrupted) as info:
+        engine.teardown(items, press_ctrl_c_after_three)
+    assert "Re-run `loginwatch teardown` to finish the job." in info.value.lines()
+    assert len(deleted) == 3
+    rest = engine.teardown_plan(
+        engine.build_deployment(load(), connect(None, "us-east-1"), strict=False),
+        delete_bucket=True,
+        delete_trail_logs=True,
+    )
+    engine.teardown(rest, lambda item: None)
+    final = engine.teardown_plan(
+        engine.build_deployment(load(), connect(None, "us-east-1"), strict=False),
+        delete_bucket=True,
+        delete_trail_logs=True,
+    )
+    assert all(i.action == "absent" for i in final)
+
+
+def test_ctrl_c_through_the_cli_exits_130_with_the_rerun_hint(
+    aws_server: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from loginwatch import ui
+    from loginwatch.cli import main
+    from tests.support.cli import BASE_CONFIG, WEBHOOK
+
+    config = tmp_path / "lw.yaml"
+    config.write_text(BASE_CONFIG)
+    monkeypatch.setenv("LW_WEBHOOK", WEBHOOK)
+    original = ui.StepPrinter.done
+
+    def done_then_ctrl_c(self: Any, result: Any) -> None:
+        original(self, result)
+        if result.resource.kind == "trail":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(ui.StepPrinter, "done", done_then_ctrl_c)
+    with pytest.raises(SystemExit) as info:
+        main(["--config", str(config), "setup"])
+    assert info.value.code == 130
+    captured = capsys.readouterr()
+    assert "Interrupted after the CloudTrail trail" in captured.err
+    assert "Re-run `loginwatch setup` to finish the job." in captured.err
+    assert "metric filter" not in captured.out  # stopped before the next step
