@@ -22,6 +22,7 @@ from loginwatch import engine
 from loginwatch.aws import CallRecorder, connect, is_read
 from loginwatch.config import parse_config
 from loginwatch.emulator import Emulator
+from tests.support.faults import FaultInjector, attach_to_every_client
 
 CONFIG = """\
 region: us-east-1
@@ -55,11 +56,13 @@ class Progress:
         self.recorder.current = "-"
 
 
-def run_setup(config: Any) -> tuple[AttributingRecorder, float]:
+def run_setup(config: Any, faults: Any = None) -> tuple[AttributingRecorder, float]:
     recorder = AttributingRecorder()
     started = time.perf_counter()
     aws = connect(None, config.region)
     aws.recorder = recorder
+    if faults is not None:
+        attach_to_every_client(aws, faults)
     engine.apply(engine.build_deployment(config, aws), Progress(recorder))
     return recorder, time.perf_counter() - started
 
@@ -117,6 +120,18 @@ def main() -> None:
         kinds = [k for k in again.by_kind if k != "-"]
         per = sum(again.by_kind[k]["read"] for k in kinds) / len(kinds)
         print(f"  average reads per resource: {per:.2f}")
+        print("\nunder 20 % injected faults (throttling, 500, 503, dropped and lost answers;")
+        print("botocore's real jittered backoff, so wall time includes its sleeps):")
+        emulator.reset()
+        faults = FaultInjector(rate=0.2, seed=11)
+        faulty, faulty_s = run_setup(config, faults)
+        line("fresh setup, 20 % faults", faulty, faulty_s)
+        print(f"  {faults.attempts} HTTP attempts, {sum(faults.injected.values())} failed: {dict(faults.injected)}")
+        again_faults = FaultInjector(rate=0.2, seed=12)
+        faulty_again, faulty_again_s = run_setup(config, again_faults)
+        line("converged re-run, 20 % faults", faulty_again, faulty_again_s)
+        print(f"  {again_faults.attempts} HTTP attempts, {sum(again_faults.injected.values())} failed")
+
         print("\nstatus on the converged setup (best of 3):")
         for latency in (0.0, 0.05):
             for workers in (8, 1):

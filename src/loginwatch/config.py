@@ -569,6 +569,14 @@ def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
                 f"'{value}' is not a KMS key id, key ARN, alias ARN or alias/NAME",
             )
             value = None
+        if key == "parameter" and value is not None and "alias/" in value:
+            reader.problems.add(
+                line,
+                "kms.parameter",
+                f"{value} is an alias: the notifier's role must be granted kms:Decrypt on the "
+                "key itself, and IAM cannot grant by alias. Use the key ARN or key id",
+            )
+            value = None
         if key == "topic" and value is not None and re.search(r"alias/aws/", value):
             reader.problems.add(
                 line,

@@ -183,6 +183,13 @@ def test_broken_config_exits_2_naming_line_and_key(
     assert "abcdefghijklmnop" not in err  # the webhook is never echoed
 
 
+def test_parameter_key_must_be_a_key_not_an_alias() -> None:
+    with pytest.raises(ConfigError, match="IAM cannot grant by alias"):
+        parse(GOOD + "kms:\n  parameter: alias/webhooks\n")
+    arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert parse(GOOD + f"kms:\n  parameter: {arn}\n").kms.parameter == arn
+
+
 def test_all_problems_are_reported_at_once() -> None:
     text = GOOD.replace("eu-west-1", "nowhere").replace("203.0.113.10", "nope")
     with pytest.raises(ConfigError) as info:

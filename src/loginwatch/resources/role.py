@@ -135,6 +135,5 @@ class NotifierRole(Role):
             return None  # the AWS-managed aws/ssm key needs no grant: SSM decrypts for us
         if key.startswith("arn:"):
             return key
-        if key.startswith("alias/"):
-            return f"arn:{self.names.partition}:kms:{self.names.region}:{self.names.account}:{key}"
+        # The config loader rejects aliases here: IAM cannot grant kms:Decrypt by alias.
         return f"arn:{self.names.partition}:kms:{self.names.region}:{self.names.account}:key/{key}"
