@@ -126,11 +126,15 @@ def main() -> None:
         faults = FaultInjector(rate=0.2, seed=11)
         faulty, faulty_s = run_setup(config, faults)
         line("fresh setup, 20 % faults", faulty, faulty_s)
-        print(f"  {faults.attempts} HTTP attempts, {sum(faults.injected.values())} failed: {dict(faults.injected)}")
+        print(
+            f"  {faults.attempts} HTTP attempts, {sum(faults.injected.values())} failed: {dict(faults.injected)}"
+        )
         again_faults = FaultInjector(rate=0.2, seed=12)
         faulty_again, faulty_again_s = run_setup(config, again_faults)
         line("converged re-run, 20 % faults", faulty_again, faulty_again_s)
-        print(f"  {again_faults.attempts} HTTP attempts, {sum(again_faults.injected.values())} failed")
+        print(
+            f"  {again_faults.attempts} HTTP attempts, {sum(again_faults.injected.values())} failed"
+        )
 
         print("\nstatus on the converged setup (best of 3):")
         for latency in (0.0, 0.05):

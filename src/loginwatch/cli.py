@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import sys
 import traceback
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ class Options:
 
 
 pass_options = click.make_pass_decorator(Options)
+IAM_MANAGED_POLICY_LIMIT = 6144  # characters, not counting white space
 
 
 def _config_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -251,6 +253,55 @@ def test_alert(options: Options, via: str, timeout: int) -> None:
     ui.render_test_alert(result)
     if not result.delivered:
         raise SystemExit(EXIT_FAILURE)
+
+
+@cli.command()
+@_config_option
+@click.option(
+    "--for",
+    "commands",
+    type=click.Choice(["setup", "status", "teardown", "test-alert", "all"]),
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="Which commands the policy must allow (repeatable).",
+)
+@click.option("--account", metavar="ID", help="Account id for the ARNs (default: ask STS).")
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="Merge statements so the policy fits IAM's 6,144-character managed-policy limit.",
+)
+@pass_options
+def permissions(
+    options: Options, commands: tuple[str, ...], account: str | None, compact: bool
+) -> None:
+    """Print the IAM policy (JSON) an operator needs to run loginwatch for this config."""
+    from .permissions import operator_policy  # only this command needs it
+
+    config = options.load()
+    if options.region:
+        config = replace(config, region=options.region)
+    if account is not None and not (account.isdigit() and len(account) == 12):
+        raise UsageError(f"--account '{account}' is not a 12-digit AWS account id.")
+    reuse_log_group = None
+    if account is None or config.reuses_trail:
+        aws = connect(options.profile, config.region)
+        account = account or aws.account_id
+        if config.reuses_trail:
+            deployment = engine.build_deployment(config, aws)  # reads (and checks) the trail
+            reuse_log_group = deployment.trail_log_group
+    names = Names.for_config(config, account)
+    policy = operator_policy(
+        names, commands, kms=config.kms, reuse_log_group=reuse_log_group, compact=compact
+    )
+    ui.print_json(policy)
+    size = len("".join(json.dumps(policy).split()))
+    if size > IAM_MANAGED_POLICY_LIMIT and not compact:
+        ui.warn(
+            f"this policy has {size} non-whitespace characters; a managed policy allows "
+            f"{IAM_MANAGED_POLICY_LIMIT}. Use --compact, or split it by --for."
+        )
 
 
 @cli.command()

@@ -8,6 +8,7 @@ Nothing here does I/O beyond reading the file and the environment.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -96,8 +97,12 @@ class Config:
 
 def mask_webhook(url: str) -> str:
     """Show the host and the last 4 characters: enough to tell webhooks apart."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}/…{url[-4:]}" if len(url) > 12 else "…"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "…"
+    return f"{parts.scheme}://{host}/…{url[-4:]}" if len(url) > 12 else "…"
 
 
 # ---------------------------------------------------------------- YAML with lines
@@ -123,15 +128,30 @@ class _Problems:
         self.items.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
+MAX_DEPTH = 32  # a loginwatch config is 3 levels deep; more is a mistake or an attack
+MAX_NODES = 50_000  # bounds alias expansion ("billion laughs") as well as plain size
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+
 def _compose(text: str, path: str) -> _Located:
     """Parse YAML into _Located nodes, rejecting duplicate keys (PyYAML keeps the last one)."""
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
-            return _to_located(node, loader, path) if node is not None else _Located(None, 1)
+            if node is None:
+                return _Located(None, 1)
+            return _to_located(node, loader, path, depth=0, budget=_Budget())
         finally:
             loader.dispose()
+    except RecursionError:
+        raise ConfigError(
+            [f"{path}: the YAML is nested too deeply (or an anchor refers to itself)"], path
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -142,18 +162,33 @@ def _compose(text: str, path: str) -> _Located:
         raise ConfigError([f"{path}: not valid YAML: {exc}"], path) from None
 
 
-def _to_located(node: yaml.Node, loader: yaml.SafeLoader, path: str) -> _Located:
+def _to_located(
+    node: yaml.Node, loader: yaml.SafeLoader, path: str, *, depth: int, budget: _Budget
+) -> _Located:
     line = node.start_mark.line + 1
+    budget.nodes += 1
+    if depth > MAX_DEPTH:
+        raise ConfigError(
+            [f"{path}:{line}: nested more than {MAX_DEPTH} levels (or an anchor refers to itself)"],
+            path,
+        )
+    if budget.nodes > MAX_NODES:
+        raise ConfigError(
+            [f"{path}:{line}: the config has more than {MAX_NODES} values (aliases included)"],
+            path,
+        )
+    deeper = {"depth": depth + 1, "budget": budget}
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, _Located] = {}
         key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise ConfigError([f"{path}:{line}: YAML merge keys (<<) are not supported"], path)
-            key = _to_located(key_node, loader, path).value
+            key = _to_located(key_node, loader, path, **deeper).value
             if not isinstance(key, str):
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node.id
                 raise ConfigError(
-                    [f"{path}:{key_node.start_mark.line + 1}: keys must be text, got {key!r}"],
+                    [f"{path}:{key_node.start_mark.line + 1}: keys must be text, got {shown!r}"],
                     path,
                 )
             if key in result:
@@ -165,11 +200,14 @@ def _to_located(node: yaml.Node, loader: yaml.SafeLoader, path: str) -> _Located
                     path,
                 )
             key_lines[key] = key_node.start_mark.line + 1
-            result[key] = _to_located(value_node, loader, path)
+            result[key] = _to_located(value_node, loader, path, **deeper)
         return _Located(result, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Located([_to_located(item, loader, path) for item in node.value], line)
-    return _Located(loader.construct_object(node, deep=True), line)
+        return _Located([_to_located(item, loader, path, **deeper) for item in node.value], line)
+    try:
+        return _Located(loader.construct_object(node, deep=True), line)
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ConfigError([f"{path}:{line}: cannot read this value: {exc}"], path) from None
 
 
 # ---------------------------------------------------------------- schema
@@ -342,14 +380,15 @@ def _region(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> s
     return region
 
 
-def known_regions() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def known_regions() -> tuple[str, ...]:
     import botocore.session  # local import: only needed on the error/warning path
 
     session = botocore.session.get_session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("cloudtrail", partition_name=partition))
-    return sorted(regions)
+    return tuple(sorted(regions))
 
 
 def _name(reader: _Reader, top: dict[str, _Located]) -> str | None:
@@ -433,6 +472,9 @@ def _allowlist(
 
 
 def _parse_network(raw: str, line: int | None, path: str, problems: _Problems) -> IPNetwork | None:
+    if "%" in raw:  # CloudTrail never reports a zone index such as fe80::1%eth0
+        problems.add(line, path, f"'{raw}' has an IPv6 zone index (%...); remove it")
+        return None
     try:
         return ipaddress.ip_network(raw, strict=True)
     except ValueError:
@@ -454,10 +496,20 @@ def _webhook(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> 
         reader.problems.add(None, "slack.webhook_url", "is required (a Slack incoming webhook URL)")
         return None
     url, line = reader.text(slack, "webhook_url", "slack.webhook_url", required=True)
-    if not url:
+    if url is None:
         return None
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    if not url.strip():
+        reader.problems.add(
+            line, "slack.webhook_url", "is empty (is the environment variable set?)"
+        )
+        return None
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        _ = parts.port  # raises for a port that is not a number in 0-65535
+    except ValueError:
+        reader.problems.add(line, "slack.webhook_url", "is not a valid URL")
+        return None
     # Never echo the URL itself: it is the secret. Name the host only.
     if parts.scheme == "https" and host:
         if host != SLACK_HOST:

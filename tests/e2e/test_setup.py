@@ -332,3 +332,24 @@ def test_missing_credentials_exit_2_with_how_to_fix(cli: Cli, monkeypatch: Any) 
 def test_profile_that_does_not_exist(cli: Cli) -> None:
     run = cli.run("--profile", "nope", "setup")
     assert run.returncode == 2 and "AWS profile 'nope' does not exist" in run.stderr
+
+
+def test_permissions_command_prints_a_policy_scoped_to_this_config(cli: Cli, aws: Any) -> None:
+    run = cli.run("permissions", "--for", "all")
+    assert run.returncode == 0, run.stderr
+    policy = json.loads(run.stdout)
+    resources = [
+        r
+        for s in policy["Statement"]
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    ]
+    assert any("lwtest-notifier" in r for r in resources)
+    assert "--compact" in run.stderr  # the full policy is over IAM's managed-policy size
+    assert run.mutating == []
+    compact = cli.run("permissions", "--compact")
+    assert compact.returncode == 0 and compact.stderr == ""
+    _make_existing_trail(aws)
+    cli.write_config(REUSE_CONFIG)
+    reuse = json.loads(cli.run("permissions", "--for", "setup").stdout)
+    text = json.dumps(reuse)
+    assert "corp/cloudtrail" in text and "lwtest-trail" not in text

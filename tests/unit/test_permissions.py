@@ -1,0 +1,657 @@
+"""The operator policy is derived from what the engine really calls, not copied by hand.
+
+The real engine runs in-process against the emulator (setup twice, setup after
+drift, setup after a config change, status, teardown with --delete-bucket and
+--delete-trail-logs). Every API call is recorded per command with its
+parameters, then checked three ways against ``loginwatch.permissions``:
+- the operation is declared for that command (and every declared operation is
+  seen, except a short documented list of paths the emulator cannot reach);
+- each IAM action it maps to is in ``actions_for([command])``;
+- the policy for that command allows the action *on the resource the call
+  targets* (a small evaluator: Allow statements, IAM wildcards, PassRole's
+  iam:PassedToService condition).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from loginwatch import engine, policies
+from loginwatch.aws import Aws, CallRecorder, is_read
+from loginwatch.config import KmsKeys, parse_config
+from loginwatch.names import Names
+from loginwatch.permissions import (
+    API_TO_IAM,
+    COMMANDS,
+    NO_RESOURCE_LEVEL_SID,
+    SETUP,
+    STATUS,
+    TEARDOWN,
+    TEST_ALERT,
+    actions_for,
+    operations_for,
+    operator_policy,
+    parse_commands,
+)
+from loginwatch.test_alert import Clock, via_alarm, via_lambda
+from tests.support.cli import BASE_CONFIG
+from tests.support.inprocess import SilentProgress, load
+
+SERVICES = ("sts", "s3", "cloudtrail", "logs", "iam", "sns", "cloudwatch", "ssm", "lambda")
+CHANGED_WEBHOOK = "https://hooks.slack.com/services/T000/B000/changedSECRETwebhook"
+
+# Declared operations the emulator run cannot reach, and why. Anything else
+# declared but never called is a needless grant and fails the test.
+NOT_EXERCISED = {
+    SETUP: {
+        ("sns", "Unsubscribe"),  # only when duplicate subscriptions exist (SNS dedupes them)
+        ("s3", "ListObjectsV2"),  # only for a bucket left untagged by an interrupted run
+    },
+    STATUS: {("s3", "ListObjectsV2")},
+    TEARDOWN: {("s3", "ListObjectsV2")},
+}
+
+
+# ---------------------------------------------------------------- recording
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Recording:
+    """Per command: aws.recorder's (service, operation) list, and every call's parameters."""
+
+    aws: Aws
+    calls: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    detailed: dict[str, list[Call]] = field(default_factory=lambda: defaultdict(list))
+    current: str | None = None
+
+    def __post_init__(self) -> None:
+        for service in SERVICES:  # the engine reuses these cached clients
+            self.aws.client(service).meta.events.register(
+                "before-parameter-build.*.*", self._parameters
+            )
+
+    def _parameters(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.current is not None:
+            call = Call(model.service_model.service_name, model.name, dict(params))
+            self.detailed[self.current].append(call)
+
+    @contextmanager
+    def command(self, command: str) -> Iterator[None]:
+        self.aws.recorder = CallRecorder()
+        self.current = command
+        try:
+            self.aws.client("sts").get_caller_identity()  # every command connects first
+            yield
+        finally:
+            self.calls[command].extend(self.aws.recorder.calls)
+            self.current = None
+
+
+def _raw(aws: Aws, service: str) -> Any:
+    """A client outside loginwatch's recorder, for making drift behind its back."""
+    return aws.session.client(service, region_name=aws.region)
+
+
+def _drift(aws: Aws, names: Names) -> None:
+    """Change resources behind loginwatch's back so setup's update paths run."""
+    trail = _raw(aws, "cloudtrail")
+    trail.stop_logging(Name=names.trail)
+    trail.update_trail(Name=names.trail, IncludeGlobalServiceEvents=False)
+    trail.put_event_selectors(
+        TrailName=names.trail,
+        EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}],
+    )
+    iam = _raw(aws, "iam")
+    other_trust = policies.trust_policy("ec2.amazonaws.com", names, source_account=False)
+    iam.update_assume_role_policy(
+        RoleName=names.notifier_role, PolicyDocument=json.dumps(other_trust)
+    )
+    iam.delete_role_policy(RoleName=names.trail_role, PolicyName="loginwatch")
+    _raw(aws, "sns").set_topic_attributes(
+        TopicArn=names.topic_arn,
+        AttributeName="Policy",
+        AttributeValue=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    _raw(aws, "logs").put_retention_policy(logGroupName=names.notifier_log_group, retentionInDays=7)
+    _raw(aws, "cloudwatch").put_metric_alarm(
+        AlarmName=names.alarm,
+        MetricName=names.metric_name,
+        Namespace=names.metric_namespace,
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    lam = _raw(aws, "lambda")
+    lam.update_function_configuration(FunctionName=names.function, MemorySize=256)
+    lam.remove_permission(FunctionName=names.function, StatementId=names.permission_sid)
+    lam.add_permission(
+        FunctionName=names.function,
+        StatementId=names.permission_sid,
+        Action="lambda:InvokeFunction",
+        Principal="sns.amazonaws.com",
+        SourceArn=f"arn:aws:sns:{names.region}:{names.account}:someone-elses-topic",
+    )
+    _raw(aws, "s3").delete_public_access_block(Bucket=names.bucket)
+
+
+def _apply(config: Any, aws: Aws) -> list[engine.StepResult]:
+    return engine.apply(engine.build_deployment(config, aws), SilentProgress())
+
+
+class _Body(io.BytesIO):
+    """An HTTP body botocore can both stream and read (Invoke's payload is streamed)."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def _test_alert(recording: Recording, config: Any, aws: Aws) -> None:
+    """Both AWS routes of test-alert, as the CLI runs them (connect, then the route)."""
+    names = Names.for_config(config, aws.account_id, aws.partition)
+    answer = json.dumps({"outcome": "test-posted", "test_id": "t-perm", "slack_status": 200})
+
+    def invoked(request: Any, **_: Any) -> AWSResponse:
+        # The emulator runs functions in Docker: answer Invoke as the notifier would.
+        return AWSResponse(request.url, 200, {}, _Body(answer.encode()))
+
+    lam = aws.client("lambda")
+    lam.meta.events.register("before-send.lambda.Invoke", invoked)
+    try:
+        with recording.command(TEST_ALERT):
+            assert via_lambda(aws, names, "t-perm").delivered
+        with recording.command(TEST_ALERT):
+            # Nothing delivers in the emulator: time out at once, so diagnose() runs too.
+            result = via_alarm(aws, names, "t-perm", timeout=0, clock=Clock(sleep=lambda _: None))
+        assert not result.delivered and result.diagnosis
+    finally:
+        lam.meta.events.unregister("before-send.lambda.Invoke", invoked)
+
+
+def _status_and_teardown(recording: Recording, config: Any, aws: Aws) -> None:
+    with recording.command(STATUS):
+        report = engine.status(engine.build_deployment(config, aws, strict=False))
+    assert not [r for r in report.resources if r.state == "missing"], report.problems
+    _test_alert(recording, config, aws)
+    if config.existing_trail is None:  # what CloudTrail would have delivered: emptied by teardown
+        bucket = Names.for_config(config, aws.account_id, aws.partition).bucket
+        s3 = _raw(aws, "s3")
+        # The emulator applies the TLS-only Deny without its condition: lift it meanwhile.
+        policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        s3.delete_bucket_policy(Bucket=bucket)
+        for day in ("01", "02"):
+            key = f"AWSLogs/{aws.account_id}/CloudTrail/us-east-1/2025/01/{day}/events.json.gz"
+            s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    with recording.command(TEARDOWN):
+        deployment = engine.build_deployment(config, aws, strict=False)
+        items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
+        engine.teardown(items, lambda _: None)
+    assert all(i.action in ("delete", "keep") for i in items)
+
+
+# ---------------------------------------------------------------- checking
+
+
+def _arn(names: Names, service: str, resource: str) -> str:
+    return f"arn:{names.partition}:{service}:{names.region}:{names.account}:{resource}"
+
+
+def _log_group(names: Names, params: dict[str, Any], action: str) -> str:
+    if "resourceArn" in params:  # the tagging APIs take the bare log-group ARN
+        return params["resourceArn"]
+    arn = names.log_group_arn(params["logGroupName"])
+    # CreateLogGroup's tags are checked on the bare ARN, every other action on ARN:*.
+    return arn if action == "logs:TagResource" else f"{arn}:*"
+
+
+def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None]]:
+    """The (resource ARN, service the role is passed to) an IAM action is checked on."""
+    p, service = call.params, call.service
+    if action == "iam:PassRole":
+        if service == "cloudtrail":
+            return [(p["CloudWatchLogsRoleArn"], "cloudtrail.amazonaws.com")]
+        return [(p["Role"], "lambda.amazonaws.com")]
+    if action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
+        return [(f"{names.bucket_arn}/{o['Key']}", None) for o in p["Delete"]["Objects"]]
+    if (service, call.operation) in NO_RESOURCE_LEVEL:
+        return [("*", None)]
+    if service == "s3":
+        return [(f"arn:{names.partition}:s3:::{p['Bucket']}", None)]
+    if service == "cloudtrail":
+        ids = p.get("ResourceIdList") or [p.get("Name") or p["TrailName"]]
+        return [
+            (i if i.startswith("arn:") else _arn(names, service, f"trail/{i}"), None) for i in ids
+        ]
+    if service == "logs":
+        return [(_log_group(names, p, action), None)]
+    if service == "iam":
+        return [(names.role_arn(p["RoleName"]), None)]
+    if service == "sns":
+        if "SubscriptionArn" in p:
+            return [(p["SubscriptionArn"].rsplit(":", 1)[0], None)]
+        arn = p.get("TopicArn") or p.get("ResourceArn") or _arn(names, "sns", p["Name"])
+        return [(arn, None)]
+    if service == "cloudwatch":
+        if "ResourceARN" in p:
+            return [(p["ResourceARN"], None)]
+        alarms = p.get("AlarmNames") or [p["AlarmName"]]
+        return [(_arn(names, service, f"alarm:{a}"), None) for a in alarms]
+    if service == "ssm":
+        name = p.get("Name") or p["ResourceId"]
+        return [(_arn(names, service, f"parameter{name}"), None)]
+    if service == "lambda":
+        fn = p["FunctionName"]
+        return [(fn if fn.startswith("arn:") else _arn(names, service, f"function:{fn}"), None)]
+    raise AssertionError(f"no resource rule for {service}:{call.operation}")
+
+
+NO_RESOURCE_LEVEL = {
+    ("sts", "GetCallerIdentity"),
+    ("logs", "DescribeLogGroups"),
+    ("cloudtrail", "DescribeTrails"),
+    ("cloudwatch", "GetMetricStatistics"),
+}
+
+
+def as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def allows(policy: dict[str, Any], action: str, resource: str, passed_to: str | None) -> bool:
+    """Does an Allow statement cover the request? (No Deny is ever generated.)"""
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        if action not in as_list(statement["Action"]):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+            continue
+        condition = statement.get("Condition")
+        if condition is None:
+            return True
+        if condition == {"StringEquals": {"iam:PassedToService": passed_to}}:
+            return True
+    return False
+
+
+# Request parameters that make AWS check a second action (documented in each API
+# reference): tags at creation need the service's tagging action, a role handed to
+# a service needs iam:PassRole, an Object Ownership header s3:PutBucketOwnershipControls.
+TAG_PARAMETERS = ("Tags", "tags", "TagsList")
+ROLE_PARAMETERS = ("Role", "CloudWatchLogsRoleArn")
+
+
+def implied_problems(command: str, call: Call) -> list[str]:
+    op, mapped = (call.service, call.operation), API_TO_IAM.get((call.service, call.operation), ())
+    problems = []
+    if any(call.params.get(p) for p in TAG_PARAMETERS) and not any(
+        "Tag" in a.split(":")[1] and a.split(":")[0] == call.service for a in mapped
+    ):
+        problems.append(f"{command}: {op} passes tags but maps to no tagging action")
+    if any(call.params.get(p) for p in ROLE_PARAMETERS) and "iam:PassRole" not in mapped:
+        problems.append(f"{command}: {op} passes a role but does not map to iam:PassRole")
+    if call.params.get("ObjectOwnership") and "s3:PutBucketOwnershipControls" not in mapped:
+        problems.append(f"{command}: {op} sets Object Ownership without its permission")
+    return problems
+
+
+def unmet(recording: Recording, names: Names, command: str, **policy_args: Any) -> list[str]:
+    """Every recorded call of ``command`` the policy would not allow, as readable lines."""
+    problems = []
+    declared = operations_for([command], reuse_trail=names.reused_trail is not None)
+    granted = actions_for([command], reuse_trail=names.reused_trail is not None)
+    for compact in (False, True):
+        policy = operator_policy(names, [command], compact=compact, **policy_args)
+        for call in recording.detailed[command]:
+            op = (call.service, call.operation)
+            problems.extend(implied_problems(command, call))
+            if op not in declared:
+                problems.append(f"{command}: {op} is called but not declared in permissions")
+            if op not in API_TO_IAM:
+                problems.append(f"{command}: {op} has no entry in API_TO_IAM")
+                continue
+            for action in API_TO_IAM[op]:
+                if action not in granted:
+                    problems.append(f"{command}: {action} (for {op}) not in actions_for")
+                for resource, passed_to in targets(names, call, action):
+                    if not allows(policy, action, resource, passed_to):
+                        problems.append(
+                            f"{command}{' (compact)' if compact else ''}: "
+                            f"{action} on {resource} not allowed (for {op})"
+                        )
+    return sorted(set(problems))
+
+
+# ---------------------------------------------------------------- the runs
+
+
+def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aws) -> None:
+    aws = aws_server_inprocess
+    recording = Recording(aws)
+    config = load()
+    names = Names.for_config(config, aws.account_id, aws.partition)
+
+    with recording.command(SETUP):
+        first = _apply(config, aws)
+        again = _apply(config, aws)
+    assert {r.action for r in first} == {"create"}
+    assert {r.action for r in again} == {"unchanged"}
+
+    _drift(aws, names)
+    with recording.command(SETUP):
+        repaired = _apply(config, aws)
+    updated = {r.resource.kind for r in repaired if r.action == "update"}
+    assert updated >= {"bucket", "trail-role", "trail", "topic", "alarm", "notifier-role"}
+    assert updated >= {"notifier-log-group", "function", "invoke-permission"}
+
+    changed_text = BASE_CONFIG.replace("203.0.113.10", "203.0.113.99")
+    changed = parse_config(changed_text, "test.yaml", {"LW_WEBHOOK": CHANGED_WEBHOOK})
+    with recording.command(SETUP):
+        reconfigured = _apply(changed, aws)
+    updated = {r.resource.kind for r in reconfigured if r.action == "update"}
+    assert updated == {"metric-filter", "webhook-parameter", "function"}
+
+    _status_and_teardown(recording, changed, aws)
+
+    for command in COMMANDS:
+        assert recording.calls[command], command
+        # the parameter hook saw exactly what aws.recorder saw (status reads concurrently)
+        assert sorted((c.service, c.operation) for c in recording.detailed[command]) == sorted(
+            recording.calls[command]
+        )
+        assert unmet(recording, names, command) == []
+        seen = set(recording.calls[command])
+        declared = operations_for([command])
+        assert declared - seen == NOT_EXERCISED.get(command, set()), command
+    assert all(is_read(op) for _, op in recording.calls[STATUS])
+
+
+def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:
+    """Reuse mode: no bucket, trail or trail role of our own; the filter sits on their group."""
+    aws = aws_server_inprocess
+    owner = load()  # makes the trail that the second config reuses
+    _apply(owner, aws)
+    owner_names = Names.for_config(owner, aws.account_id, aws.partition)
+    reuse_text = BASE_CONFIG.replace("name: lwtest", "name: lwreuse") + (
+        f"trail:\n  existing: {owner_names.trail}\n"
+    )
+    config = load(reuse_text)
+    names = Names.for_config(config, aws.account_id, aws.partition)
+    recording = Recording(aws)
+
+    with recording.command(SETUP):
+        results = _apply(config, aws)
+        _apply(config, aws)
+    assert results[0].action == "in use"
+    _status_and_teardown(recording, config, aws)
+
+    reuse = {"reuse_log_group": owner_names.trail_log_group}
+    for command in COMMANDS:
+        assert unmet(recording, names, command, **reuse) == []
+        for call in recording.calls[command]:
+            assert call in operations_for([command], reuse_trail=True)
+    policy = json.dumps(operator_policy(names, ["all"], **reuse))
+    assert owner_names.bucket not in policy and owner_names.trail_role not in policy
+    assert f"log-group:{owner_names.trail_log_group}" in policy
+    # their trail is read, never changed
+    trail_statements = [
+        s for s in operator_policy(names, ["all"], **reuse)["Statement"] if "cloudtrail" in str(s)
+    ]
+    assert {a for s in trail_statements for a in as_list(s["Action"])} >= {
+        "cloudtrail:GetTrail",
+        "cloudtrail:GetTrailStatus",
+    }
+    assert all(
+        a.startswith("cloudtrail:Get") or a == "cloudtrail:DescribeTrails" or ":" not in a
+        for s in trail_statements
+        for a in as_list(s["Action"])
+        if a.startswith("cloudtrail:")
+    )
+
+
+# ---------------------------------------------------------------- the policy's shape
+
+EXAMPLE = Names(name="loginwatch", region="us-east-1", account="123456789012", partition="aws")
+
+
+def resources(policy: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(s["Sid"], r) for s in policy["Statement"] for r in as_list(s["Resource"])]
+
+
+def allowed_wildcard(names: Names, resource: str) -> bool:
+    """The only `*`s AWS leaves us: ARN suffixes inside one named resource."""
+    log_groups = (names.trail_log_group, names.notifier_log_group)
+    return resource in {
+        f"{names.bucket_arn}/*",
+        f"{names.bucket_arn}/AWSLogs/{names.account}/*",
+        *(f"{names.log_group_arn(g)}:*" for g in log_groups),
+        *(f"{names.log_group_arn(g)}:log-stream:*" for g in log_groups),
+    }
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("command", [*COMMANDS, "all"])
+def test_every_resource_is_scoped_to_the_config(command: str, compact: bool) -> None:
+    policy = operator_policy(EXAMPLE, [command], compact=compact)
+    assert policy["Version"] == "2012-10-17"
+    sids = [s["Sid"] for s in policy["Statement"]]
+    assert len(sids) == len(set(sids)) and all(sid.isalnum() for sid in sids)
+    for sid, resource in resources(policy):
+        if resource == "*":
+            assert sid == NO_RESOURCE_LEVEL_SID
+            continue
+        assert EXAMPLE.name in resource, (sid, resource)
+        assert EXAMPLE.account in resource or resource.startswith(EXAMPLE.bucket_arn)
+        assert "*" not in resource or allowed_wildcard(EXAMPLE, resource), (sid, resource)
+    for statement in policy["Statement"]:
+        assert all("*" not in a and a.count(":") == 1 for a in as_list(statement["Action"])), (
+            statement
+        )
+
+
+def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
+    policy = operator_policy(EXAMPLE, ["all"])
+    star = [s for s in policy["Statement"] if "*" in as_list(s["Resource"])]
+    assert [s["Sid"] for s in star] == [NO_RESOURCE_LEVEL_SID]
+    actions = set(as_list(star[0]["Action"]))
+    assert actions == {
+        "sts:GetCallerIdentity",
+        "logs:DescribeLogGroups",
+        "cloudtrail:DescribeTrails",
+        "cloudwatch:GetMetricStatistics",
+    }
+    assert all(is_read(a.split(":")[1]) for a in actions)
+    assert "Condition" not in star[0]
+
+
+def test_status_is_read_only() -> None:
+    for compact in (False, True):
+        policy = operator_policy(EXAMPLE, [STATUS], compact=compact)
+        actions = {a for s in policy["Statement"] for a in as_list(s["Action"])}
+        assert actions == actions_for([STATUS])
+        writes = {
+            a
+            for a in actions
+            if not a.split(":")[1].startswith(("Get", "List", "Describe", "Filter"))
+        }
+        assert writes == set()
+    assert all(s["Sid"].startswith("Read") for s in operator_policy(EXAMPLE, [STATUS])["Statement"])
+
+
+def test_commands_are_grouped_by_sid_prefix() -> None:
+    prefixes = {SETUP: "Setup", TEARDOWN: "Teardown", TEST_ALERT: "TestAlert"}
+    everything = operator_policy(EXAMPLE, ["all"])["Statement"]
+    for command, prefix in prefixes.items():
+        alone = {s["Sid"] for s in operator_policy(EXAMPLE, [command])["Statement"]}
+        assert {s["Sid"] for s in everything if s["Sid"].startswith(prefix)} <= alone
+        assert all(sid.startswith((prefix, "Read")) for sid in alone)
+    # "all" is the union of the four commands
+    union = set().union(*(actions_for([c]) for c in COMMANDS))
+    assert actions_for(["all"]) == union == actions_for(list(COMMANDS))
+
+
+def test_test_alert_gets_exactly_what_it_calls() -> None:
+    assert actions_for([TEST_ALERT]) == {
+        "sts:GetCallerIdentity",
+        "cloudwatch:SetAlarmState",
+        "cloudwatch:GetMetricStatistics",
+        "logs:FilterLogEvents",
+        "lambda:InvokeFunction",
+        "lambda:GetPolicy",
+        "sns:ListSubscriptionsByTopic",
+    }
+    policy = operator_policy(EXAMPLE, [TEST_ALERT])
+    assert allows(
+        policy,
+        "logs:FilterLogEvents",
+        f"{EXAMPLE.log_group_arn(EXAMPLE.notifier_log_group)}:*",
+        None,
+    )
+    assert not allows(
+        policy, "logs:FilterLogEvents", f"{EXAMPLE.log_group_arn(EXAMPLE.trail_log_group)}:*", None
+    )
+    assert allows(policy, "cloudwatch:SetAlarmState", EXAMPLE.alarm_arn, None)
+    assert allows(policy, "lambda:InvokeFunction", EXAMPLE.function_arn, None)
+    # test-alert works from names alone: it never reads a reused trail
+    reused = Names("loginwatch", "us-east-1", "123456789012", "aws", reused_trail="org-trail")
+    policy = operator_policy(reused, [TEST_ALERT], reuse_log_group="/org/trail")
+    assert "cloudtrail" not in json.dumps(policy)
+
+
+def test_pass_role_is_scoped_to_our_roles_and_their_services() -> None:
+    policy = operator_policy(EXAMPLE, [SETUP])
+    trail_role = EXAMPLE.role_arn(EXAMPLE.trail_role)
+    notifier_role = EXAMPLE.role_arn(EXAMPLE.notifier_role)
+    assert allows(policy, "iam:PassRole", trail_role, "cloudtrail.amazonaws.com")
+    assert allows(policy, "iam:PassRole", notifier_role, "lambda.amazonaws.com")
+    assert not allows(policy, "iam:PassRole", trail_role, "lambda.amazonaws.com")
+    assert not allows(policy, "iam:PassRole", notifier_role, "ec2.amazonaws.com")
+    passes = [s for s in policy["Statement"] if "iam:PassRole" in as_list(s["Action"])]
+    assert len(passes) == 2 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
+    assert "iam:PassRole" not in actions_for([STATUS, TEARDOWN, TEST_ALERT])
+
+
+def test_kms_keys_add_only_ssm_scoped_key_use() -> None:
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    for key, resource in [
+        (key_id, f"arn:aws:kms:us-east-1:123456789012:key/{key_id}"),
+        (
+            f"arn:aws:kms:eu-west-1:210987654321:key/{key_id}",
+            f"arn:aws:kms:eu-west-1:210987654321:key/{key_id}",
+        ),
+        ("alias/webhook", "arn:aws:kms:us-east-1:123456789012:key/*"),
+        (
+            "arn:aws:kms:us-east-1:123456789012:alias/webhook",
+            "arn:aws:kms:us-east-1:123456789012:key/*",
+        ),
+    ]:
+        kms = KmsKeys(parameter=key)
+        statements = operator_policy(EXAMPLE, ["all"], kms=kms)["Statement"]
+        mine = {s["Sid"]: s for s in statements if s["Sid"].endswith("WebhookKey")}
+        assert set(mine) == {"ReadWebhookKey", "SetupWebhookKey"}
+        assert mine["ReadWebhookKey"]["Action"] == "kms:Decrypt"
+        assert mine["SetupWebhookKey"]["Action"] == "kms:Encrypt"
+        for statement in mine.values():
+            assert statement["Resource"] == resource
+            condition = statement["Condition"]
+            assert condition["StringEquals"] == {"kms:ViaService": "ssm.us-east-1.amazonaws.com"}
+            if "alias/" in key:  # an alias ARN cannot be a key's Resource: match by alias
+                assert condition["ForAnyValue:StringEquals"] == {
+                    "kms:ResourceAliases": "alias/webhook"
+                }
+        status_actions = actions_for([STATUS], kms=kms)
+        assert "kms:Decrypt" in status_actions and "kms:Encrypt" not in status_actions
+    with_log_key = actions_for([SETUP], kms=KmsKeys(log_group="alias/logs"))
+    assert "logs:AssociateKmsKey" in with_log_key
+    assert "logs:AssociateKmsKey" not in actions_for([SETUP])
+    # topic and bucket keys are used by AWS services, not by the operator
+    assert actions_for(["all"], kms=KmsKeys(topic="alias/t", bucket="alias/b")) == actions_for(
+        ["all"]
+    )
+
+
+def test_compact_grants_the_same_in_fewer_characters() -> None:
+    full = operator_policy(EXAMPLE, ["all"])
+    compact = operator_policy(EXAMPLE, ["all"], compact=True)
+
+    def pairs(policy: dict[str, Any]) -> set[tuple[str, str, str]]:
+        return {
+            (a, r, json.dumps(s.get("Condition"), sort_keys=True))
+            for s in policy["Statement"]
+            for a in as_list(s["Action"])
+            for r in as_list(s["Resource"])
+        }
+
+    assert pairs(full) == pairs(compact)
+    # IAM's managed-policy limit is 6,144 characters, whitespace not counted
+    assert len(json.dumps(compact, separators=(",", ":"))) < 6144
+
+
+def test_bad_arguments_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="unknown command 'deploy'"):
+        operator_policy(EXAMPLE, ["deploy"])
+    with pytest.raises(ValueError, match="no command"):
+        operator_policy(EXAMPLE, [])
+    reused = Names("loginwatch", "us-east-1", "123456789012", "aws", reused_trail="org-trail")
+    with pytest.raises(ValueError, match="reuse_log_group"):
+        operator_policy(reused, [SETUP])
+    with pytest.raises(ValueError, match="only for a config that reuses"):
+        operator_policy(EXAMPLE, [SETUP], reuse_log_group="/x")
+    by_arn = operator_policy(
+        reused,
+        [SETUP],
+        reuse_log_group="arn:aws:logs:us-east-1:123456789012:log-group:/org/trail:*",
+    )
+    assert by_arn == operator_policy(reused, [SETUP], reuse_log_group="/org/trail")
+    assert parse_commands(["all", "status"]) == set(COMMANDS)
+
+
+def test_api_to_iam_names_real_operations() -> None:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for service, operation in API_TO_IAM:
+        assert operation in session.get_service_model(service).operation_names, (service, operation)
+    declared = operations_for(["all"], kms=KmsKeys(log_group="alias/x", parameter="alias/y"))
+    assert declared == set(API_TO_IAM)  # no dead entries, no undeclared ones
+
+
+# ---------------------------------------------------------------- the roles loginwatch creates
+
+
+def test_created_roles_have_no_wildcard_actions_or_bare_star_resources() -> None:
+    names = EXAMPLE
+    documents = [
+        policies.trail_role_policy(names, names.trail_log_group),
+        policies.notifier_role_policy(names, names.trail_log_group, None),
+        policies.notifier_role_policy(
+            names, names.trail_log_group, "arn:aws:kms:us-east-1:123456789012:key/abc"
+        ),
+    ]
+    for document in documents:
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, statement
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", statement
+                assert names.account in resource, statement
+                assert "*" not in resource or allowed_wildcard(names, resource), statement
