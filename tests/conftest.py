@@ -66,12 +66,18 @@ def emulator_session() -> Iterator[Any]:
 
 
 @pytest.fixture
-def aws_server_inprocess(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def aws_server(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The session's emulator, reset, with AWS_ENDPOINT_URL pointing at it."""
+    emulator_session.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.url)
+    return emulator_session
+
+
+@pytest.fixture
+def aws_server_inprocess(aws_server: Any) -> Any:
     """An Aws (loginwatch's client factory) connected to a freshly reset emulator."""
     from loginwatch.aws import connect
 
-    emulator_session.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.url)
     return connect(None, "us-east-1", sleep=lambda _: None)
 
 

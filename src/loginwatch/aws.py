@@ -32,8 +32,22 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
+class SplitsCalls:
+    """Mixin for anything with ``calls``: the mutating ones and the reads."""
+
+    calls: list[tuple[str, str]]
+
+    @property
+    def mutating(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if not is_read(c[1])]
+
+    @property
+    def reads(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if is_read(c[1])]
+
+
 @dataclass
-class CallRecorder:
+class CallRecorder(SplitsCalls):
     """Counts API calls (service, operation), thread-safe; optionally appends them to a file."""
 
     calls: list[tuple[str, str]] = field(default_factory=list)
@@ -47,14 +61,6 @@ class CallRecorder:
             if self.path:
                 with open(self.path, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps([service, model.name]) + "\n")
-
-    @property
-    def mutating(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if not is_read(c[1])]
-
-    @property
-    def reads(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if is_read(c[1])]
 
 
 @dataclass

@@ -24,6 +24,7 @@ from .names import Names
 from .notifier.protocol import test_alert_reason
 from .notifier.slack_delivery import SlackDeliveryError, post_to_slack
 from .notifier.slack_message import build_test_message
+from .resources.function import count_errors
 
 POLL_SECONDS = 3.0
 
@@ -290,17 +291,7 @@ def diagnose(aws: Any, names: Names, since: datetime) -> list[str]:
             "SNS → Lambda: SNS is not allowed to invoke the notifier (run `loginwatch setup`)."
         )
     now = datetime.now(UTC)
-    with translate_errors("cloudwatch:GetMetricStatistics", names.function):
-        stats = aws.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[{"Name": "FunctionName", "Value": names.function}],
-            StartTime=since - timedelta(minutes=5),
-            EndTime=now,
-            Period=60,
-            Statistics=["Sum"],
-        )
-    errors = int(sum(p.get("Sum", 0) for p in stats.get("Datapoints", [])))
+    errors = count_errors(aws, names.function, since - timedelta(minutes=5), now, period=60)
     if errors:
         findings.append(
             f"Lambda: the notifier failed {errors} time(s) just now; see its log group."

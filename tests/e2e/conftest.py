@@ -1,8 +1,7 @@
-"""End-to-end fixtures: one moto server per session (reset per test) and the CLI runner."""
+"""End-to-end fixtures: the CLI runner and boto3 clients to read back what it did."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +10,6 @@ import pytest
 
 from loginwatch.emulator import Emulator
 from tests.support.cli import Cli
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[Emulator]:
-    server = Emulator().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_server(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    emulator.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.url)
-    return emulator
 
 
 @pytest.fixture

@@ -201,6 +201,10 @@ def test_delete_bucket_empties_every_version_and_removes_it(cli: Cli, aws: Any) 
 
     plain = cli.run("teardown", "--yes")
     assert plain.returncode == 0 and BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    versions = s3.list_object_versions(Bucket=BUCKET)
+    assert (
+        len(versions["Versions"]) + len(versions["DeleteMarkers"]) == 4
+    )  # the audit record is intact
     run = cli.run("teardown", "--yes", "--delete-bucket", "--delete-trail-logs")
     assert run.returncode == 0, run.stderr
     assert "4 object version(s) and delete marker(s) removed" in run.stdout

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loginwatch.aws import is_read
+from loginwatch.aws import SplitsCalls
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/e2eSECRETwebhook"
 BASE_CONFIG = """\
@@ -33,19 +33,11 @@ def loginwatch_executable() -> str:
 
 
 @dataclass
-class Run:
+class Run(SplitsCalls):
     returncode: int
     stdout: str
     stderr: str
     calls: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def mutating(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if not is_read(c[1])]
-
-    @property
-    def reads(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if is_read(c[1])]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..aws import retry_while
+from ..aws import retry_while, translate_errors
 from ..notifier_package import HANDLER, RUNTIME
 from .base import Check, Observed, Resource, absent_on, changed
 
@@ -134,15 +134,20 @@ class Function(Resource):
 
     def _error_check(self) -> Check:
         now = datetime.now(UTC)
-        with self.aws_call("cloudwatch:GetMetricStatistics"):
-            stats = self.aws.client("cloudwatch").get_metric_statistics(
-                Namespace="AWS/Lambda",
-                MetricName="Errors",
-                Dimensions=[{"Name": "FunctionName", "Value": self.name}],
-                StartTime=now - timedelta(hours=24),
-                EndTime=now,
-                Period=86400,
-                Statistics=["Sum"],
-            )
-        errors = int(sum(p.get("Sum", 0) for p in stats.get("Datapoints", [])))
+        errors = count_errors(self.aws, self.name, now - timedelta(hours=24), now, period=86400)
         return Check("notifier errors (24 h)", errors == 0, f"{errors} error(s)")
+
+
+def count_errors(aws: Any, function: str, start: datetime, end: datetime, *, period: int) -> int:
+    """Invocation errors Lambda counted for the function between start and end."""
+    with translate_errors("cloudwatch:GetMetricStatistics", function):
+        stats = aws.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": function}],
+            StartTime=start,
+            EndTime=end,
+            Period=period,
+            Statistics=["Sum"],
+        )
+    return int(sum(p.get("Sum", 0) for p in stats.get("Datapoints", [])))
