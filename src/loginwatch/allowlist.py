@@ -56,40 +56,76 @@ def is_allowed(ip: str, networks: Sequence[IPNetwork]) -> bool:
 # ---------------------------------------------------------------- terms per network
 
 
+DECIMAL = "0123456789"
+HEX = "0123456789abcdef"
+
+
 def decimal_range_regex(lo: int, hi: int) -> list[str]:
     """Regex alternatives (no groups) matching exactly the decimal numbers lo..hi, 0 ≤ lo ≤ hi.
 
     Numbers are written without leading zeros, as in a dotted-quad IPv4 address.
     """
+    return range_regex(lo, hi, DECIMAL)
+
+
+def range_regex(lo: int, hi: int, alphabet: str) -> list[str]:
+    """Alternatives matching exactly lo..hi written in this base without leading zeros.
+
+    Base 16 with lowercase digits is how an IPv6 hextet is written.
+    """
+    base = len(alphabet)
+
+    def text(n: int) -> str:
+        digits = ""
+        while True:
+            n, rest = divmod(n, base)
+            digits = alphabet[rest] + digits
+            if n == 0:
+                return digits
+
     pieces: list[str] = []
-    for digits in range(1, len(str(hi)) + 1):
-        start = max(lo, 0 if digits == 1 else 10 ** (digits - 1))
-        end = min(hi, 10**digits - 1)
+    for width in range(1, len(text(hi)) + 1):
+        start = max(lo, 0 if width == 1 else base ** (width - 1))
+        end = min(hi, base**width - 1)
         if start <= end:
-            pieces.extend(_same_length_range(str(start), str(end)))
+            pieces.extend(_same_width_range(text(start), text(end), alphabet))
     return pieces
 
 
-def _same_length_range(lo: str, hi: str) -> list[str]:
+def _char_class(first: str, last: str, alphabet: str) -> str:
+    """A character class for the digits first..last; never spans non-digits (':' sits between)."""
+    chars = alphabet[alphabet.index(first) : alphabet.index(last) + 1]
+    if len(chars) == 1:
+        return chars
+    runs: list[str] = []
+    for group in (DECIMAL, "abcdef"):
+        part = [c for c in chars if c in group]
+        if part:
+            runs.append(f"{part[0]}-{part[-1]}" if len(part) > 2 else "".join(part))
+    return f"[{''.join(runs)}]"
+
+
+def _same_width_range(lo: str, hi: str, alphabet: str) -> list[str]:
     """Alternatives for equal-length digit strings lo..hi (both inclusive)."""
+    top, bottom = alphabet[-1], alphabet[0]
     if len(lo) == 1:
-        return [lo if lo == hi else f"[{lo}-{hi}]"]
+        return [_char_class(lo, hi, alphabet)]
     if lo[0] == hi[0]:
-        return [lo[0] + rest for rest in _same_length_range(lo[1:], hi[1:])]
+        return [lo[0] + rest for rest in _same_width_range(lo[1:], hi[1:], alphabet)]
     width = len(lo) - 1
     out: list[str] = []
-    first, last = int(lo[0]), int(hi[0])
-    if lo[1:] != "0" * width:  # partial first block
-        out += [lo[0] + rest for rest in _same_length_range(lo[1:], "9" * width)]
+    first, last = alphabet.index(lo[0]), alphabet.index(hi[0])
+    if lo[1:] != bottom * width:  # partial first block
+        out += [lo[0] + rest for rest in _same_width_range(lo[1:], top * width, alphabet)]
         first += 1
-    tail_partial = hi[1:] != "9" * width
+    tail_partial = hi[1:] != top * width
     if tail_partial:
         last -= 1
-    if first <= last:  # full middle blocks: [a-b] followed by any digits
-        head = str(first) if first == last else f"[{first}-{last}]"
-        out.append(head + "[0-9]" * width)
+    if first <= last:  # full middle blocks: a digit class followed by any digits
+        any_digit = _char_class(bottom, top, alphabet)
+        out.append(_char_class(alphabet[first], alphabet[last], alphabet) + any_digit * width)
     if tail_partial:
-        out += [hi[0] + rest for rest in _same_length_range("0" * width, hi[1:])]
+        out += [hi[0] + rest for rest in _same_width_range(bottom * width, hi[1:], alphabet)]
     return out
 
 
@@ -142,10 +178,18 @@ def _ipv6_expression(network: ipaddress.IPv6Network) -> _Expression | None:
         text = ":".join(format(int(h, 16), "x") for h in hextets) + ":*"
         return _Expression(network, strings=(text,), exact=False)
     aligned = (network.prefixlen // 16 + 1) * 16
-    if 2 ** (aligned - network.prefixlen) > MAX_IPV6_BLOCKS:
-        return None
-    parts = [_ipv6_expression(sub) for sub in network.subnets(new_prefix=aligned)]
-    return _Expression(network, strings=tuple(p.strings[0] for p in parts if p), exact=False)
+    if 2 ** (aligned - network.prefixlen) <= MAX_IPV6_BLOCKS:
+        parts = [_ipv6_expression(sub) for sub in network.subnets(new_prefix=aligned)]
+        return _Expression(network, strings=tuple(p.strings[0] for p in parts if p), exact=False)
+    # e.g. a /56: the whole hextets as text, then the partial hextet's range in hex.
+    fixed = network.prefixlen // 16
+    hextets = [int(h, 16) for h in network.network_address.exploded.split(":")]
+    head = "^" + "".join(f"{h:x}:" for h in hextets[:fixed])
+    lo = hextets[fixed]
+    hi = lo + 2 ** (16 - network.prefixlen % 16) - 1
+    end = "$" if fixed == 7 else ":"
+    alternatives = tuple(head + alt + end for alt in range_regex(lo, hi, HEX))
+    return _Expression(network, regexes=alternatives, exact=False)
 
 
 def _string_term(text: str) -> str:
@@ -195,13 +239,18 @@ def compile_pattern(entries: Iterable[AllowedEntry | IPNetwork]) -> CompiledPatt
             break
         not_expressed.append(expressions.pop().network)
     else:
-        raise PatternError(
-            f"none of the {len(networks)} allowed network(s) fits in a "
-            f"{MAX_PATTERN_LENGTH}-character filter pattern; use fewer, broader CIDRs"
-        )
+        # Nothing fits: count every successful sign-in. Over-matching is safe (the
+        # notifier's exact check keeps allowed sign-ins out of Slack); missing is not.
+        pattern = _assemble([])
 
     notes: list[str] = []
-    if not_expressed:
+    if not expressions:
+        notes.append(
+            "no allowed network could be written into the filter pattern: the alarm fires on "
+            "every successful console sign-in, and the notifier's exact check keeps allowed "
+            "ones out of Slack"
+        )
+    elif not_expressed:
         notes.append(
             f"{len(not_expressed)} allowed network(s) are not in the pattern "
             f"({', '.join(map(str, sorted(not_expressed, key=str)[:5]))}"

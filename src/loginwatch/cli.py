@@ -192,7 +192,7 @@ def teardown(
         deployment, delete_bucket=delete_bucket, delete_trail_logs=delete_trail_logs
     )
     ui.render_teardown_plan(items)
-    to_delete = [i for i in items if i.action == "delete"]
+    to_delete = [i for i in items if i.action in ("delete", "clean")]
     if dry_run or not to_delete:
         return
     if not yes:
@@ -201,7 +201,7 @@ def teardown(
                 "teardown needs confirmation, and there is no terminal to ask on.",
                 "Re-run with --yes to confirm, or --dry-run to only list.",
             )
-        if not click.confirm(f"Delete these {len(to_delete)} resource(s)?", default=False):
+        if not click.confirm(f"Remove these {len(to_delete)} resource(s)?", default=False):
             ui.out.print("Nothing was changed.")
             raise SystemExit(EXIT_FAILURE)
     engine.teardown(items, ui.teardown_done)

@@ -607,6 +607,15 @@ def _alarm(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
 
 
 KMS_KEYS = ("log_group", "topic", "parameter", "bucket")
+KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+# Where the key must be given as its ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), and why.
+KEY_ARN_ONLY = {
+    "log_group": "must be a key ARN: CloudWatch Logs accepts only the key ARN",
+    "bucket": "must be a key ARN: S3 and CloudTrail report the key ARN, so loginwatch "
+    "compares with it (an alias or id would look changed on every run)",
+    "parameter": "must be a key ARN: the notifier's role is granted kms:Decrypt on the key, "
+    "and IAM cannot grant by alias",
+}
 
 
 def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
@@ -621,13 +630,8 @@ def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
                 f"'{value}' is not a KMS key id, key ARN, alias ARN or alias/NAME",
             )
             value = None
-        if key == "parameter" and value is not None and "alias/" in value:
-            reader.problems.add(
-                line,
-                "kms.parameter",
-                f"{value} is an alias: the notifier's role must be granted kms:Decrypt on the "
-                "key itself, and IAM cannot grant by alias. Use the key ARN or key id",
-            )
+        if key in KEY_ARN_ONLY and value is not None and not KEY_ARN_RE.match(value):
+            reader.problems.add(line, f"kms.{key}", f"'{value}' {KEY_ARN_ONLY[key]}")
             value = None
         if key == "topic" and value is not None and re.search(r"alias/aws/", value):
             reader.problems.add(

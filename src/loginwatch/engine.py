@@ -19,6 +19,7 @@ from .config import Config
 from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
 from .notifier_package import build_zip, code_sha256
+from .policies import has_our_statements
 from .resources.alarm import Alarm
 from .resources.base import Check, Deployment, Observed, Resource
 from .resources.bucket import TrailBucket
@@ -199,12 +200,19 @@ def plan(deployment: Deployment, progress: Progress) -> list[StepResult]:
 
 
 def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
-    """Check, then create or update each resource in order; stop cleanly on Ctrl-C."""
+    """Check every resource, then create or update each in order; stop cleanly on Ctrl-C.
+
+    All reads (and the ownership checks) come first, so a resource loginwatch may
+    not touch stops the run before anything is changed. Acting on state read a
+    moment earlier is safe: every create tolerates "already exists" (an earlier,
+    interrupted run), and the next run re-reads everything.
+    """
+    resources = resources_for(deployment)
+    planned = [plan_step(resource) for resource in resources]
     results: list[StepResult] = []
     with safe_points() as stop:
-        for resource in resources_for(deployment):
+        for resource, (action, observed, changes) in zip(resources, planned, strict=True):
             progress.start(resource)
-            action, observed, changes = plan_step(resource)
             if action == "create":
                 resource.create()
             elif action == "update":
@@ -303,7 +311,7 @@ def status(deployment: Deployment, *, concurrency: int = 8) -> StatusReport:
 
 # ---------------------------------------------------------------- teardown
 
-TeardownAction = Literal["delete", "keep", "absent"]
+TeardownAction = Literal["delete", "clean", "keep", "absent"]
 
 
 @dataclass
@@ -352,6 +360,10 @@ def _teardown_item(
                 resource, "keep", f"its {owner.label} was not created by loginwatch", observed
             )
     if not resource.owned(observed):
+        if isinstance(resource, TrailBucket) and has_our_statements(observed.get("policy")):
+            # The user named their own bucket in the config: keep it, take our statements back.
+            reason = "not created by loginwatch: kept, loginwatch's policy statements removed"
+            return TeardownItem(resource, "clean", reason, observed)
         return TeardownItem(resource, "keep", "not created by loginwatch", observed)
     if isinstance(resource, TrailBucket) and not delete_bucket:
         return TeardownItem(
@@ -374,10 +386,13 @@ def teardown(items: list[TeardownItem], on_done: Callable[[TeardownItem], None])
     """Delete the planned items in order, re-reading each first (it may be gone already)."""
     with safe_points() as stop:
         for item in items:
-            if item.action != "delete":
+            if item.action not in ("delete", "clean"):
                 continue
             current = item.resource.read()
-            if current is not None:
+            if current is not None and item.action == "clean":
+                assert isinstance(item.resource, TrailBucket)
+                item.note = item.resource.remove_our_statements(current)
+            elif current is not None:
                 item.note = item.resource.delete(current)
             on_done(item)
             _stop_if_requested(stop, "teardown", f"removing the {item.resource.label}")

@@ -30,7 +30,6 @@ RUNTIME = "python3.12"
 _DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 _FILE_MODE = 0o644 << 16  # rw-r--r-- in the high (Unix) bits of external_attr
 _CREATE_SYSTEM_UNIX = 3
-_COMPRESS_LEVEL = 9
 
 
 def notifier_source_dir() -> Path:
@@ -61,11 +60,13 @@ def build_zip(settings: Mapping[str, Any]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in sorted(_zip_entries(settings).items()):
             info = zipfile.ZipInfo(name, date_time=_DATE_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            # Stored, not deflated: deflate output depends on the zlib build (zlib-ng
+            # and stock zlib differ), which would change CodeSha256 between machines.
+            info.compress_type = zipfile.ZIP_STORED
             info.external_attr = _FILE_MODE
             info.create_system = _CREATE_SYSTEM_UNIX
             info.extra = b""
-            archive.writestr(info, data, compresslevel=_COMPRESS_LEVEL)
+            archive.writestr(info, data)
     return buffer.getvalue()
 
 

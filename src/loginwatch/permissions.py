@@ -298,8 +298,8 @@ def _grants(names: Names, kms: KmsKeys, trail_log_group: str) -> list[_Grant]:
         _Grant(
             "ReadTrail",
             trail,
-            _ops(_READ, "cloudtrail", "GetTrail", "GetTrailStatus")
-            + (_ops(_READ, "cloudtrail", "GetEventSelectors", "ListTags") if new_trail else ()),
+            _ops(_READ, "cloudtrail", "GetTrail", "GetTrailStatus", "GetEventSelectors")
+            + (_ops(_READ, "cloudtrail", "ListTags") if new_trail else ()),
         ),
         _Grant("ReadLogGroups", own_groups, _ops(_READ, "logs", "ListTagsForResource")),
         _Grant("ReadMetricFilter", trail_group, _ops(_READ, "logs", "DescribeMetricFilters")),

@@ -169,15 +169,18 @@ def render_teardown_plan(items: list[Any]) -> None:
         name = escape(item.resource.name)
         if item.action == "delete":
             out.print(f"[red]- {label}[/] {name}  [red]delete[/]")
+        elif item.action == "clean":
+            out.print(f"[yellow]~ {label}[/] {name}  [yellow]clean[/]: {escape(item.reason)}")
         elif item.action == "keep":
             out.print(f"[cyan]• {label}[/] {name}  [cyan]keep[/]: {escape(item.reason)}")
-    if not any(i.action == "delete" for i in items):
+    if not any(i.action in ("delete", "clean") for i in items):
         out.print("Nothing left to remove.")
 
 
 def teardown_done(item: Any) -> None:
     note = f" ({escape(item.note)})" if item.note else ""
-    out.print(f"[red]- {item.resource.label:<24}[/] {escape(item.resource.name)}  deleted{note}")
+    verb = "cleaned" if item.action == "clean" else "deleted"
+    out.print(f"[red]- {item.resource.label:<24}[/] {escape(item.resource.name)}  {verb}{note}")
 
 
 def notice(message: str) -> None:

@@ -216,6 +216,11 @@ def _make_existing_trail(aws: Any, *, multi_region: bool = True, log_group: bool
         )
         params["CloudWatchLogsRoleArn"] = f"arn:aws:iam::{ACCOUNT}:role/corp-trail-role"
     aws.cloudtrail.create_trail(**params)
+    # AWS reports a new trail's default selector; moto reports none, so set it as AWS would.
+    aws.cloudtrail.put_event_selectors(
+        TrailName="corp-trail",
+        EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
+    )
     aws.cloudtrail.start_logging(Name="corp-trail")
 
 
@@ -303,7 +308,7 @@ def test_explicit_user_bucket_gets_its_policy_merged_not_replaced(cli: Cli, aws:
     }
     aws.s3.put_bucket_policy(
         Bucket="team-existing-bucket",
-        Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]}),
+        Policy=json.dumps({"Version": "2012-10-17", "Id": "TheirPolicy", "Statement": theirs}),
     )
     cli.write_config(BASE_CONFIG + "trail:\n  bucket: team-existing-bucket\n")
     setup_ok(cli)
@@ -318,6 +323,14 @@ def test_explicit_user_bucket_gets_its_policy_merged_not_replaced(cli: Cli, aws:
         aws.cloudtrail.get_trail(Name="lwtest-trail")["Trail"]["S3BucketName"]
         == "team-existing-bucket"
     )
+    assert policy.get("Id") == "TheirPolicy"  # their policy's other keys survive the merge
+    assert setup_ok(cli).mutating == []
+
+    teardown = cli.run("teardown", "--yes", "--delete-bucket")
+    assert teardown.returncode == 0 and "loginwatch's policy statements removed" in teardown.stdout
+    after = json.loads(aws.s3.get_bucket_policy(Bucket="team-existing-bucket")["Policy"])
+    assert [s["Sid"] for s in after["Statement"]] == ["TheirStatement"]  # theirs, untouched
+    assert "team-existing-bucket" in [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
 
 
 def test_missing_credentials_exit_2_with_how_to_fix(cli: Cli, monkeypatch: Any) -> None:
@@ -353,3 +366,15 @@ def test_permissions_command_prints_a_policy_scoped_to_this_config(cli: Cli, aws
     reuse = json.loads(cli.run("permissions", "--for", "setup").stdout)
     text = json.dumps(reuse)
     assert "corp/cloudtrail" in text and "lwtest-trail" not in text
+
+
+def test_reused_trail_that_records_no_write_events_is_refused(cli: Cli, aws: Any) -> None:
+    _make_existing_trail(aws)
+    aws.cloudtrail.put_event_selectors(
+        TrailName="corp-trail",
+        EventSelectors=[{"ReadWriteType": "ReadOnly", "IncludeManagementEvents": True}],
+    )
+    cli.write_config(REUSE_CONFIG)
+    run = cli.run("setup")
+    assert run.returncode == 2 and run.mutating == []
+    assert "do not record write management events, where ConsoleLogin is" in run.stderr

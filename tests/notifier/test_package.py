@@ -22,6 +22,7 @@ from tests.notifier.conftest import BASE_SETTINGS, NotifierWorld, alarm_event, c
 EXPECTED_MODULES = {
     "__init__.py",
     "alarm_event.py",
+    "alarm_history.py",
     "aws_clients.py",
     "events.py",
     "handler.py",
@@ -64,7 +65,7 @@ def test_entries_are_sorted_fixed_and_complete() -> None:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert info.external_attr == 0o644 << 16
         assert info.create_system == 3
-        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert info.compress_type == zipfile.ZIP_STORED
         assert info.extra == b""
         assert "__pycache__" not in info.filename
 

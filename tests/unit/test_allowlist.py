@@ -109,10 +109,40 @@ def test_too_long_allowlist_drops_entries_and_says_so() -> None:
     assert "not in the pattern" in compiled.notes[0]
 
 
-def test_allowlist_that_cannot_fit_at_all_is_an_error() -> None:
-    # IPv6 ranges off a hextet boundary with many blocks cannot be written as text prefixes.
-    with pytest.raises(PatternError, match="none of the"):
-        compile_pattern(nets("2001:db8::/33", "2001:db9::/35"))
+def test_ipv6_prefix_off_a_hextet_boundary_uses_a_hex_range_regex() -> None:
+    compiled = compile_pattern(nets("2001:db8:9200::/56", "2001:db8::/33"))
+    check_limits(compiled.pattern)
+    assert "^2001:db8:9200:[0-9a-f]:" in compiled.pattern  # a /56: hextet 4 is 0..ff
+    for ip, allowed in [("2001:db8:9200:ff::1", True), ("2001:db8:9200:5::", True),
+                        ("2001:db8:9200:100::1", False), ("2001:db8:9201:5::1", False),
+                        ("2001:db8:7fff::1", True), ("2001:db8:8000::1", False)]:  # fmt: skip
+        assert filter_eval.matches(compiled.pattern, sign_in(ip)) is not allowed, ip
+
+
+def test_allowlist_that_cannot_be_expressed_counts_every_sign_in_and_says_so() -> None:
+    compiled = compile_pattern(nets("::/0"))
+    assert compiled.expressed == () and not compiled.exact
+    assert "fires on every successful console sign-in" in compiled.notes[0]
+    assert filter_eval.matches(compiled.pattern, sign_in("2001:db8::1"))
+    with pytest.raises(PatternError):
+        compile_pattern([])
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(0, 0xFF), (0x1200, 0x12FF), (0x8000, 0xFFFF), (0, 0x7FFF), (0xA0, 0xAF), (0x9F0, 0xA0F)],
+)
+def test_hex_range_regex_matches_exactly(lo: int, hi: int) -> None:
+    import re
+
+    from loginwatch.allowlist import HEX, range_regex
+
+    regex = re.compile("^(?:" + "|".join(range_regex(lo, hi, HEX)) + ")$")
+    for n in [*range(max(0, lo - 300), min(0xFFFF, hi + 300) + 1, 7), lo, hi, lo - 1, hi + 1]:
+        if 0 <= n <= 0xFFFF:
+            assert bool(regex.match(format(n, "x"))) is (lo <= n <= hi), hex(n)
+    assert not regex.match("0" + format(lo, "x"))  # leading zeros are not the canonical form
+    assert ":" not in "".join(range_regex(lo, hi, HEX))
 
 
 @pytest.mark.parametrize(("lo", "hi"), [(0, 255), (0, 0), (7, 7), (16, 31), (100, 199), (9, 10)])
@@ -137,7 +167,7 @@ ipv6_networks = st.builds(
         f"{ipaddress.IPv6Address(addr)}/{prefix}", strict=False
     ),
     st.integers(0, 2**128 - 1),
-    st.sampled_from([16, 32, 47, 48, 56, 64, 100, 128]),
+    st.sampled_from([3, 16, 29, 32, 47, 48, 52, 56, 60, 64, 100, 127, 128]),
 )
 allowlists = st.lists(
     st.one_of(ipv4_networks, ipv4_networks, ipv6_networks), min_size=1, max_size=40
@@ -170,11 +200,7 @@ def _sample_ips(networks: list, draw_ints: list[int]) -> list[str]:
 def test_pattern_never_misses_and_is_exact_when_it_says_so(
     networks: list, randoms: list[int]
 ) -> None:
-    try:
-        compiled = compile_pattern(networks)
-    except PatternError:
-        assert all(n.version == 6 for n in networks)  # only unexpressible IPv6 can fail
-        return
+    compiled = compile_pattern(networks)
     check_limits(compiled.pattern)
     collapsed = collapse(networks)
     for ip in _sample_ips(collapsed, randoms):

@@ -186,6 +186,11 @@ def test_broken_config_exits_2_naming_line_and_key(
 def test_parameter_key_must_be_a_key_not_an_alias() -> None:
     with pytest.raises(ConfigError, match="IAM cannot grant by alias"):
         parse(GOOD + "kms:\n  parameter: alias/webhooks\n")
+    with pytest.raises(ConfigError, match="CloudWatch Logs accepts only the key ARN"):
+        parse(GOOD + "kms:\n  log_group: 1234abcd-12ab-34cd-56ef-1234567890ab\n")
+    with pytest.raises(ConfigError, match="compares with it"):
+        parse(GOOD + "kms:\n  bucket: alias/trail\n")
+    assert parse(GOOD + "kms:\n  topic: alias/alerts\n").kms.topic == "alias/alerts"
     arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     assert parse(GOOD + f"kms:\n  parameter: {arn}\n").kms.parameter == arn
 

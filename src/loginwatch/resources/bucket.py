@@ -177,6 +177,17 @@ class TrailBucket(Resource):
         with self.aws_call("s3:PutBucketPolicy"):
             self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(policy))
 
+    def remove_our_statements(self, observed: Observed) -> str:
+        """A user's bucket is kept; only the statements setup merged into its policy go."""
+        remaining = policies.without_our_statements(observed.get("policy") or {})
+        if remaining["Statement"]:
+            with self.aws_call("s3:PutBucketPolicy"):
+                self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(remaining))
+        else:
+            with self.aws_call("s3:DeleteBucketPolicy"):
+                self.client.delete_bucket_policy(Bucket=self.name)
+        return "loginwatch's policy statements removed; the bucket and its objects are kept"
+
     def delete(self, observed: Observed) -> str:
         """Only with --delete-bucket: empty every object version, then delete the bucket."""
         c = self.client

@@ -198,6 +198,38 @@ class Trail(Resource):
                 return
 
 
+def records_sign_ins(
+    selectors: list[dict[str, Any]] | None, advanced: list[dict[str, Any]] | None
+) -> bool:
+    """Does a trail with these selectors record ConsoleLogin (a write management event)?"""
+    if advanced:
+        return any(_advanced_records_sign_ins(s.get("FieldSelectors", [])) for s in advanced)
+    if selectors is None:
+        return True  # a trail with no selectors at all records all management events
+    return any(
+        s.get("IncludeManagementEvents", True)
+        and s.get("ReadWriteType", "All") in ("All", "WriteOnly")
+        for s in selectors
+    )
+
+
+def _advanced_records_sign_ins(fields: list[dict[str, Any]]) -> bool:
+    by_name = {f.get("Field"): f for f in fields}
+    category = by_name.get("eventCategory", {})
+    if "Management" not in category.get("Equals", []):
+        return False
+    read_only = by_name.get("readOnly")
+    if read_only and "true" in read_only.get("Equals", []):
+        return False
+    source = by_name.get("eventSource")
+    if source:
+        if source.get("Equals") and "signin.amazonaws.com" not in source["Equals"]:
+            return False
+        if "signin.amazonaws.com" in source.get("NotEquals", []):
+            return False
+    return True
+
+
 class ReusedTrail(Resource):
     """A trail the user already has: checked, used, never modified or deleted."""
 
@@ -220,8 +252,15 @@ class ReusedTrail(Resource):
     def read(self) -> Observed | None:
         trail = self.client.get_trail(Name=self.name)["Trail"]
         status = self.client.get_trail_status(Name=self.name)
+        selectors = self.client.get_event_selectors(TrailName=self.name)
         self.observed_arn = trail.get("TrailARN")
-        return {"trail": trail, "logging": bool(status.get("IsLogging")), "status": status}
+        return {
+            "trail": trail,
+            "logging": bool(status.get("IsLogging")),
+            "status": status,
+            "selectors": selectors.get("EventSelectors"),
+            "advanced_selectors": selectors.get("AdvancedEventSelectors"),
+        }
 
     def problems(self, observed: Observed | None) -> list[str]:
         """What makes this trail unusable for loginwatch, in words the user can act on."""
@@ -237,9 +276,15 @@ class ReusedTrail(Resource):
             problems.append("it does not include global service events")
         if not observed["logging"]:
             problems.append("logging is stopped")
+        if not records_sign_ins(observed.get("selectors"), observed.get("advanced_selectors")):
+            problems.append(
+                "its event selectors do not record write management events, where ConsoleLogin is"
+            )
         arn = trail.get("CloudWatchLogsLogGroupArn")
         if not arn:
             problems.append("it does not deliver to a CloudWatch Logs log group")
+        elif arn.split(":")[4] != self.names.account:
+            problems.append(f"its log group is in another account ({arn.split(':')[4]})")
         elif arn.split(":")[3] != self.names.region:
             problems.append(
                 f"its log group is in {arn.split(':')[3]}; set region: {arn.split(':')[3]} in the config"
