@@ -53,18 +53,25 @@ def bucket_statements(names: Names) -> list[dict[str, Any]]:
     ]
 
 
+def _statements(policy: Policy | None) -> list[dict[str, Any]]:
+    statement = (policy or {}).get("Statement", [])
+    return [statement] if isinstance(statement, dict) else list(statement)  # both are valid
+
+
 def merge_bucket_policy(existing: Policy | None, names: Names) -> Policy:
-    """Our statements replace earlier versions of themselves; every other statement is kept."""
+    """Our statements replace earlier versions of themselves; everything else is kept as is."""
     ours = bucket_statements(names)
     our_sids = {s["Sid"] for s in ours}
-    kept = [s for s in (existing or {}).get("Statement", []) if s.get("Sid") not in our_sids]
-    return {"Version": VERSION, "Statement": [*kept, *ours]}
+    kept = [s for s in _statements(existing) if s.get("Sid") not in our_sids]
+    return {"Version": VERSION, **(existing or {}), "Statement": [*kept, *ours]}
+
+
+def has_our_statements(existing: Policy | None) -> bool:
+    return any(str(s.get("Sid", "")).startswith(SID_PREFIX) for s in _statements(existing))
 
 
 def without_our_statements(existing: Policy) -> Policy:
-    kept = [
-        s for s in existing.get("Statement", []) if not str(s.get("Sid", "")).startswith(SID_PREFIX)
-    ]
+    kept = [s for s in _statements(existing) if not str(s.get("Sid", "")).startswith(SID_PREFIX)]
     return {**existing, "Statement": kept}
 
 
@@ -138,6 +145,13 @@ def notifier_role_policy(
             "Action": "logs:FilterLogEvents",
             # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
             "Resource": f"{names.log_group_arn(trail_log_group)}:*",
+        },
+        {
+            "Sid": "ReadAlarmHistory",
+            "Effect": "Allow",
+            # On ALARM → OK the notifier looks up when the episode began.
+            "Action": "cloudwatch:DescribeAlarmHistory",
+            "Resource": names.alarm_arn,
         },
     ]
     if parameter_key_arn:

@@ -102,6 +102,7 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1.0 and alarm["Period"] == 60
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["TreatMissingData"] == "notBreaching" and alarm["AlarmActions"] == [TOPIC_ARN]
+    assert alarm["OKActions"] == [TOPIC_ARN]  # the notifier reports sign-ins made during ALARM
     assert "loginwatch" in alarm["AlarmDescription"]
 
     param = aws.ssm.get_parameter(Name="/lwtest/slack-webhook-url", WithDecryption=True)[
@@ -116,6 +117,7 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
     assert actions == [
+        "cloudwatch:DescribeAlarmHistory",  # when did this ALARM episode start (see notifier)
         "logs:CreateLogStream",
         "logs:FilterLogEvents",
         "logs:PutLogEvents",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -143,15 +145,26 @@ class Trail:
         logs.create_log_group(logGroupName=LOG_GROUP)
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
 
-    def put(self, *records: tuple[datetime, dict[str, Any]]) -> None:
-        """Put (log timestamp, record) pairs; PutLogEvents wants them in time order."""
+    def put(
+        self, *records: tuple[datetime, dict[str, Any]], ingested_at: datetime | None = None
+    ) -> None:
+        """Put (log timestamp, record) pairs; PutLogEvents wants them in time order.
+
+        moto stamps ``ingestionTime`` with the real clock; ``ingested_at`` sets it
+        instead, so a test can place an event's arrival before an alarm started.
+        """
         events = [
             {"timestamp": int(moment.timestamp() * 1000), "message": json.dumps(record)}
             for moment, record in sorted(records, key=lambda pair: pair[0])
         ]
-        response = self.logs.put_log_events(
-            logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=events
-        )
+        clock = contextlib.nullcontext()
+        if ingested_at is not None:
+            naive_utc = ingested_at.astimezone(UTC).replace(tzinfo=None)  # as moto's utcnow()
+            clock = mock.patch("moto.logs.models.utcnow", return_value=naive_utc)
+        with clock:
+            response = self.logs.put_log_events(
+                logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=events
+            )
         assert "rejectedLogEventsInfo" not in response, response
 
 
@@ -191,3 +204,72 @@ def iter_texts(payload: Any) -> Iterator[str]:
     elif isinstance(payload, list):
         for item in payload:
             yield from iter_texts(item)
+
+
+def history_item(
+    moment: datetime, new_state: str, *, old_state: str = "OK", reason: str = "Threshold Crossed"
+) -> dict[str, Any]:
+    """A DescribeAlarmHistory StateUpdate item, shaped as CloudWatch returns it."""
+    data = {
+        "version": "1.0",
+        "oldState": {"stateValue": old_state, "stateReason": "earlier"},
+        "newState": {"stateValue": new_state, "stateReason": reason},
+    }
+    return {
+        "AlarmName": ALARM_NAME,
+        "AlarmType": "MetricAlarm",
+        "Timestamp": moment,
+        "HistoryItemType": "StateUpdate",
+        "HistorySummary": f"Alarm updated from {old_state} to {new_state}",
+        "HistoryData": json.dumps(data),
+    }
+
+
+class AlarmHistory:
+    """DescribeAlarmHistory answers for the notifier's cached CloudWatch client.
+
+    moto does not implement DescribeAlarmHistory, so botocore's Stubber answers
+    instead, and checks the request the notifier sends.
+    """
+
+    def __init__(self) -> None:
+        from botocore.stub import Stubber
+
+        self.client = aws_clients.client("cloudwatch", REGION)
+        self.stubber = Stubber(self.client)
+        self.stubber.activate()
+
+    @staticmethod
+    def expected_request(ok_time: datetime) -> dict[str, Any]:
+        return {
+            "AlarmName": ALARM_NAME,
+            "HistoryItemType": "StateUpdate",
+            "StartDate": ok_time - timedelta(days=1),
+            "EndDate": ok_time,
+            "ScanBy": "TimestampDescending",
+            "MaxRecords": 10,
+        }
+
+    def answer(self, ok_time: datetime, *items: dict[str, Any]) -> None:
+        self.stubber.add_response(
+            "describe_alarm_history",
+            {"AlarmHistoryItems": list(items)},
+            self.expected_request(ok_time),
+        )
+
+    def fail(self, ok_time: datetime, code: str, message: str = "denied") -> None:
+        self.stubber.add_client_error(
+            "describe_alarm_history",
+            service_error_code=code,
+            service_message=message,
+            http_status_code=403,
+            expected_params=self.expected_request(ok_time),
+        )
+
+
+@pytest.fixture
+def alarm_history(moto_inprocess: None) -> Iterator[AlarmHistory]:
+    history = AlarmHistory()
+    yield history
+    history.stubber.assert_no_pending_responses()
+    history.stubber.deactivate()

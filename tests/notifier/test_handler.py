@@ -262,18 +262,7 @@ def test_test_alert_posts_labelled_message_without_log_query(
     assert line["test_id"] == "t-20261120-abc"
 
 
-@pytest.mark.parametrize("state", ["OK", "INSUFFICIENT_DATA"])
-def test_non_alarm_transitions_post_nothing(
-    world: NotifierWorld, client_counter, capsys, state: str
-) -> None:
-    put_at(world, 3, "alice")
-    result = invoke(world, state=state)
-    assert world.slack.requests == []
-    assert client_counter.created == []
-    line = only_log_line(capsys.readouterr().out)
-    assert line == result
-    assert line["outcome"] == "ignored"
-    assert state in line["reason"]
+# OK and INSUFFICIENT_DATA transitions: see test_alarm_ok.py.
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,23 @@ def test_log_group_url_uses_cloudwatch_encoding() -> None:
 def test_shorten() -> None:
     assert shorten("abc", 3) == "abc"
     assert shorten("abcd", 3) == "ab…"
+
+
+def test_already_firing_message_says_so_and_lists_the_same_sections() -> None:
+    sign_ins = [parse_sign_in(cloudtrail_record(kind)) for kind in ("alice", "failure")]
+    fresh = build_alert_message(sign_ins, account_id="111122223333", alarm_name="a")
+    late = build_alert_message(
+        sign_ins, account_id="111122223333", alarm_name="a", already_firing=True
+    )
+    assert fresh["blocks"][0]["text"]["text"] == (
+        ":warning: 2 console sign-ins from outside the allowlist"
+    )
+    assert late["blocks"][0]["text"]["text"] == (
+        ":warning: 2 more console sign-ins from outside the allowlist "
+        "while the alarm was already firing"
+    )
+    assert late["text"].startswith(
+        "2 more console sign-ins from outside the allowlist while the alarm was already firing "
+    )
+    assert "returned to OK" in late["blocks"][1]["elements"][0]["text"]
+    assert late["blocks"][2:] == fresh["blocks"][2:]

@@ -23,6 +23,7 @@ class AlarmNotification:
     alarm_name: str
     account_id: str
     new_state: str
+    old_state: str  # "" when the notification does not say
     state_reason: str
     state_change_time: datetime  # timezone-aware, UTC
     period_seconds: int
@@ -79,12 +80,14 @@ def parse_event(event: Any) -> AlarmNotification | Ignored:
         state_change_time = parse_state_change_time(raw_time)
     except (TypeError, ValueError):
         return Ignored("alarm notification has no valid StateChangeTime")
+    old_state = alarm.get("OldStateValue")
     trigger = alarm.get("Trigger")
     trigger = trigger if isinstance(trigger, Mapping) else {}
     return AlarmNotification(
         alarm_name=str(alarm.get("AlarmName") or ""),
         account_id=str(alarm.get("AWSAccountId") or ""),
         new_state=alarm["NewStateValue"],
+        old_state=old_state if isinstance(old_state, str) else "",
         state_reason=str(alarm.get("NewStateReason") or ""),
         state_change_time=state_change_time,
         period_seconds=_positive_int(trigger.get("Period"), _DEFAULT_PERIOD_SECONDS),

@@ -57,6 +57,9 @@ class SignIn:
     region: str
     user_agent: str
     account_id: str
+    # When CloudWatch Logs received the record (filter_log_events' ingestionTime);
+    # None if unknown. Not shown in Slack: it tells which run could have seen the event.
+    ingested_at: datetime | None = None
 
     @property
     def is_root(self) -> bool:
@@ -71,11 +74,28 @@ def _epoch_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
+def evaluated_span(alarm: AlarmNotification) -> timedelta:
+    """The stretch of metric data one alarm evaluation looks at."""
+    return timedelta(seconds=alarm.period_seconds * alarm.evaluation_periods)
+
+
 def alarm_window(alarm: AlarmNotification, lookback_minutes: int) -> AlarmWindow:
     """From the start of the evaluated periods (minus slack for delivery lag) to
     one minute after the state change."""
-    evaluated = timedelta(seconds=alarm.period_seconds * alarm.evaluation_periods)
-    start = alarm.state_change_time - evaluated - timedelta(minutes=lookback_minutes)
+    return episode_window(alarm, alarm.state_change_time, lookback_minutes)
+
+
+def episode_window(
+    alarm: AlarmNotification, alarm_start: datetime, lookback_minutes: int
+) -> AlarmWindow:
+    """From the evaluated periods before ``alarm_start`` (minus slack for delivery lag)
+    to one minute after this notification's state change.
+
+    For an ALARM notification ``alarm_start`` is its own state change, which gives
+    ``alarm_window``; for ALARM → OK it is when the episode began, so the window
+    covers every sign-in that could have kept the alarm in ALARM.
+    """
+    start = alarm_start - evaluated_span(alarm) - timedelta(minutes=lookback_minutes)
     end = alarm.state_change_time + timedelta(minutes=1)
     return AlarmWindow(start=start, end=end)
 
@@ -130,7 +150,15 @@ def _parse_event_time(value: Any, fallback_ms: Any) -> datetime:
     return datetime.fromtimestamp(0, tz=UTC)
 
 
-def parse_sign_in(record: Mapping[str, Any], log_timestamp_ms: Any = None) -> SignIn | None:
+def _parse_epoch_ms(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return _EPOCH + timedelta(milliseconds=int(value))
+
+
+def parse_sign_in(
+    record: Mapping[str, Any], log_timestamp_ms: Any = None, ingestion_time_ms: Any = None
+) -> SignIn | None:
     """A SignIn from a CloudTrail record, or None if it is not a ConsoleLogin.
 
     The log query already asks for ConsoleLogin only, but the check is repeated
@@ -171,6 +199,7 @@ def parse_sign_in(record: Mapping[str, Any], log_timestamp_ms: Any = None) -> Si
         region=_text(record.get("awsRegion")),
         user_agent=_text(record.get("userAgent")),
         account_id=_text(record.get("recipientAccountId")) or _text(identity.get("accountId")),
+        ingested_at=_parse_epoch_ms(ingestion_time_ms),
     )
 
 
@@ -184,7 +213,7 @@ def sign_ins_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[Si
             continue
         if not isinstance(record, Mapping):
             continue
-        sign_in = parse_sign_in(record, log_event.get("timestamp"))
+        sign_in = parse_sign_in(record, log_event.get("timestamp"), log_event.get("ingestionTime"))
         if sign_in is not None:
             sign_ins.append(sign_in)
     return sign_ins
@@ -209,3 +238,24 @@ def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[S
             seen.add(sign_in.event_id)
         kept.append(sign_in)
     return sorted(kept, key=lambda s: (s.event_time, s.event_id), reverse=True)
+
+
+def first_ingested_after(sign_ins: Iterable[SignIn], moment: datetime) -> list[SignIn]:
+    """Sign-ins that reached CloudWatch Logs only after ``moment``.
+
+    An eventID with *any* copy ingested at or before ``moment`` was already
+    visible then (CloudTrail may redeliver an event later), so it is left out.
+    A sign-in whose ingestion time is unknown is kept: repeating one is better
+    than missing one.
+    """
+    listed = list(sign_ins)
+    seen_before = {
+        s.event_id
+        for s in listed
+        if s.event_id and s.ingested_at is not None and s.ingested_at <= moment
+    }
+    return [
+        s
+        for s in listed
+        if (s.ingested_at is None or s.ingested_at > moment) and s.event_id not in seen_before
+    ]

@@ -1,5 +1,11 @@
 """Lambda entry point: CloudWatch alarm (via SNS) → look up the sign-ins → one Slack message.
 
+OK → ALARM reports the sign-ins that set the alarm off. ALARM → OK reports the
+ones that arrived while it was already in ALARM: alarm actions run only on state
+transitions, so those (say, an attacker signing in while the alarm is in ALARM
+for a colleague the over-matching filter pattern caught) cause no notification
+of their own.
+
 Every invocation prints exactly one JSON line (Lambda ships stdout to CloudWatch
 Logs) and returns the same dict, so a synchronous invoke can report it.
 """
@@ -12,8 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import aws_clients
-from .alarm_event import Ignored, parse_event
-from .events import alarm_window, fetch_log_events, select_unallowed, sign_ins_from_log_events
+from .alarm_event import AlarmNotification, Ignored, parse_event
+from .alarm_history import find_episode_start
+from .events import (
+    alarm_window,
+    episode_window,
+    fetch_log_events,
+    first_ingested_after,
+    select_unallowed,
+    sign_ins_from_log_events,
+)
 from .ipmatch import AllowList
 from .protocol import TEST_ALERT_MARKER, find_test_id, test_alert_reason
 from .settings import Settings, load_settings
@@ -98,8 +112,13 @@ def _process(event: Any, run: _Run) -> None:
         # The topic is loginwatch's; an unrelated alarm wired to it is not a sign-in.
         run.outcome, run.reason = "ignored", f"alarm {notice.alarm_name!r} is not loginwatch's"
         return
+    if notice.new_state == "OK" and notice.old_state == "ALARM":
+        _report_rest_of_episode(notice, settings, allowlist, run)
+        return
     if notice.new_state != "ALARM":
-        run.outcome, run.reason = "ignored", f"alarm state is {notice.new_state}, not ALARM"
+        came_from = f" (from {notice.old_state})" if notice.old_state else ""
+        run.outcome = "ignored"
+        run.reason = f"alarm state is {notice.new_state}{came_from}, not ALARM or ALARM → OK"
         return
 
     test_id = find_test_id(notice.state_reason)
@@ -146,6 +165,46 @@ def _process(event: Any, run: _Run) -> None:
         _post(settings, payload, run)
         run.outcome = "posted-empty-window"
         run.reason = "no sign-ins from outside the allowlist in the alarm window"
+
+
+def _report_rest_of_episode(
+    notice: AlarmNotification, settings: Settings, allowlist: AllowList, run: _Run
+) -> None:
+    """ALARM → OK: post the sign-ins from outside the allowlist that arrived while the
+    alarm was already in ALARM, if there were any.
+
+    A test-alert episode is handled like any other: its ALARM-time run posted the
+    test message without reading the logs, and real sign-ins may have come meanwhile.
+    The test id is deliberately not logged here: `loginwatch test-alert` looks for
+    its id in the notifier's log lines and takes the newest as the delivery result.
+    """
+    cloudwatch = aws_clients.client("cloudwatch", settings.region)
+    start = find_episode_start(cloudwatch, notice, settings.lookback_minutes)
+    window = episode_window(notice, start.time, settings.lookback_minutes)
+    logs = aws_clients.client("logs", settings.region)
+    all_sign_ins = sign_ins_from_log_events(
+        fetch_log_events(logs, settings.trail_log_group, window)
+    )
+    # The ALARM-time run queried the logs right at the episode start, so whatever was
+    # ingested by then was already reported (or rightly suppressed). Its query ran a few
+    # seconds after the start, so an event ingested in between is reported twice: a
+    # duplicate is better than a miss. A test's ALARM-time run did not read the logs at
+    # all, so nothing in its window has been seen.
+    unseen = all_sign_ins if start.test_alert else first_ingested_after(all_sign_ins, start.time)
+    sign_ins = select_unallowed(unseen, allowlist)
+    run.events = len(sign_ins)
+    if not sign_ins:
+        run.outcome = "ignored"
+        run.reason = (
+            f"alarm back to OK; no further sign-ins from outside the allowlist ({start.note})"
+        )
+        return
+    payload = build_alert_message(
+        sign_ins, account_id=notice.account_id, alarm_name=notice.alarm_name, already_firing=True
+    )
+    _post(settings, payload, run)
+    run.outcome = "posted-during-alarm"
+    run.reason = start.note
 
 
 def _failure_reason(error: BaseException) -> str:

@@ -91,10 +91,6 @@ def _link_button(label: str, url: str, action_id: str) -> dict[str, Any]:
     return {"type": "button", "text": _plain(label), "url": url, "action_id": action_id}
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def describe_who(sign_in: SignIn) -> str:
     """Identity type and name as mrkdwn; the root account is made impossible to miss."""
     if sign_in.is_root:
@@ -149,19 +145,30 @@ def sign_in_block(sign_in: SignIn, index: int) -> dict[str, Any]:
 
 
 def build_alert_message(
-    sign_ins: Sequence[SignIn], *, account_id: str, alarm_name: str
+    sign_ins: Sequence[SignIn], *, account_id: str, alarm_name: str, already_firing: bool = False
 ) -> dict[str, Any]:
     """One message for every sign-in from outside the allowlist (``sign_ins`` is
-    already newest first), listing at most MAX_LISTED."""
+    already newest first), listing at most MAX_LISTED.
+
+    ``already_firing``: these sign-ins arrived while the alarm was already in
+    ALARM (so they caused no notification of their own) and are reported when it
+    returned to OK; the header says so, so nobody reads them as a fresh alarm.
+    """
     total = len(sign_ins)
     roots = sum(1 for s in sign_ins if s.is_root)
-    noun = _plural(total, "console sign-in")
-    headline = f"{noun} from outside the allowlist"
+    kind = "console sign-in" if total == 1 else "console sign-ins"
+    count = f"{total} more" if already_firing else str(total)
+    headline = f"{count} {kind} from outside the allowlist"
+    when = ""
+    if already_firing:
+        headline += " while the alarm was already firing"
+        when = " · reported as the alarm returned to OK"
     account = escape(account_id) or "unknown"
     alarm = escape(alarm_name)
+    context = f"Account *{account}* · Alarm *{alarm}*{when} · newest first, times in UTC"
     blocks: list[dict[str, Any]] = [
         _header(f"{':rotating_light:' if roots else ':warning:'} {headline}"),
-        _context(f"Account *{account}* · Alarm *{alarm}* · newest first, times in UTC"),
+        _context(context),
     ]
     if roots:
         blocks.append(

@@ -1,4 +1,5 @@
-"""The CloudWatch alarm: Sum ≥ 1 sign-in from outside the allowlist → notify the topic."""
+"""The CloudWatch alarm: Sum ≥ 1 sign-in from outside the allowlist → notify the topic
+(on entering ALARM and on returning to OK)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ class Alarm(Resource):
             "AlarmDescription": DESCRIPTION.format(name=self.names.name),
             "ActionsEnabled": True,
             "AlarmActions": [self.names.topic_arn],
-            "OKActions": [],
+            # ALARM → OK too: the notifier then reports sign-ins that arrived while the alarm
+            # was already in ALARM (actions run only on transitions, so those caused none).
+            "OKActions": [self.names.topic_arn],
             "InsufficientDataActions": [],
             "MetricName": self.names.metric_name,
             "Namespace": self.names.metric_namespace,
