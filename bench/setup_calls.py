@@ -49,6 +49,9 @@ class Progress:
     def __init__(self, recorder: AttributingRecorder) -> None:
         self.recorder = recorder
 
+    def checking(self, resource: Any) -> None:
+        self.recorder.current = resource.kind
+
     def start(self, resource: Any) -> None:
         self.recorder.current = resource.kind
 

@@ -162,7 +162,8 @@ class StepResult:
 
 
 class Progress(Protocol):
-    def start(self, resource: Resource) -> None: ...
+    def checking(self, resource: Resource) -> None: ...  # reading it (before any change)
+    def start(self, resource: Resource) -> None: ...  # settling it
     def done(self, result: StepResult) -> None: ...
 
 
@@ -208,7 +209,10 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
     interrupted run), and the next run re-reads everything.
     """
     resources = resources_for(deployment)
-    planned = [plan_step(resource) for resource in resources]
+    planned = []
+    for resource in resources:
+        progress.checking(resource)
+        planned.append(plan_step(resource))
     results: list[StepResult] = []
     with safe_points() as stop:
         for resource, (action, observed, changes) in zip(resources, planned, strict=True):

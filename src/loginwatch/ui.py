@@ -82,10 +82,19 @@ class StepPrinter:
         self.dry_run = dry_run
         self._status: Any = None
 
+    def checking(self, resource: Any) -> None:
+        self._spin(f"Checking {resource.label} {escape(resource.name)} …")
+
     def start(self, resource: Any) -> None:
         verb = "Checking" if self.dry_run else "Settling"
-        self._status = out.status(f"{verb} {resource.label} {escape(resource.name)} …")
-        self._status.start()
+        self._spin(f"{verb} {resource.label} {escape(resource.name)} …")
+
+    def _spin(self, text: str) -> None:
+        if self._status is None:
+            self._status = out.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
 
     def done(self, result: Any) -> None:
         if self._status is not None:

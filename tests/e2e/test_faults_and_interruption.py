@@ -60,6 +60,9 @@ class InterruptAt:
         self.k = k
         self.done_count = 0
 
+    def checking(self, resource: Any) -> None:
+        pass
+
     def start(self, resource: Any) -> None:
         pass
 

@@ -36,6 +36,9 @@ class FailingRecorder(CallRecorder):
 
 
 class SilentProgress:
+    def checking(self, resource: Any) -> None:
+        pass
+
     def start(self, resource: Any) -> None:
         pass
 
