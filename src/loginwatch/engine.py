@@ -232,6 +232,7 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
 # ---------------------------------------------------------------- status
 
 State = Literal["ok", "missing", "drift", "unmanaged"]
+NOT_OURS = "exists but was not created by loginwatch"
 
 
 @dataclass
@@ -271,6 +272,24 @@ class StatusReport:
         return found
 
     @property
+    def beyond_setup(self) -> list[str]:
+        """Problems `setup` cannot repair: a reused trail, or a look-alike it may not touch."""
+        found = [
+            f"{r.resource.label} '{r.resource.name}': {'; '.join(r.details)}"
+            for r in self.resources
+            if (r.state == "drift" and r.details == [NOT_OURS])
+            or (r.state == "missing" and not r.resource.managed)
+        ]
+        found += [
+            f"{c.name}: {c.detail}"
+            for r in self.resources
+            if not r.resource.managed
+            for c in r.checks
+            if not c.ok and not c.warning_only
+        ]
+        return found
+
+    @property
     def healthy(self) -> bool:
         return not self.problems
 
@@ -295,7 +314,7 @@ def _status_of(resource: Resource) -> ResourceStatus:
     if observed is None:
         return ResourceStatus(resource, "missing")
     if not resource.owned(observed) and not resource.adoptable(observed):
-        return ResourceStatus(resource, "drift", ["exists but was not created by loginwatch"])
+        return ResourceStatus(resource, "drift", [NOT_OURS])
     changes = resource.diff(observed)
     return ResourceStatus(
         resource, "drift" if changes else "ok", changes, resource.checks(observed)

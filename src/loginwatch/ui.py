@@ -163,10 +163,15 @@ def render_status(report: Any) -> None:
     problems = report.problems
     if not problems:
         out.print("[bold green]healthy[/]")
-    else:
-        out.print(
-            f"[bold red]{len(problems)} problem(s)[/] — run [bold]loginwatch setup[/] to repair"
-        )
+        return
+    yours = report.beyond_setup
+    fixable = len(problems) - len(yours)
+    if fixable:
+        out.print(f"[bold red]{fixable} problem(s)[/] — run [bold]loginwatch setup[/] to repair")
+    if yours:
+        out.print(f"[bold red]{len(yours)} problem(s) setup cannot repair[/] — fix by hand:")
+        for problem in yours:
+            out.print(f"  • {escape(problem)}")
 
 
 # ---------------------------------------------------------------- teardown

@@ -210,3 +210,17 @@ def test_delete_bucket_empties_every_version_and_removes_it(cli: Cli, aws: Any) 
     assert "4 object version(s) and delete marker(s) removed" in run.stdout
     assert s3.list_buckets()["Buckets"] == []
     assert aws.logs.describe_log_groups()["logGroups"] == []
+
+
+def test_status_says_what_setup_cannot_repair(cli: Cli, aws: Any) -> None:
+    from tests.e2e.test_setup import REUSE_CONFIG, _make_existing_trail
+
+    _make_existing_trail(aws)
+    cli.write_config(REUSE_CONFIG)
+    setup_ok(cli)
+    aws.cloudtrail.stop_logging(Name="corp-trail")  # someone stops the team's own trail
+    run = cli.run("status")
+    assert run.returncode == 1
+    assert "1 problem(s) setup cannot repair" in run.stdout
+    assert "reused trail is usable: logging is stopped" in run.stdout
+    assert "run loginwatch setup to repair" not in run.stdout

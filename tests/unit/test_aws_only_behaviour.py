@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -187,3 +188,29 @@ def test_exhausted_throttling_is_a_clear_error(
     deployment = build_deployment(load(), aws)
     with pytest.raises(AwsError, match="ThrottlingException"):
         Trail(deployment).read()
+
+
+@pytest.mark.parametrize(
+    ("code", "fragment"),
+    [
+        ("ExpiredToken", "Your AWS credentials have expired."),
+        ("ExpiredTokenException", "Your AWS credentials have expired."),
+        ("InvalidClientTokenId", "AWS rejected the credentials (InvalidClientTokenId)."),
+        ("SignatureDoesNotMatch", "AWS rejected the credentials (SignatureDoesNotMatch)."),
+    ],
+)
+def test_credential_errors_are_exit_2_with_how_to_fix(
+    code: str, fragment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loginwatch.aws import connect
+    from loginwatch.errors import CredentialsError
+
+    sts = boto3.client("sts", region_name="us-east-1")
+    monkeypatch.setattr(boto3.Session, "client", lambda self, *args, **kwargs: sts)
+    with Stubber(sts) as stub:
+        stub.add_client_error("get_caller_identity", code, "The security token is invalid", 403)
+        with pytest.raises(CredentialsError) as info:
+            connect(None, "us-east-1")
+    assert info.value.exit_code == 2
+    assert info.value.lines()[0] == fragment
+    assert len(info.value.lines()) == 2  # and one line on how to fix it
