@@ -89,33 +89,30 @@ def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(aws_server: Any
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
-def test_ctrl_c_during_teardown_stops_at_a_safe_point_and_a_rerun_finishes(aws_server: Any) -> None:
-    run_setup(load())
+def _teardown_plan() -> list[Any]:
     deployment = engine.build_deployment(load(), connect(None, "us-east-1"), strict=False)
-    items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
-    deleted: list[str] = []
+    return engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
 
-    def press_ctrl_c_after_three(item: Any) -> None:
-        deleted.append(item.resource.kind)
-        if len(deleted) == 3:
-            os.kill(os.getpid(), signal.SIGINT)
 
-    with pytest.raises(engine.Interrupted) as info:
-        engine.teardown(items, press_ctrl_c_after_three)
-    assert "Re-run `loginwatch teardown` to finish the job." in info.value.lines()
-    assert len(deleted) == 3
-    rest = engine.teardown_plan(
-        engine.build_deployment(load(), connect(None, "us-east-1"), strict=False),
-        delete_bucket=True,
-        delete_trail_logs=True,
-    )
-    engine.teardown(rest, lambda item: None)
-    final = engine.teardown_plan(
-        engine.build_deployment(load(), connect(None, "us-east-1"), strict=False),
-        delete_bucket=True,
-        delete_trail_logs=True,
-    )
-    assert all(i.action == "absent" for i in final)
+def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(aws_server: Any) -> None:
+    run_setup(load())
+    steps = sum(1 for item in _teardown_plan() if item.action == "delete")
+    for k in range(1, steps + 1):
+        aws_server.reset()
+        run_setup(load())
+        deleted: list[str] = []
+
+        def press_ctrl_c_at_k(item: Any, k: int = k, deleted: list[str] = deleted) -> None:
+            deleted.append(item.resource.kind)
+            if len(deleted) == k:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        with pytest.raises(engine.Interrupted) as info:
+            engine.teardown(_teardown_plan(), press_ctrl_c_at_k)
+        assert "Re-run `loginwatch teardown` to finish the job." in info.value.lines()
+        assert len(deleted) == k  # stopped right after the step in flight
+        engine.teardown(_teardown_plan(), lambda item: None)  # the re-run finishes the job
+        assert all(i.action == "absent" for i in _teardown_plan()), f"after Ctrl-C at step {k}"
 
 
 def test_ctrl_c_through_the_cli_exits_130_with_the_rerun_hint(
