@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import AllowedEntry, IPNetwork
+from .notifier.ipmatch import AllowList
 
 MAX_PATTERN_LENGTH = 1024
 MAX_REGEX_TERMS = 2
@@ -48,8 +49,6 @@ def collapse(entries: Iterable[AllowedEntry | IPNetwork]) -> list[IPNetwork]:
 
 def is_allowed(ip: str, networks: Sequence[IPNetwork]) -> bool:
     """Exact membership, the same rule the notifier applies to every event."""
-    from .notifier.ipmatch import AllowList
-
     return AllowList([str(n) for n in networks]).contains(ip)
 
 

@@ -96,11 +96,6 @@ class Aws:
     def _record(self, model: Any, **kwargs: Any) -> None:
         self.recorder(model, **kwargs)
 
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        where = self.region if region else ""
-        account = self.account_id if service != "s3" else ""
-        return f"arn:{self.partition}:{service}:{where}:{account}:{resource}"
-
 
 def connect(
     profile: str | None, region: str, *, sleep: Callable[[float], None] = time.sleep

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
+from .notifier.slack_delivery import mask_webhook as notifier_mask
 
 DEFAULT_CONFIG_FILE = "loginwatch.yaml"
 CONFIG_ENV_VAR = "LOGINWATCH_CONFIG"
@@ -96,13 +97,12 @@ class Config:
 
 
 def mask_webhook(url: str) -> str:
-    """Show the host and the last 4 characters: enough to tell webhooks apart."""
+    """Scheme, host and the last 4 characters: enough to tell webhooks apart."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-    except ValueError:
+        scheme = urlsplit(url).scheme
+        return f"{scheme}://{notifier_mask(url)}" if len(url) > 12 else "…"
+    except ValueError:  # e.g. a broken IPv6 host: say nothing about it
         return "…"
-    return f"{parts.scheme}://{host}/…{url[-4:]}" if len(url) > 12 else "…"
 
 
 # ---------------------------------------------------------------- YAML with lines

@@ -19,7 +19,6 @@ from .config import Config
 from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
 from .notifier_package import build_zip, code_sha256
-from .policies import has_our_statements
 from .resources.alarm import Alarm
 from .resources.base import Check, Deployment, Observed, Resource
 from .resources.bucket import TrailBucket
@@ -34,9 +33,6 @@ from .resources.topic import Topic
 from .resources.trail import ReusedTrail, Trail
 
 Action = Literal["create", "update", "unchanged", "in use"]
-
-# Resources whose ownership is that of another, tagged resource they live on.
-OWNERS: dict[str, str] = {"invoke-permission": "function", "subscription": "topic"}
 
 
 class Interrupted(LoginwatchError):
@@ -350,58 +346,38 @@ def teardown_plan(
     deployment: Deployment, *, delete_bucket: bool, delete_trail_logs: bool
 ) -> list[TeardownItem]:
     """What teardown would remove and keep, newest resource first. Reads only."""
-    items: list[TeardownItem] = []
-    observed_by_kind: dict[str, Observed | None] = {}
+    release = {"bucket": delete_bucket, "trail-log-group": delete_trail_logs}
     resources = resources_for(deployment)
-    for resource in resources:
-        observed_by_kind[resource.kind] = resource.read()
-    for resource in reversed(resources):
-        observed = observed_by_kind[resource.kind]
-        items.append(
-            _teardown_item(resource, observed, observed_by_kind, delete_bucket, delete_trail_logs)
-        )
-    return items
+    seen = {r.kind: (r, r.read()) for r in resources}
+    return [
+        _teardown_item(r, seen[r.kind][1], seen, release.get(r.kind, False))
+        for r in reversed(resources)
+    ]
 
 
 def _teardown_item(
     resource: Resource,
     observed: Observed | None,
-    observed_by_kind: dict[str, Observed | None],
-    delete_bucket: bool,
-    delete_trail_logs: bool,
+    seen: dict[str, tuple[Resource, Observed | None]],
+    release_data: bool,
 ) -> TeardownItem:
     if not resource.managed:
         return TeardownItem(resource, "keep", "reused, not managed by loginwatch", observed)
     if observed is None:
         return TeardownItem(resource, "absent")
-    owner_kind = OWNERS.get(resource.kind)
-    if owner_kind:
-        owner = next(r for r in resources_for(resource.d) if r.kind == owner_kind)
-        owner_state = observed_by_kind.get(owner_kind)
+    if resource.owner_kind:
+        owner, owner_state = seen[resource.owner_kind]
         if owner_state is not None and not owner.owned(owner_state):
-            return TeardownItem(
-                resource, "keep", f"its {owner.label} was not created by loginwatch", observed
-            )
+            reason = f"its {owner.label} was not created by loginwatch"
+            return TeardownItem(resource, "keep", reason, observed)
     if not resource.owned(observed):
-        if isinstance(resource, TrailBucket) and has_our_statements(observed.get("policy")):
-            # The user named their own bucket in the config: keep it, take our statements back.
-            reason = "not created by loginwatch: kept, loginwatch's policy statements removed"
+        if resource.cleanable(observed):
+            # e.g. the user's own bucket, named in the config: kept, our statements taken back.
+            reason = "not created by loginwatch: kept, loginwatch's additions removed"
             return TeardownItem(resource, "clean", reason, observed)
         return TeardownItem(resource, "keep", "not created by loginwatch", observed)
-    if isinstance(resource, TrailBucket) and not delete_bucket:
-        return TeardownItem(
-            resource,
-            "keep",
-            "holds the original CloudTrail log files (--delete-bucket removes it)",
-            observed,
-        )
-    if isinstance(resource, TrailLogGroup) and not delete_trail_logs:
-        return TeardownItem(
-            resource,
-            "keep",
-            "holds a copy of CloudTrail events (--delete-trail-logs removes it)",
-            observed,
-        )
+    if resource.keeps_data and not release_data:
+        return TeardownItem(resource, "keep", resource.keeps_data, observed)
     return TeardownItem(resource, "delete", "", observed)
 
 
@@ -412,10 +388,10 @@ def teardown(items: list[TeardownItem], on_done: Callable[[TeardownItem], None])
             if item.action not in ("delete", "clean"):
                 continue
             current = item.resource.read()
-            if current is not None and item.action == "clean":
-                assert isinstance(item.resource, TrailBucket)
-                item.note = item.resource.remove_our_statements(current)
-            elif current is not None:
-                item.note = item.resource.delete(current)
+            if current is not None:
+                resource = item.resource
+                item.note = (
+                    resource.clean(current) if item.action == "clean" else resource.delete(current)
+                )
             on_done(item)
             _stop_if_requested(stop, "teardown", f"removing the {item.resource.label}")

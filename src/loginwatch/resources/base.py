@@ -65,8 +65,10 @@ class Resource(ABC):
     service: ClassVar[str]
     # False for things loginwatch uses but never changes (a reused trail).
     managed: ClassVar[bool] = True
-    # Kept by teardown unless the user asks for it explicitly (audit data).
-    keeps_data: ClassVar[bool] = False
+    # Audit data: teardown keeps the resource unless asked; this says why and how.
+    keeps_data: ClassVar[str] = ""
+    # Takes no tags: it is loginwatch's when the resource of this kind it lives on is.
+    owner_kind: ClassVar[str | None] = None
 
     def __init__(self, deployment: Deployment) -> None:
         self.d = deployment
@@ -118,6 +120,14 @@ class Resource(ABC):
     def adoptable(self, observed: Observed) -> bool:
         """May setup change it although owned() is False? Only where a resource says why."""
         return False
+
+    def cleanable(self, observed: Observed) -> bool:
+        """Not ours, but carries something setup added that teardown should take back."""
+        return False
+
+    def clean(self, observed: Observed) -> str:
+        """Take back what setup added to a resource it does not own; return a note."""
+        raise NotImplementedError
 
     def checks(self, observed: Observed) -> list[Check]:
         """Extra health checks for `status`; most resources have none."""

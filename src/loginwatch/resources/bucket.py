@@ -8,7 +8,7 @@ import botocore.exceptions
 
 from .. import policies
 from ..aws import error_code
-from .base import Observed, Resource, absent_on, has_our_tags, tags_from_list
+from .base import Observed, Resource, absent_on, tags_from_list
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -22,7 +22,7 @@ class TrailBucket(Resource):
     kind = "bucket"
     label = "S3 bucket"
     service = "s3"
-    keeps_data = True  # CloudTrail's original log files: deleted only with --delete-bucket
+    keeps_data = "holds the original CloudTrail log files (--delete-bucket removes it)"
 
     @property
     def name(self) -> str:
@@ -80,9 +80,6 @@ class TrailBucket(Resource):
             if error_code(exc) == "NoSuchTagSet":
                 return {}
             raise
-
-    def owned(self, observed: Observed) -> bool:
-        return has_our_tags(observed.get("tags", {}), self.names.name)
 
     def adoptable(self, observed: Observed) -> bool:
         """May setup take this bucket over although it lacks our tags?
@@ -177,7 +174,10 @@ class TrailBucket(Resource):
         with self.aws_call("s3:PutBucketPolicy"):
             self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(policy))
 
-    def remove_our_statements(self, observed: Observed) -> str:
+    def cleanable(self, observed: Observed) -> bool:
+        return policies.has_our_statements(observed.get("policy"))
+
+    def clean(self, observed: Observed) -> str:
         """A user's bucket is kept; only the statements setup merged into its policy go."""
         remaining = policies.without_our_statements(observed.get("policy") or {})
         if remaining["Statement"]:

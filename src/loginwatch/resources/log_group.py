@@ -90,7 +90,7 @@ class TrailLogGroup(LogGroup):
     label = "trail log group"
     retention_attr = "retention_days"
     kms_attr = "log_group"
-    keeps_data = True  # a copy of CloudTrail events: deleted only with --delete-trail-logs
+    keeps_data = "holds a copy of CloudTrail events (--delete-trail-logs removes it)"
 
     @property
     def name(self) -> str:

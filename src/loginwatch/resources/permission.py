@@ -12,6 +12,7 @@ class InvokePermission(Resource):
     kind = "invoke-permission"
     label = "invoke permission"
     service = "lambda"
+    owner_kind = "function"
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ class Subscription(Resource):
     kind = "subscription"
     label = "SNS subscription"
     service = "sns"
+    owner_kind = "topic"
 
     @property
     def name(self) -> str:

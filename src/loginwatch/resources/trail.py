@@ -44,6 +44,20 @@ def _delivery_check(status: dict[str, Any]) -> Check:
     return Check("trail delivers to CloudWatch Logs", age < STALE_AFTER, detail, True)
 
 
+def read_trail(client: Any, name: str) -> Observed:
+    """What both a managed and a reused trail are judged on: settings, status, selectors."""
+    trail = client.get_trail(Name=name)["Trail"]
+    status = client.get_trail_status(Name=name)
+    selectors = client.get_event_selectors(TrailName=name)
+    return {
+        "trail": trail,
+        "logging": bool(status.get("IsLogging")),
+        "status": status,
+        "selectors": selectors.get("EventSelectors"),
+        "advanced_selectors": selectors.get("AdvancedEventSelectors"),
+    }
+
+
 class Trail(Resource):
     kind = "trail"
     label = "CloudTrail trail"
@@ -63,19 +77,10 @@ class Trail(Resource):
 
     @absent_on("TrailNotFoundException")
     def read(self) -> Observed | None:
-        c = self.client
-        trail = c.get_trail(Name=self.name)["Trail"]
-        status = c.get_trail_status(Name=self.name)
-        selectors = c.get_event_selectors(TrailName=self.name)
-        tags = c.list_tags(ResourceIdList=[trail["TrailARN"]])["ResourceTagList"]
-        return {
-            "trail": trail,
-            "logging": bool(status.get("IsLogging")),
-            "status": status,
-            "selectors": selectors.get("EventSelectors"),
-            "advanced_selectors": selectors.get("AdvancedEventSelectors"),
-            "tags": tags_from_list(tags[0].get("TagsList") if tags else []),
-        }
+        observed = read_trail(self.client, self.name)
+        tags = self.client.list_tags(ResourceIdList=[observed["trail"]["TrailARN"]])
+        tag_list = tags["ResourceTagList"]
+        return {**observed, "tags": tags_from_list(tag_list[0].get("TagsList") if tag_list else [])}
 
     def _settings_diff(self, trail: dict[str, Any]) -> list[str]:
         want = {
@@ -250,17 +255,9 @@ class ReusedTrail(Resource):
 
     @absent_on("TrailNotFoundException")
     def read(self) -> Observed | None:
-        trail = self.client.get_trail(Name=self.name)["Trail"]
-        status = self.client.get_trail_status(Name=self.name)
-        selectors = self.client.get_event_selectors(TrailName=self.name)
-        self.observed_arn = trail.get("TrailARN")
-        return {
-            "trail": trail,
-            "logging": bool(status.get("IsLogging")),
-            "status": status,
-            "selectors": selectors.get("EventSelectors"),
-            "advanced_selectors": selectors.get("AdvancedEventSelectors"),
-        }
+        observed = read_trail(self.client, self.name)
+        self.observed_arn = observed["trail"].get("TrailARN")
+        return observed
 
     def problems(self, observed: Observed | None) -> list[str]:
         """What makes this trail unusable for loginwatch, in words the user can act on."""
