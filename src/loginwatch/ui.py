@@ -347,6 +347,7 @@ def render_slack(payload: dict[str, Any]) -> None:
             "\n".join(lines) or escape(payload.get("text", "")),
             title="#security (Slack)",
             expand=False,
-        )
+        ),
+        soft_wrap=False,  # wrap inside the panel on narrow terminals instead of cropping
     )
     out.print(f"[dim]Notification text: {escape(payload.get('text', ''))}[/]")
