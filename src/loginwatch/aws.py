@@ -65,7 +65,8 @@ class CallRecorder(SplitsCalls):
 
 @dataclass
 class Aws:
-    """One account + region: clients created once (boto3 clients are thread-safe)."""
+    """One account, a home region, and clients for any region: one cached client per
+    service and region, all with the same retry settings (boto3 clients are thread-safe)."""
 
     session: boto3.Session
     region: str
@@ -73,15 +74,17 @@ class Aws:
     partition: str
     recorder: CallRecorder
     sleep: Callable[[float], None] = time.sleep
-    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The client for ``service`` in ``region`` (default: the home region)."""
+        key = (service, region or self.region)
         with self._lock:
-            if service not in self._clients:
+            if key not in self._clients:
                 client = self.session.client(
                     service,
-                    region_name=self.region,
+                    region_name=key[1],
                     config=BotoConfig(
                         retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
                         user_agent_extra=f"loginwatch/{__version__}",
@@ -90,8 +93,8 @@ class Aws:
                     ),
                 )
                 client.meta.events.register("before-call.*.*", self._record)
-                self._clients[service] = client
-            return self._clients[service]
+                self._clients[key] = client
+            return self._clients[key]
 
     def _record(self, model: Any, **kwargs: Any) -> None:
         self.recorder(model, **kwargs)

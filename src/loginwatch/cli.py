@@ -301,17 +301,17 @@ def permissions(
         config = replace(config, region=options.region)
     if account is not None and not (account.isdigit() and len(account) == 12):
         raise UsageError(f"--account '{account}' is not a 12-digit AWS account id.")
-    reuse_log_group = None
     if account is None or config.reuses_trail:
-        aws = connect(options.profile, config.region)
-        account = account or aws.account_id
-        if config.reuses_trail:
-            deployment = engine.build_deployment(config, aws)  # reads (and checks) the trail
-            reuse_log_group = deployment.trail_log_group
-    names = Names.for_config(config, account)
-    policy = operator_policy(
-        names, commands, kms=config.kms, reuse_log_group=reuse_log_group, compact=compact
-    )
+        # A reused trail is read (and checked) to learn the log group the filter lives in.
+        live = engine.build_deployment(config, connect(options.profile, config.region))
+        deployment = live
+        if account is not None:
+            deployment = engine.offline_deployment(
+                config, account, trail_log_group=live.trail_log_group
+            )
+    else:
+        deployment = engine.offline_deployment(config, account)
+    policy = operator_policy(engine.resources_for(deployment), commands, compact=compact)
     ui.print_json(policy)
     size = len("".join(json.dumps(policy).split()))
     if size > IAM_MANAGED_POLICY_LIMIT and not compact:

@@ -20,7 +20,7 @@ from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
 from .notifier_package import build_zip, code_sha256
 from .resources.alarm import Alarm
-from .resources.base import Check, Deployment, Observed, Resource
+from .resources.base import Check, Deployment, Observed, Resource, enabled_regions
 from .resources.bucket import TrailBucket
 from .resources.function import Function
 from .resources.log_group import NotifierLogGroup, TrailLogGroup
@@ -32,7 +32,9 @@ from .resources.subscription import Subscription
 from .resources.topic import Topic
 from .resources.trail import ReusedTrail, Trail
 
-Action = Literal["create", "update", "unchanged", "in use"]
+Action = Literal["create", "update", "unchanged", "in use", "unavailable"]
+REGION_NOT_ENABLED = "region not enabled for this account"
+READ_CONCURRENCY = 8
 
 
 class Interrupted(LoginwatchError):
@@ -61,26 +63,51 @@ def build_deployment(config: Config, aws: Aws, *, strict: bool = True) -> Deploy
     """Derive names, pattern and package; in reuse mode, check the trail and learn its log group.
 
     strict (setup): an unusable reused trail is an error. status and teardown
-    only need to find things, so they carry on and report it.
+    only need to find things, so they carry on and report it. The trail read
+    here is handed to the plan, which does not read it again.
     """
-    names = Names.for_config(config, aws.account_id, aws.partition)
-    compiled = compile_pattern(config.allowed)
-    deployment = Deployment(
-        config=config,
-        aws=aws,
-        names=names,
-        pattern=compiled.pattern,
-        package=b"",
-        package_sha256="",
-        trail_log_group=names.trail_log_group,
-    )
+    deployment = _deployment(config, aws, Names.for_config(config, aws.account_id, aws.partition))
     if config.reuses_trail:
         reused = ReusedTrail(deployment)
         observed = reused.read()
         if strict:
             reused.require_usable(observed)
+        deployment.prefetched[reused.key] = observed
         deployment.trail_log_group = reused.log_group_name(observed) if observed else ""
-    settings = notifier_settings(config, names, deployment.trail_log_group, compiled.pattern)
+    return _with_package(deployment)
+
+
+def offline_deployment(
+    config: Config, account: str, *, partition: str = "aws", trail_log_group: str | None = None
+) -> Deployment:
+    """A deployment that makes no AWS call: for `permissions --account`, which only needs
+    the resources' names. A reused trail's log group must then be given."""
+    deployment = _deployment(config, None, Names.for_config(config, account, partition))
+    if config.reuses_trail:
+        if not trail_log_group:
+            raise ValueError("a config that reuses a trail needs that trail's log group")
+        if ":log-group:" in trail_log_group:  # an ARN, as CloudTrail reports it
+            trail_log_group = trail_log_group.split(":log-group:")[1].removesuffix(":*")
+        deployment.trail_log_group = trail_log_group
+    return _with_package(deployment)
+
+
+def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
+    return Deployment(
+        config=config,
+        aws=aws,
+        names=names,
+        pattern=compile_pattern(config.allowed).pattern,
+        package=b"",
+        package_sha256="",
+        trail_log_group=names.trail_log_group,
+    )
+
+
+def _with_package(deployment: Deployment) -> Deployment:
+    settings = notifier_settings(
+        deployment.config, deployment.names, deployment.trail_log_group, deployment.pattern
+    )
     deployment.package = build_zip(settings)
     deployment.package_sha256 = code_sha256(deployment.package)
     return deployment
@@ -173,23 +200,61 @@ def _require_ours(resource: Resource, observed: Observed) -> None:
     )
 
 
-def plan_step(resource: Resource) -> tuple[Action, Observed | None, list[str]]:
+# Read before anything is judged: a resource in a region the account has not enabled.
+_UNAVAILABLE: Observed = {"__unavailable__": True}
+
+
+def _read(deployment: Deployment, resource: Resource) -> Observed | None:
+    if not deployment.region_enabled(resource.region):
+        return _UNAVAILABLE
+    if resource.key in deployment.prefetched:
+        return deployment.prefetched.pop(resource.key)
+    return resource.read()
+
+
+def read_all(
+    deployment: Deployment, resources: list[Resource], *, concurrency: int = READ_CONCURRENCY
+) -> list[Observed | None]:
+    """Read every resource, concurrently (reads are independent), in the given order."""
+    if deployment.enabled_regions is None and any(not r.in_home_region for r in resources):
+        # Asked once, here, rather than from every reading thread.
+        deployment.enabled_regions = enabled_regions(deployment.live_aws)
+    if concurrency <= 1:
+        return [_read(deployment, r) for r in resources]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(lambda r: _read(deployment, r), resources))
+
+
+def plan_step(resource: Resource, observed: Observed | None) -> tuple[Action, list[str]]:
+    if observed is _UNAVAILABLE:
+        return "unavailable", [REGION_NOT_ENABLED]
     if not resource.managed:
-        return "in use", resource.read(), []
-    observed = resource.read()
+        return "in use", []
     if observed is None:
-        return "create", None, []
+        return "create", []
     _require_ours(resource, observed)
     changes = resource.diff(observed)
-    return ("update" if changes else "unchanged"), observed, changes
+    return ("update" if changes else "unchanged"), changes
+
+
+def _plan_all(
+    deployment: Deployment, progress: Progress
+) -> list[tuple[Resource, Action, Observed | None, list[str]]]:
+    resources = resources_for(deployment)
+    for resource in resources:
+        progress.checking(resource)
+    planned = []
+    # Judged in order, after every read: a resource we may not touch stops the run here.
+    for resource, observed in zip(resources, read_all(deployment, resources), strict=True):
+        action, changes = plan_step(resource, observed)
+        planned.append((resource, action, observed, changes))
+    return planned
 
 
 def plan(deployment: Deployment, progress: Progress) -> list[StepResult]:
     """What setup would do, with reads only (for --dry-run)."""
     results = []
-    for resource in resources_for(deployment):
-        progress.start(resource)
-        action, _, changes = plan_step(resource)
+    for resource, action, _, changes in _plan_all(deployment, progress):
         result = StepResult(resource, action, tuple(changes))
         progress.done(result)
         results.append(result)
@@ -204,14 +269,10 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
     moment earlier is safe: every create tolerates "already exists" (an earlier,
     interrupted run), and the next run re-reads everything.
     """
-    resources = resources_for(deployment)
-    planned = []
-    for resource in resources:
-        progress.checking(resource)
-        planned.append(plan_step(resource))
+    planned = _plan_all(deployment, progress)
     results: list[StepResult] = []
     with safe_points() as stop:
-        for resource, (action, observed, changes) in zip(resources, planned, strict=True):
+        for resource, action, observed, changes in planned:
             progress.start(resource)
             if action == "create":
                 resource.create()
@@ -227,7 +288,7 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
 
 # ---------------------------------------------------------------- status
 
-State = Literal["ok", "missing", "drift", "unmanaged"]
+State = Literal["ok", "missing", "drift", "unmanaged", "unavailable"]
 NOT_OURS = "exists but was not created by loginwatch"
 
 
@@ -242,6 +303,7 @@ class ResourceStatus:
         return {
             "kind": self.resource.kind,
             "name": self.resource.name,
+            "region": self.resource.region,
             "arn": self.resource.arn,
             "state": self.state,
             "details": self.details,
@@ -264,7 +326,7 @@ class StatusReport:
             for r in self.resources
             if r.state in ("missing", "drift")
         ]
-        found += [f"{c.name}: {c.detail}" for c in self.checks if not c.ok and not c.warning_only]
+        found += [f"{c.name}: {c.detail}" for c in self.checks if _counts(c)]
         return found
 
     @property
@@ -281,7 +343,7 @@ class StatusReport:
             for r in self.resources
             if not r.resource.managed
             for c in r.checks
-            if not c.ok and not c.warning_only
+            if _counts(c)
         ]
         return found
 
@@ -301,8 +363,14 @@ class StatusReport:
         }
 
 
-def _status_of(resource: Resource) -> ResourceStatus:
-    observed = resource.read()
+def _counts(check: Check) -> bool:
+    """A failed check is a problem of its own unless it only warns or repeats a drift."""
+    return not check.ok and not check.warning_only and not check.repeats_drift
+
+
+def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus:
+    if observed is _UNAVAILABLE:
+        return ResourceStatus(resource, "unavailable", [REGION_NOT_ENABLED])
     if not resource.managed:
         if observed is None:
             return ResourceStatus(resource, "missing", [f"{resource.name} not found"])
@@ -317,14 +385,19 @@ def _status_of(resource: Resource) -> ResourceStatus:
     )
 
 
-def status(deployment: Deployment, *, concurrency: int = 8) -> StatusReport:
-    """Read every resource (concurrently: they are independent reads) and judge the chain."""
+def status(deployment: Deployment, *, concurrency: int = READ_CONCURRENCY) -> StatusReport:
+    """Read every resource (concurrently: they are independent reads) and judge the chain.
+
+    The judging runs concurrently too: some checks read more (the function's error count).
+    """
     resources = resources_for(deployment)
+    observed = read_all(deployment, resources, concurrency=concurrency)
+    pairs = list(zip(resources, observed, strict=True))
     if concurrency <= 1:
-        results = [_status_of(r) for r in resources]
+        results = [_status_of(r, o) for r, o in pairs]
     else:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            results = list(pool.map(_status_of, resources))
+            results = list(pool.map(lambda pair: _status_of(*pair), pairs))
     return StatusReport(deployment, results)
 
 
@@ -348,11 +421,24 @@ def teardown_plan(
     """What teardown would remove and keep, newest resource first. Reads only."""
     release = {"bucket": delete_bucket, "trail-log-group": delete_trail_logs}
     resources = resources_for(deployment)
-    seen = {r.kind: (r, r.read()) for r in resources}
+    observed = read_all(deployment, resources)
+    seen = {r.key: (r, o) for r, o in zip(resources, observed, strict=True)}
     return [
-        _teardown_item(r, seen[r.kind][1], seen, release.get(r.kind, False))
+        _teardown_item(r, seen[r.key][1], seen, release.get(r.kind, False))
         for r in reversed(resources)
     ]
+
+
+def _owner(
+    resource: Resource, seen: dict[str, tuple[Resource, Observed | None]]
+) -> tuple[Resource, Observed | None] | None:
+    """The resource this one lives on: in its own region, else in the home region."""
+    if not resource.owner_kind:
+        return None
+    home = resource.names.region
+    return seen.get(f"{resource.owner_kind}@{resource.region}") or seen.get(
+        f"{resource.owner_kind}@{home}"
+    )
 
 
 def _teardown_item(
@@ -361,13 +447,20 @@ def _teardown_item(
     seen: dict[str, tuple[Resource, Observed | None]],
     release_data: bool,
 ) -> TeardownItem:
+    if observed is _UNAVAILABLE:
+        return TeardownItem(resource, "absent", REGION_NOT_ENABLED)
     if not resource.managed:
         return TeardownItem(resource, "keep", "reused, not managed by loginwatch", observed)
     if observed is None:
         return TeardownItem(resource, "absent")
-    if resource.owner_kind:
-        owner, owner_state = seen[resource.owner_kind]
-        if owner_state is not None and not owner.owned(owner_state):
+    owner_of = _owner(resource, seen)
+    if owner_of is not None:
+        owner, owner_state = owner_of
+        if (
+            owner_state is not None
+            and owner_state is not _UNAVAILABLE
+            and not owner.owned(owner_state)
+        ):
             reason = f"its {owner.label} was not created by loginwatch"
             return TeardownItem(resource, "keep", reason, observed)
     if not resource.owned(observed):

@@ -119,5 +119,5 @@ class Names:
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
 
-    def log_group_arn(self, log_group: str) -> str:
-        return self._arn("logs", f"log-group:{log_group}")
+    def log_group_arn(self, log_group: str, region: str | None = None) -> str:
+        return self._arn("logs", f"log-group:{log_group}", region)

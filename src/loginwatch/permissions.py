@@ -1,19 +1,23 @@
 """The IAM policy an operator needs to run loginwatch commands: pure, no I/O.
 
-Built from one declaration: for each resource loginwatch touches, which API
-operations each command makes on it. ``API_TO_IAM`` turns an operation into
-the IAM actions AWS checks for it (including the extra ones a request implies,
-such as ``iam:PassRole`` or tag-on-create permissions), and every statement is
-scoped to the config's derived names. The only ``Resource: "*"`` statement is
-``ReadOnlyNoResourceLevel``: read-only actions for which AWS offers no
-resource-level permissions. Other wildcards are ARN suffixes AWS requires:
-``<log-group ARN>:*`` (the form most CloudWatch Logs actions are authorised
-on), the trail bucket's objects (``<bucket ARN>/*``, emptied by teardown
---delete-bucket), and, for a KMS key named by alias, ``key/*`` narrowed by a
-``kms:ResourceAliases`` condition.
+Nothing here knows which resources exist. Each resource declares its own calls
+(``Resource.grants()``: which API operations each phase makes, on which ARNs),
+and this module only turns those declarations into a policy:
+
+- ``iam_actions`` maps an API operation to the IAM actions AWS checks for it.
+  Most are ``<prefix>:<Operation>``; ``API_TO_IAM`` lists the exceptions (S3's
+  IAM names, actions implied by a request such as ``iam:PassRole`` or
+  tag-on-create permissions, Lambda's ``Invoke``).
+- ``operator_policy`` assembles statements: keeps what the chosen commands need,
+  merges the same statement declared by several resources (two log groups, a
+  rule in 17 regions), orders them by command, and ``compact`` merges further to
+  fit IAM's 6,144-character managed-policy limit.
+
+The only ``Resource: "*"`` statement is ``ReadOnlyNoResourceLevel``: read-only
+actions for which AWS offers no resource-level permissions.
 
 tests/unit/test_permissions.py runs the real engine against the emulator and
-checks every API call it makes against this module.
+checks every API call it makes against the policy built here.
 """
 
 from __future__ import annotations
@@ -21,10 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from .config import KmsKeys
-from .names import Names
+from typing import Any, Protocol
 
 VERSION = "2012-10-17"
 
@@ -35,114 +36,80 @@ TEST_ALERT = "test-alert"
 COMMANDS = (SETUP, STATUS, TEARDOWN, TEST_ALERT)
 ALL = "all"
 
+# Which commands run each phase of a resource: every command reads the state first.
+READ = frozenset({SETUP, STATUS, TEARDOWN})
+READ_AND_TEST = READ | {TEST_ALERT}
+ON_SETUP = frozenset({SETUP})
+ON_TEARDOWN = frozenset({TEARDOWN})
+ON_TEST = frozenset({TEST_ALERT})
+EVERY_COMMAND = frozenset(COMMANDS)
+
 NO_RESOURCE_LEVEL_SID = "ReadOnlyNoResourceLevel"
 
 Operation = tuple[str, str]  # (botocore service name, API operation name)
 Policy = dict[str, Any]
 
-# API operation → IAM actions AWS authorises it with. Most are "<prefix>:<Operation>";
-# the table exists for the exceptions: S3's IAM names differ from its API names,
-# one call can need several actions (tags passed at creation, a role handed to a
-# service), and Lambda's Invoke is lambda:InvokeFunction.
+# botocore service name → IAM prefix, where they differ.
+_IAM_PREFIX = {"events": "events", "dynamodb": "dynamodb"}
+
+# API operation → IAM actions AWS authorises it with, where that is not simply
+# "<prefix>:<Operation>": S3's IAM names differ from its API names, one call can
+# need several actions (tags passed at creation, a role handed to a service), and
+# Lambda's Invoke is lambda:InvokeFunction.
 API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
-    ("sts", "GetCallerIdentity"): ("sts:GetCallerIdentity",),
     # ---------------------------------------------------------------- S3
     ("s3", "CreateBucket"): ("s3:CreateBucket", "s3:PutBucketOwnershipControls"),
-    ("s3", "GetBucketTagging"): ("s3:GetBucketTagging",),
-    ("s3", "PutBucketTagging"): ("s3:PutBucketTagging",),
     ("s3", "ListObjectsV2"): ("s3:ListBucket",),
-    ("s3", "GetBucketPolicy"): ("s3:GetBucketPolicy",),
-    ("s3", "PutBucketPolicy"): ("s3:PutBucketPolicy",),
-    ("s3", "DeleteBucketPolicy"): ("s3:DeleteBucketPolicy",),
     ("s3", "GetPublicAccessBlock"): ("s3:GetBucketPublicAccessBlock",),
     ("s3", "PutPublicAccessBlock"): ("s3:PutBucketPublicAccessBlock",),
     ("s3", "GetBucketEncryption"): ("s3:GetEncryptionConfiguration",),
     ("s3", "PutBucketEncryption"): ("s3:PutEncryptionConfiguration",),
     ("s3", "ListObjectVersions"): ("s3:ListBucketVersions",),
     ("s3", "DeleteObjects"): ("s3:DeleteObject", "s3:DeleteObjectVersion"),
-    ("s3", "DeleteBucket"): ("s3:DeleteBucket",),
     # ---------------------------------------------------------------- CloudTrail
-    ("cloudtrail", "DescribeTrails"): ("cloudtrail:DescribeTrails",),
-    ("cloudtrail", "GetTrail"): ("cloudtrail:GetTrail",),
-    ("cloudtrail", "GetTrailStatus"): ("cloudtrail:GetTrailStatus",),
-    ("cloudtrail", "GetEventSelectors"): ("cloudtrail:GetEventSelectors",),
-    ("cloudtrail", "ListTags"): ("cloudtrail:ListTags",),
     # CloudWatchLogsRoleArn hands the role to CloudTrail: iam:PassRole.
     ("cloudtrail", "CreateTrail"): ("cloudtrail:CreateTrail", "cloudtrail:AddTags", "iam:PassRole"),
     ("cloudtrail", "UpdateTrail"): ("cloudtrail:UpdateTrail", "iam:PassRole"),
-    ("cloudtrail", "PutEventSelectors"): ("cloudtrail:PutEventSelectors",),
-    ("cloudtrail", "StartLogging"): ("cloudtrail:StartLogging",),
-    ("cloudtrail", "StopLogging"): ("cloudtrail:StopLogging",),
-    ("cloudtrail", "DeleteTrail"): ("cloudtrail:DeleteTrail",),
     # ---------------------------------------------------------------- CloudWatch Logs
-    ("logs", "DescribeLogGroups"): ("logs:DescribeLogGroups",),
-    ("logs", "ListTagsForResource"): ("logs:ListTagsForResource",),
     # "To assign tags when you create a log group, you must have either the
     # logs:TagResource or logs:TagLogGroup permission" (CreateLogGroup API doc).
     ("logs", "CreateLogGroup"): ("logs:CreateLogGroup", "logs:TagResource"),
-    ("logs", "PutRetentionPolicy"): ("logs:PutRetentionPolicy",),
-    ("logs", "AssociateKmsKey"): ("logs:AssociateKmsKey",),
-    ("logs", "DeleteLogGroup"): ("logs:DeleteLogGroup",),
-    ("logs", "DescribeMetricFilters"): ("logs:DescribeMetricFilters",),
-    ("logs", "PutMetricFilter"): ("logs:PutMetricFilter",),
-    ("logs", "DeleteMetricFilter"): ("logs:DeleteMetricFilter",),
-    ("logs", "FilterLogEvents"): ("logs:FilterLogEvents",),
-    # ---------------------------------------------------------------- IAM
-    ("iam", "GetRole"): ("iam:GetRole",),
-    ("iam", "GetRolePolicy"): ("iam:GetRolePolicy",),
+    # ---------------------------------------------------------------- tags at creation
     ("iam", "CreateRole"): ("iam:CreateRole", "iam:TagRole"),
-    ("iam", "PutRolePolicy"): ("iam:PutRolePolicy",),
-    ("iam", "UpdateAssumeRolePolicy"): ("iam:UpdateAssumeRolePolicy",),
-    ("iam", "DeleteRolePolicy"): ("iam:DeleteRolePolicy",),
-    ("iam", "DeleteRole"): ("iam:DeleteRole",),
-    # ---------------------------------------------------------------- SNS
     ("sns", "CreateTopic"): ("sns:CreateTopic", "sns:TagResource"),
-    ("sns", "GetTopicAttributes"): ("sns:GetTopicAttributes",),
-    ("sns", "SetTopicAttributes"): ("sns:SetTopicAttributes",),
-    ("sns", "ListTagsForResource"): ("sns:ListTagsForResource",),
-    ("sns", "DeleteTopic"): ("sns:DeleteTopic",),
-    ("sns", "Subscribe"): ("sns:Subscribe",),
-    ("sns", "Unsubscribe"): ("sns:Unsubscribe",),
-    ("sns", "ListSubscriptionsByTopic"): ("sns:ListSubscriptionsByTopic",),
-    # ---------------------------------------------------------------- CloudWatch
-    ("cloudwatch", "DescribeAlarms"): ("cloudwatch:DescribeAlarms",),
-    ("cloudwatch", "ListTagsForResource"): ("cloudwatch:ListTagsForResource",),
     ("cloudwatch", "PutMetricAlarm"): ("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"),
-    ("cloudwatch", "DeleteAlarms"): ("cloudwatch:DeleteAlarms",),
-    ("cloudwatch", "SetAlarmState"): ("cloudwatch:SetAlarmState",),
-    ("cloudwatch", "GetMetricStatistics"): ("cloudwatch:GetMetricStatistics",),
-    # ---------------------------------------------------------------- SSM
-    ("ssm", "GetParameter"): ("ssm:GetParameter",),
-    ("ssm", "ListTagsForResource"): ("ssm:ListTagsForResource",),
     ("ssm", "PutParameter"): ("ssm:PutParameter", "ssm:AddTagsToResource"),
-    ("ssm", "DeleteParameter"): ("ssm:DeleteParameter",),
-    # ---------------------------------------------------------------- Lambda
-    ("lambda", "GetFunction"): ("lambda:GetFunction",),  # also every waiter poll
-    ("lambda", "GetPolicy"): ("lambda:GetPolicy",),
+    ("events", "PutRule"): ("events:PutRule", "events:TagResource"),
+    ("dynamodb", "CreateTable"): ("dynamodb:CreateTable", "dynamodb:TagResource"),
+    ("sqs", "CreateQueue"): ("sqs:CreateQueue", "sqs:TagQueue"),
+    # ---------------------------------------------------------------- roles handed over
     # Role hands the execution role to Lambda: iam:PassRole.
     ("lambda", "CreateFunction"): ("lambda:CreateFunction", "lambda:TagResource", "iam:PassRole"),
     ("lambda", "UpdateFunctionConfiguration"): (
         "lambda:UpdateFunctionConfiguration",
         "iam:PassRole",
     ),
-    ("lambda", "UpdateFunctionCode"): ("lambda:UpdateFunctionCode",),
-    ("lambda", "AddPermission"): ("lambda:AddPermission",),
-    ("lambda", "RemovePermission"): ("lambda:RemovePermission",),
-    ("lambda", "DeleteFunction"): ("lambda:DeleteFunction",),
+    # A target with RoleArn (cross-region forwarding) hands that role to EventBridge.
+    ("events", "PutTargets"): ("events:PutTargets", "iam:PassRole"),
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
 }
 
-_READ = frozenset({SETUP, STATUS, TEARDOWN})  # every command that reads the resources' state
-_READ_AND_TEST = _READ | {TEST_ALERT}
-_SETUP = frozenset({SETUP})
-_TEARDOWN = frozenset({TEARDOWN})
-_TEST = frozenset({TEST_ALERT})
-_ALL = frozenset(COMMANDS)
+
+def iam_actions(operation: Operation) -> tuple[str, ...]:
+    """The IAM actions AWS checks for one API operation."""
+    if operation in API_TO_IAM:
+        return API_TO_IAM[operation]
+    service, name = operation
+    return (f"{_IAM_PREFIX.get(service, service)}:{name}",)
+
+
+# ---------------------------------------------------------------- declarations
 
 
 @dataclass(frozen=True)
-class _Route:
-    """Where an implied action goes when its resource is not the grant's own."""
+class Route:
+    """Where an implied action goes when its resource is not the grant's own
+    (iam:PassRole on the role, s3:DeleteObject on the bucket's objects)."""
 
     sid: str
     resources: tuple[str, ...]
@@ -150,8 +117,12 @@ class _Route:
 
 
 @dataclass(frozen=True)
-class _Grant:
-    """API operations the commands make on one set of resources → one statement."""
+class Grant:
+    """API operations the commands make on one set of ARNs → one statement.
+
+    A resource returns these from ``grants()``; several resources may declare
+    the same ``sid`` (both log groups, a rule per region): the statements merge.
+    """
 
     sid: str
     resources: tuple[str, ...]
@@ -159,12 +130,66 @@ class _Grant:
     # IAM actions no loginwatch call names but AWS checks (KMS behind SSM).
     implied: tuple[tuple[str, frozenset[str]], ...] = ()
     condition: Mapping[str, Any] | None = None
-    routes: Mapping[str, _Route] = field(default_factory=dict)
+    routes: Mapping[str, Route] = field(default_factory=dict)
 
 
-def _ops(commands: frozenset[str], service: str, *operations: str) -> tuple:
+class Declares(Protocol):
+    def grants(self) -> list[Grant]: ...
+
+
+def ops(commands: frozenset[str], service: str, *operations: str) -> tuple:
+    """``operations`` of ``service``, made by ``commands``: for ``Grant.operations``."""
     return tuple(((service, op), commands) for op in operations)
 
+
+def no_resource_level(commands: frozenset[str], service: str, *operations: str) -> Grant:
+    """Read-only operations AWS cannot scope to a resource."""
+    return Grant(NO_RESOURCE_LEVEL_SID, ("*",), ops(commands, service, *operations))
+
+
+def pass_role(sid: str, role_arn: str, to_service: str) -> Route:
+    return Route(sid, (role_arn,), {"StringEquals": {"iam:PassedToService": to_service}})
+
+
+def kms_grant(
+    sid: str,
+    key: str | None,
+    action: str,
+    commands: frozenset[str],
+    *,
+    partition: str,
+    region: str,
+    account: str,
+    via_service: str,
+) -> Grant | None:
+    """A service (SSM) encrypts and decrypts with the caller's KMS permissions.
+
+    Only a customer-managed key needs a grant (aws/ssm lets every principal in the
+    account use it through SSM). An alias cannot be used as a KMS key's Resource:
+    the key is then any key of that account and region that carries the alias.
+    """
+    if not key:
+        return None
+    condition: dict[str, Any] = {
+        "StringEquals": {"kms:ViaService": f"{via_service}.{region}.amazonaws.com"}
+    }
+    prefix = f"arn:{partition}:kms:{region}:{account}:"
+    if key.startswith("arn:") and ":alias/" in key:
+        prefix, alias = key.split(":alias/", 1)
+        resource = f"{prefix}:key/*"
+        condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": f"alias/{alias}"}
+    elif key.startswith("arn:"):
+        resource = key
+    elif key.startswith("alias/"):
+        resource = f"{prefix}key/*"
+        condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": key}
+    else:
+        resource = f"{prefix}key/{key}"
+    return Grant(sid, (resource,), implied=((action, commands),), condition=condition)
+
+
+# Every command first asks STS who it is (the account id goes into every ARN).
+CONNECT = no_resource_level(EVERY_COMMAND, "sts", "GetCallerIdentity")
 
 # ---------------------------------------------------------------- public API
 
@@ -185,20 +210,18 @@ def parse_commands(commands: Iterable[str]) -> frozenset[str]:
     return frozenset(wanted)
 
 
-def operator_policy(
-    names: Names,
-    commands: Iterable[str],
-    *,
-    kms: KmsKeys | None = None,
-    reuse_log_group: str | None = None,
-    compact: bool = False,
-) -> Policy:
-    """The identity policy that lets an operator run ``commands`` for one config.
+def all_grants(resources: Iterable[Declares]) -> list[Grant]:
+    """What every command needs to connect (not about any resource), then each resource's."""
+    return [CONNECT, *(g for r in resources for g in r.grants())]
 
-    In reuse mode (``names.reused_trail`` set) ``reuse_log_group`` must name the
-    reused trail's CloudWatch Logs group (a name or its ARN): the metric filter
-    lives there. Statements come grouped by command: ``ReadOnlyNoResourceLevel``,
-    then ``Read*`` (setup, status, teardown and test-alert all read), ``Setup*``,
+
+def operator_policy(
+    resources: Iterable[Declares], commands: Iterable[str], *, compact: bool = False
+) -> Policy:
+    """The identity policy that lets an operator run ``commands`` on these resources.
+
+    Statements come grouped by command: ``ReadOnlyNoResourceLevel``, then
+    ``Read*`` (setup, status, teardown and test-alert all read), ``Setup*``,
     ``Teardown*`` and ``TestAlert*``.
 
     ``compact`` merges statements on the same resources (one per resource, Sid
@@ -207,8 +230,9 @@ def operator_policy(
     """
     wanted = parse_commands(commands)
     statements: list[dict[str, Any]] = []
-    for grant in _grants(names, kms or KmsKeys(), _trail_log_group(names, reuse_log_group)):
+    for grant in all_grants(resources):
         statements.extend(_statements(grant, wanted))
+    statements = _merge_same_sid(statements)
     if compact:
         statements = _merge_same_resources(statements)
     sids = [s["Sid"] for s in statements]
@@ -216,228 +240,30 @@ def operator_policy(
     return {"Version": VERSION, "Statement": statements}
 
 
-def operations_for(
-    commands: Iterable[str], *, reuse_trail: bool = False, kms: KmsKeys | None = None
-) -> set[Operation]:
-    """Every API operation the commands may call (declared once, in ``_grants``)."""
+def operations_for(resources: Iterable[Declares], commands: Iterable[str]) -> set[Operation]:
+    """Every API operation the commands may call on these resources."""
     wanted = parse_commands(commands)
     return {
         op
-        for grant in _grants(_example_names(reuse_trail), kms or KmsKeys(), "/example/trail")
+        for grant in all_grants(resources)
         for op, needed_by in grant.operations
         if needed_by & wanted
     }
 
 
-def actions_for(
-    commands: Iterable[str], *, reuse_trail: bool = False, kms: KmsKeys | None = None
-) -> set[str]:
-    """Every IAM action in the policy for ``commands`` (new-trail mode unless reuse_trail)."""
-    names = _example_names(reuse_trail)
-    log_group = "/example/trail" if reuse_trail else None
-    policy = operator_policy(names, commands, kms=kms, reuse_log_group=log_group)
+def actions_for(resources: Iterable[Declares], commands: Iterable[str]) -> set[str]:
+    """Every IAM action in the policy for ``commands``."""
+    policy = operator_policy(list(resources), commands)
     return {a for s in policy["Statement"] for a in _as_list(s["Action"])}
 
 
-# ---------------------------------------------------------------- the declaration
+# ---------------------------------------------------------------- assembly
 
 
-def _grants(names: Names, kms: KmsKeys, trail_log_group: str) -> list[_Grant]:
-    """Every resource loginwatch touches, and which command calls what on it."""
-    new_trail = names.reused_trail is None
-    bucket = (names.bucket_arn,)
-    objects = (f"{names.bucket_arn}/*",)
-    trail = (names.trail_arn,)
-    trail_group = _log_group_arns(names, trail_log_group)
-    notifier_group = _log_group_arns(names, names.notifier_log_group)
-    own_groups = (trail_group if new_trail else ()) + notifier_group
-    roles = (
-        (names.role_arn(names.trail_role),) if new_trail else ()
-    ) + (names.role_arn(names.notifier_role),)  # fmt: skip
-    topic = (names.topic_arn,)
-    alarm = (names.alarm_arn,)
-    parameter = (names.parameter_arn,)
-    function = (names.function_arn,)
-    pass_trail_role = _Route(
-        "SetupPassTrailRoleToCloudTrail",
-        (names.role_arn(names.trail_role),),
-        {"StringEquals": {"iam:PassedToService": "cloudtrail.amazonaws.com"}},
-    )
-    pass_notifier_role = _Route(
-        "SetupPassNotifierRoleToLambda",
-        (names.role_arn(names.notifier_role),),
-        {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
-    )
-    empty_bucket = _Route("TeardownTrailBucketObjects", objects)
-
-    grants = [
-        _Grant(
-            NO_RESOURCE_LEVEL_SID,
-            ("*",),
-            _ops(_ALL, "sts", "GetCallerIdentity")
-            + _ops(_READ, "logs", "DescribeLogGroups")
-            + (_ops(_SETUP, "cloudtrail", "DescribeTrails") if new_trail else ())
-            + _ops(frozenset({STATUS, TEST_ALERT}), "cloudwatch", "GetMetricStatistics"),
-        ),
-        # ------------------------------------------------------------ reads
-        _Grant(
-            "ReadTrailBucket",
-            bucket,
-            _ops(
-                _READ,
-                "s3",
-                "GetBucketTagging",
-                "ListObjectsV2",  # only for a bucket left untagged by an interrupted run
-                "GetBucketPolicy",
-                "GetPublicAccessBlock",
-                "GetBucketEncryption",
-            ),
-        )
-        if new_trail
-        else None,
-        _Grant(
-            "ReadTrail",
-            trail,
-            _ops(_READ, "cloudtrail", "GetTrail", "GetTrailStatus", "GetEventSelectors")
-            + (_ops(_READ, "cloudtrail", "ListTags") if new_trail else ()),
-        ),
-        _Grant("ReadLogGroups", own_groups, _ops(_READ, "logs", "ListTagsForResource")),
-        _Grant("ReadMetricFilter", trail_group, _ops(_READ, "logs", "DescribeMetricFilters")),
-        _Grant("ReadRoles", roles, _ops(_READ, "iam", "GetRole", "GetRolePolicy")),
-        _Grant(
-            "ReadTopic",
-            topic,
-            _ops(_READ, "sns", "GetTopicAttributes", "ListTagsForResource")
-            + _ops(_READ_AND_TEST, "sns", "ListSubscriptionsByTopic"),
-        ),
-        _Grant(
-            "ReadAlarm",
-            alarm,
-            _ops(_READ, "cloudwatch", "DescribeAlarms", "ListTagsForResource"),
-        ),
-        _Grant(
-            "ReadWebhookParameter",
-            parameter,
-            _ops(_READ, "ssm", "GetParameter", "ListTagsForResource"),
-        ),
-        _kms_grant("ReadWebhookKey", names, kms.parameter, "kms:Decrypt", _READ),
-        _Grant(
-            "ReadFunction",
-            function,
-            _ops(_READ, "lambda", "GetFunction") + _ops(_READ_AND_TEST, "lambda", "GetPolicy"),
-        ),
-        # ------------------------------------------------------------ setup
-        _Grant(
-            "SetupTrailBucket",
-            bucket,
-            _ops(
-                _SETUP,
-                "s3",
-                "CreateBucket",
-                "PutBucketTagging",
-                "PutPublicAccessBlock",
-                "PutBucketEncryption",
-                "PutBucketPolicy",
-            ),
-        )
-        if new_trail
-        else None,
-        _Grant(
-            "SetupLogGroups",
-            own_groups,
-            _ops(_SETUP, "logs", "CreateLogGroup", "PutRetentionPolicy"),
-        ),
-        _Grant("SetupTrailLogGroupKey", trail_group, _ops(_SETUP, "logs", "AssociateKmsKey"))
-        if new_trail and kms.log_group
-        else None,
-        _Grant(
-            "SetupRoles",
-            roles,
-            _ops(_SETUP, "iam", "CreateRole", "PutRolePolicy", "UpdateAssumeRolePolicy"),
-        ),
-        _Grant(
-            "SetupTrail",
-            trail,
-            _ops(
-                _SETUP,
-                "cloudtrail",
-                "CreateTrail",
-                "UpdateTrail",
-                "PutEventSelectors",
-                "StartLogging",
-            ),
-            routes={"iam:PassRole": pass_trail_role},
-        )
-        if new_trail
-        else None,
-        _Grant("SetupMetricFilter", trail_group, _ops(_SETUP, "logs", "PutMetricFilter")),
-        _Grant(
-            "SetupTopic",
-            topic,
-            _ops(_SETUP, "sns", "CreateTopic", "SetTopicAttributes", "Subscribe", "Unsubscribe"),
-        ),
-        _Grant("SetupAlarm", alarm, _ops(_SETUP, "cloudwatch", "PutMetricAlarm")),
-        _Grant("SetupWebhookParameter", parameter, _ops(_SETUP, "ssm", "PutParameter")),
-        _kms_grant("SetupWebhookKey", names, kms.parameter, "kms:Encrypt", _SETUP),
-        _Grant(
-            "SetupFunction",
-            function,
-            _ops(
-                _SETUP,
-                "lambda",
-                "CreateFunction",
-                "UpdateFunctionConfiguration",
-                "UpdateFunctionCode",
-                "AddPermission",
-                "RemovePermission",
-            ),
-            routes={"iam:PassRole": pass_notifier_role},
-        ),
-        # ------------------------------------------------------------ teardown
-        _Grant("TeardownTopic", topic, _ops(_TEARDOWN, "sns", "Unsubscribe", "DeleteTopic")),
-        _Grant(
-            "TeardownFunction",
-            function,
-            _ops(_TEARDOWN, "lambda", "RemovePermission", "DeleteFunction"),
-        ),
-        _Grant("TeardownLogGroups", own_groups, _ops(_TEARDOWN, "logs", "DeleteLogGroup")),
-        _Grant("TeardownRoles", roles, _ops(_TEARDOWN, "iam", "DeleteRolePolicy", "DeleteRole")),
-        _Grant("TeardownWebhookParameter", parameter, _ops(_TEARDOWN, "ssm", "DeleteParameter")),
-        _Grant("TeardownAlarm", alarm, _ops(_TEARDOWN, "cloudwatch", "DeleteAlarms")),
-        _Grant("TeardownMetricFilter", trail_group, _ops(_TEARDOWN, "logs", "DeleteMetricFilter")),
-        _Grant("TeardownTrail", trail, _ops(_TEARDOWN, "cloudtrail", "StopLogging", "DeleteTrail"))
-        if new_trail
-        else None,
-        _Grant(
-            "TeardownTrailBucket",
-            bucket,
-            _ops(
-                _TEARDOWN,
-                "s3",
-                "DeleteBucketPolicy",
-                "ListObjectVersions",
-                "DeleteObjects",
-                "DeleteBucket",
-            ),
-            routes={"s3:DeleteObject": empty_bucket, "s3:DeleteObjectVersion": empty_bucket},
-        )
-        if new_trail
-        else None,
-        # ------------------------------------------------------------ test-alert
-        _Grant("TestAlertSetAlarmState", alarm, _ops(_TEST, "cloudwatch", "SetAlarmState")),
-        _Grant("TestAlertInvokeFunction", function, _ops(_TEST, "lambda", "Invoke")),
-        _Grant("TestAlertReadNotifierLogs", notifier_group, _ops(_TEST, "logs", "FilterLogEvents")),
-    ]
-    return [g for g in grants if g is not None]
-
-
-# ---------------------------------------------------------------- building blocks
-
-
-def _statements(grant: _Grant, wanted: frozenset[str]) -> list[dict[str, Any]]:
+def _statements(grant: Grant, wanted: frozenset[str]) -> list[dict[str, Any]]:
     own: list[str] = []
-    routed: dict[str, tuple[_Route, list[str]]] = {}
-    actions = [a for op, cmds in grant.operations if cmds & wanted for a in API_TO_IAM[op]]
+    routed: dict[str, tuple[Route, list[str]]] = {}
+    actions = [a for op, cmds in grant.operations if cmds & wanted for a in iam_actions(op)]
     actions += [a for a, cmds in grant.implied if cmds & wanted]
     for action in actions:
         route = grant.routes.get(action)
@@ -462,8 +288,8 @@ def _statement(
     statement: dict[str, Any] = {
         "Sid": sid,
         "Effect": "Allow",
-        "Action": actions[0] if len(actions) == 1 else list(actions),
-        "Resource": resources[0] if len(resources) == 1 else list(resources),
+        "Action": actions,
+        "Resource": list(resources),
     }
     if condition:
         statement["Condition"] = {k: dict(v) for k, v in condition.items()}
@@ -471,12 +297,53 @@ def _statement(
 
 
 _COMMAND_PREFIXES = ("TestAlert", "Setup", "Teardown", "Read")
+_ORDER = (NO_RESOURCE_LEVEL_SID, "Read", "Setup", "Teardown", "TestAlert")
+
+
+def _rank(sid: str) -> int:
+    return next(i for i, prefix in enumerate(_ORDER) if sid.startswith(prefix) or i == 4)
+
+
+def _merge_same_sid(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One statement per Sid where resources declared the same thing.
+
+    First the actions on the same ARNs are joined (a resource and the permission
+    that lives on it), then the same actions on different ARNs (both roles, a
+    rule in every region). What still differs keeps the Sid with a number.
+    """
+
+    def key(s: dict[str, Any], *parts: str) -> str:
+        return json.dumps([s["Sid"], s.get("Condition"), *(sorted(s[p]) for p in parts)])
+
+    def join(items: list[dict[str, Any]], same: str, grow: str) -> list[dict[str, Any]]:
+        merged: dict[str, dict[str, Any]] = {}
+        for s in items:
+            k = key(s, same)
+            if k not in merged:
+                merged[k] = {**s, same: list(s[same]), grow: list(s[grow])}
+            else:
+                merged[k][grow].extend(x for x in s[grow] if x not in merged[k][grow])
+        return list(merged.values())
+
+    joined = join(join(statements, "Resource", "Action"), "Action", "Resource")
+    joined.sort(key=lambda s: _rank(s["Sid"]))  # stable: declaration order within a group
+    result = []
+    used: dict[str, int] = {}
+    for statement in joined:
+        sid = statement["Sid"]
+        used[sid] = used.get(sid, 0) + 1
+        if used[sid] > 1:
+            sid = f"{sid}{used[sid]}"
+        result.append(_tidy({**statement, "Sid": sid}))
+    return result
 
 
 def _merge_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for statement in statements:
-        key = json.dumps([statement["Resource"], statement.get("Condition")], sort_keys=True)
+        key = json.dumps(
+            [sorted(_as_list(statement["Resource"])), statement.get("Condition")], sort_keys=True
+        )
         if key not in merged:
             merged[key] = {**statement, "Action": _as_list(statement["Action"])}
             continue
@@ -491,71 +358,18 @@ def _merge_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, An
         while sid in used:
             sid += "2"
         used.add(sid)
-        actions = statement["Action"]
-        result.append(
-            {**statement, "Sid": sid, "Action": actions[0] if len(actions) == 1 else actions}
-        )
+        result.append(_tidy({**statement, "Sid": sid}))
     return result
 
 
-def _log_group_arns(names: Names, log_group: str) -> tuple[str, ...]:
-    # Both forms AWS uses: the bare ARN (tagging APIs) and ARN:* (every other action).
-    arn = names.log_group_arn(log_group)
-    return (arn, f"{arn}:*")
-
-
-def _trail_log_group(names: Names, reuse_log_group: str | None) -> str:
-    if names.reused_trail is None:
-        if reuse_log_group is not None:
-            raise ValueError("reuse_log_group is only for a config that reuses a trail")
-        return names.trail_log_group
-    if not reuse_log_group:
-        raise ValueError(
-            f"trail '{names.reused_trail}' is reused: pass reuse_log_group, the CloudWatch Logs "
-            "group it delivers to (its CloudWatchLogsLogGroupArn), where the metric filter lives"
-        )
-    if ":log-group:" in reuse_log_group:  # an ARN, as CloudTrail reports it
-        return reuse_log_group.split(":log-group:")[1].removesuffix(":*")
-    return reuse_log_group
-
-
-def _kms_grant(
-    sid: str, names: Names, key: str | None, action: str, commands: frozenset[str]
-) -> _Grant | None:
-    """SSM encrypts and decrypts a SecureString with the caller's KMS permissions.
-
-    Only a customer-managed key needs a grant (aws/ssm lets every principal in the
-    account use it through SSM). An alias cannot be used as a KMS key's Resource:
-    the key is then any key of that account and region that carries the alias.
-    """
-    if not key:
-        return None
-    condition: dict[str, Any] = {
-        "StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}
+def _tidy(statement: dict[str, Any]) -> dict[str, Any]:
+    """A single action or resource is written as a string, as IAM shows it."""
+    actions, resources = _as_list(statement["Action"]), _as_list(statement["Resource"])
+    return {
+        **statement,
+        "Action": actions[0] if len(actions) == 1 else actions,
+        "Resource": resources[0] if len(resources) == 1 else resources,
     }
-    prefix = f"arn:{names.partition}:kms:{names.region}:{names.account}:"
-    if key.startswith("arn:") and ":alias/" in key:
-        prefix, alias = key.split(":alias/", 1)
-        resource = f"{prefix}:key/*"
-        condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": f"alias/{alias}"}
-    elif key.startswith("arn:"):
-        resource = key
-    elif key.startswith("alias/"):
-        resource = f"{prefix}key/*"
-        condition["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": key}
-    else:
-        resource = f"{prefix}key/{key}"
-    return _Grant(sid, (resource,), implied=((action, commands),), condition=condition)
-
-
-def _example_names(reuse_trail: bool) -> Names:
-    return Names(
-        name="example",
-        region="us-east-1",
-        account="123456789012",
-        partition="aws",
-        reused_trail="example-existing-trail" if reuse_trail else None,
-    )
 
 
 def _as_list(value: str | list[str]) -> list[str]:

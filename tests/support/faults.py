@@ -101,11 +101,11 @@ def attach_to_every_client(aws: Any, injector: FaultInjector) -> None:
     made = getattr(aws, "_faulty", set())
     original = aws.client
 
-    def client(service: str) -> Any:
-        result = original(service)
-        if service not in made:
+    def client(service: str, region: str | None = None) -> Any:
+        result = original(service, region)
+        if id(result) not in made:
             injector.attach(result)
-            made.add(service)
+            made.add(id(result))
         return result
 
     aws._faulty = made

@@ -6,7 +6,7 @@ drift, setup after a config change, status, teardown with --delete-bucket and
 parameters, then checked three ways against ``loginwatch.permissions``:
 - the operation is declared for that command (and every declared operation is
   seen, except a short documented list of paths the emulator cannot reach);
-- each IAM action it maps to is in ``actions_for([command])``;
+- each IAM action it maps to is in ``actions_for(EXAMPLE_CONFIG, [command])``;
 - the policy for that command allows the action *on the resource the call
   targets* (a small evaluator: Allow statements, IAM wildcards, PassRole's
   iam:PassedToService condition).
@@ -20,15 +20,15 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from loginwatch import engine, policies
+from loginwatch import engine, permissions, policies
 from loginwatch.aws import Aws, CallRecorder, is_read
-from loginwatch.config import KmsKeys, parse_config
+from loginwatch.config import Config, KmsKeys, parse_config
 from loginwatch.names import Names
 from loginwatch.permissions import (
     API_TO_IAM,
@@ -38,9 +38,7 @@ from loginwatch.permissions import (
     STATUS,
     TEARDOWN,
     TEST_ALERT,
-    actions_for,
-    operations_for,
-    operator_policy,
+    iam_actions,
     parse_commands,
 )
 from loginwatch.test_alert import Clock, via_alarm, via_lambda
@@ -300,7 +298,8 @@ ROLE_PARAMETERS = ("Role", "CloudWatchLogsRoleArn")
 
 
 def implied_problems(command: str, call: Call) -> list[str]:
-    op, mapped = (call.service, call.operation), API_TO_IAM.get((call.service, call.operation), ())
+    op = (call.service, call.operation)
+    mapped = iam_actions(op)
     problems = []
     if any(call.params.get(p) for p in TAG_PARAMETERS) and not any(
         "Tag" in a.split(":")[1] and a.split(":")[0] == call.service for a in mapped
@@ -313,22 +312,61 @@ def implied_problems(command: str, call: Call) -> list[str]:
     return problems
 
 
-def unmet(recording: Recording, names: Names, command: str, **policy_args: Any) -> list[str]:
+# ---------------------------------------------------------------- the policy, as the CLI builds it
+
+ACCOUNT = "123456789012"
+
+
+def example_config(name: str = "loginwatch", kms: KmsKeys | None = None, **changes: Any) -> Config:
+    config = load(BASE_CONFIG.replace("name: lwtest", f"name: {name}"))
+    return replace(config, kms=kms or KmsKeys(), **changes)
+
+
+def deployment_of(config: Config, trail_log_group: str | None = None) -> Any:
+    return engine.offline_deployment(config, ACCOUNT, trail_log_group=trail_log_group)
+
+
+def operator_policy(
+    config: Config, commands: Any, *, compact: bool = False, trail_log_group: str | None = None
+) -> dict[str, Any]:
+    """What `loginwatch permissions --account` prints: derived from resources_for alone."""
+    resources = engine.resources_for(deployment_of(config, trail_log_group))
+    return permissions.operator_policy(resources, commands, compact=compact)
+
+
+def actions_for(config: Config, commands: Any, trail_log_group: str | None = None) -> set[str]:
+    policy = operator_policy(config, commands, trail_log_group=trail_log_group)
+    return {a for s in policy["Statement"] for a in as_list(s["Action"])}
+
+
+def operations_for(
+    config: Config, commands: Any, trail_log_group: str | None = None
+) -> set[tuple[str, str]]:
+    resources = engine.resources_for(deployment_of(config, trail_log_group))
+    return permissions.operations_for(resources, commands)
+
+
+def unmet(
+    recording: Recording,
+    config: Config,
+    names: Names,
+    command: str,
+    trail_log_group: str | None = None,
+) -> list[str]:
     """Every recorded call of ``command`` the policy would not allow, as readable lines."""
     problems = []
-    declared = operations_for([command], reuse_trail=names.reused_trail is not None)
-    granted = actions_for([command], reuse_trail=names.reused_trail is not None)
+    declared = operations_for(config, [command], trail_log_group)
+    granted = actions_for(config, [command], trail_log_group)
     for compact in (False, True):
-        policy = operator_policy(names, [command], compact=compact, **policy_args)
+        policy = operator_policy(
+            config, [command], compact=compact, trail_log_group=trail_log_group
+        )
         for call in recording.detailed[command]:
             op = (call.service, call.operation)
             problems.extend(implied_problems(command, call))
             if op not in declared:
-                problems.append(f"{command}: {op} is called but not declared in permissions")
-            if op not in API_TO_IAM:
-                problems.append(f"{command}: {op} has no entry in API_TO_IAM")
-                continue
-            for action in API_TO_IAM[op]:
+                problems.append(f"{command}: {op} is called but not declared by any resource")
+            for action in iam_actions(op):
                 if action not in granted:
                     problems.append(f"{command}: {action} (for {op}) not in actions_for")
                 for resource, passed_to in targets(names, call, action):
@@ -377,9 +415,9 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
         assert sorted((c.service, c.operation) for c in recording.detailed[command]) == sorted(
             recording.calls[command]
         )
-        assert unmet(recording, names, command) == []
+        assert unmet(recording, changed, names, command) == []
         seen = set(recording.calls[command])
-        declared = operations_for([command])
+        declared = operations_for(changed, [command])
         assert declared - seen == NOT_EXERCISED.get(command, set()), command
     assert all(is_read(op) for _, op in recording.calls[STATUS])
 
@@ -403,17 +441,19 @@ def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:
     assert results[0].action == "in use"
     _status_and_teardown(recording, config, aws)
 
-    reuse = {"reuse_log_group": owner_names.trail_log_group}
+    group = owner_names.trail_log_group
     for command in COMMANDS:
-        assert unmet(recording, names, command, **reuse) == []
+        assert unmet(recording, config, names, command, group) == []
         for call in recording.calls[command]:
-            assert call in operations_for([command], reuse_trail=True)
-    policy = json.dumps(operator_policy(names, ["all"], **reuse))
+            assert call in operations_for(config, [command], group)
+    policy = json.dumps(operator_policy(config, ["all"], trail_log_group=group))
     assert owner_names.bucket not in policy and owner_names.trail_role not in policy
     assert f"log-group:{owner_names.trail_log_group}" in policy
     # their trail is read, never changed
     trail_statements = [
-        s for s in operator_policy(names, ["all"], **reuse)["Statement"] if "cloudtrail" in str(s)
+        s
+        for s in operator_policy(config, ["all"], trail_log_group=group)["Statement"]
+        if "cloudtrail" in str(s)
     ]
     assert {a for s in trail_statements for a in as_list(s["Action"])} >= {
         "cloudtrail:GetTrail",
@@ -429,7 +469,9 @@ def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:
 
 # ---------------------------------------------------------------- the policy's shape
 
-EXAMPLE = Names(name="loginwatch", region="us-east-1", account="123456789012", partition="aws")
+EXAMPLE_CONFIG = example_config()
+EXAMPLE = Names.for_config(EXAMPLE_CONFIG, ACCOUNT)
+REUSING = example_config(existing_trail="org-trail")
 
 
 def resources(policy: dict[str, Any]) -> list[tuple[str, str]]:
@@ -450,7 +492,7 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
 @pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("command", [*COMMANDS, "all"])
 def test_every_resource_is_scoped_to_the_config(command: str, compact: bool) -> None:
-    policy = operator_policy(EXAMPLE, [command], compact=compact)
+    policy = operator_policy(EXAMPLE_CONFIG, [command], compact=compact)
     assert policy["Version"] == "2012-10-17"
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids)) and all(sid.isalnum() for sid in sids)
@@ -468,7 +510,7 @@ def test_every_resource_is_scoped_to_the_config(command: str, compact: bool) -> 
 
 
 def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
-    policy = operator_policy(EXAMPLE, ["all"])
+    policy = operator_policy(EXAMPLE_CONFIG, ["all"])
     star = [s for s in policy["Statement"] if "*" in as_list(s["Resource"])]
     assert [s["Sid"] for s in star] == [NO_RESOURCE_LEVEL_SID]
     actions = set(as_list(star[0]["Action"]))
@@ -484,32 +526,36 @@ def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
 
 def test_status_is_read_only() -> None:
     for compact in (False, True):
-        policy = operator_policy(EXAMPLE, [STATUS], compact=compact)
+        policy = operator_policy(EXAMPLE_CONFIG, [STATUS], compact=compact)
         actions = {a for s in policy["Statement"] for a in as_list(s["Action"])}
-        assert actions == actions_for([STATUS])
+        assert actions == actions_for(EXAMPLE_CONFIG, [STATUS])
         writes = {
             a
             for a in actions
             if not a.split(":")[1].startswith(("Get", "List", "Describe", "Filter"))
         }
         assert writes == set()
-    assert all(s["Sid"].startswith("Read") for s in operator_policy(EXAMPLE, [STATUS])["Statement"])
+    assert all(
+        s["Sid"].startswith("Read") for s in operator_policy(EXAMPLE_CONFIG, [STATUS])["Statement"]
+    )
 
 
 def test_commands_are_grouped_by_sid_prefix() -> None:
     prefixes = {SETUP: "Setup", TEARDOWN: "Teardown", TEST_ALERT: "TestAlert"}
-    everything = operator_policy(EXAMPLE, ["all"])["Statement"]
+    everything = operator_policy(EXAMPLE_CONFIG, ["all"])["Statement"]
     for command, prefix in prefixes.items():
-        alone = {s["Sid"] for s in operator_policy(EXAMPLE, [command])["Statement"]}
+        alone = {s["Sid"] for s in operator_policy(EXAMPLE_CONFIG, [command])["Statement"]}
         assert {s["Sid"] for s in everything if s["Sid"].startswith(prefix)} <= alone
         assert all(sid.startswith((prefix, "Read")) for sid in alone)
     # "all" is the union of the four commands
-    union = set().union(*(actions_for([c]) for c in COMMANDS))
-    assert actions_for(["all"]) == union == actions_for(list(COMMANDS))
+    union = set().union(*(actions_for(EXAMPLE_CONFIG, [c]) for c in COMMANDS))
+    assert (
+        actions_for(EXAMPLE_CONFIG, ["all"]) == union == actions_for(EXAMPLE_CONFIG, list(COMMANDS))
+    )
 
 
 def test_test_alert_gets_exactly_what_it_calls() -> None:
-    assert actions_for([TEST_ALERT]) == {
+    assert actions_for(EXAMPLE_CONFIG, [TEST_ALERT]) == {
         "sts:GetCallerIdentity",
         "cloudwatch:SetAlarmState",
         "cloudwatch:GetMetricStatistics",
@@ -518,7 +564,7 @@ def test_test_alert_gets_exactly_what_it_calls() -> None:
         "lambda:GetPolicy",
         "sns:ListSubscriptionsByTopic",
     }
-    policy = operator_policy(EXAMPLE, [TEST_ALERT])
+    policy = operator_policy(EXAMPLE_CONFIG, [TEST_ALERT])
     assert allows(
         policy,
         "logs:FilterLogEvents",
@@ -531,13 +577,12 @@ def test_test_alert_gets_exactly_what_it_calls() -> None:
     assert allows(policy, "cloudwatch:SetAlarmState", EXAMPLE.alarm_arn, None)
     assert allows(policy, "lambda:InvokeFunction", EXAMPLE.function_arn, None)
     # test-alert works from names alone: it never reads a reused trail
-    reused = Names("loginwatch", "us-east-1", "123456789012", "aws", reused_trail="org-trail")
-    policy = operator_policy(reused, [TEST_ALERT], reuse_log_group="/org/trail")
+    policy = operator_policy(REUSING, [TEST_ALERT], trail_log_group="/org/trail")
     assert "cloudtrail" not in json.dumps(policy)
 
 
 def test_pass_role_is_scoped_to_our_roles_and_their_services() -> None:
-    policy = operator_policy(EXAMPLE, [SETUP])
+    policy = operator_policy(EXAMPLE_CONFIG, [SETUP])
     trail_role = EXAMPLE.role_arn(EXAMPLE.trail_role)
     notifier_role = EXAMPLE.role_arn(EXAMPLE.notifier_role)
     assert allows(policy, "iam:PassRole", trail_role, "cloudtrail.amazonaws.com")
@@ -546,7 +591,7 @@ def test_pass_role_is_scoped_to_our_roles_and_their_services() -> None:
     assert not allows(policy, "iam:PassRole", notifier_role, "ec2.amazonaws.com")
     passes = [s for s in policy["Statement"] if "iam:PassRole" in as_list(s["Action"])]
     assert len(passes) == 2 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
-    assert "iam:PassRole" not in actions_for([STATUS, TEARDOWN, TEST_ALERT])
+    assert "iam:PassRole" not in actions_for(EXAMPLE_CONFIG, [STATUS, TEARDOWN, TEST_ALERT])
 
 
 def test_kms_keys_add_only_ssm_scoped_key_use() -> None:
@@ -563,8 +608,8 @@ def test_kms_keys_add_only_ssm_scoped_key_use() -> None:
             "arn:aws:kms:us-east-1:123456789012:key/*",
         ),
     ]:
-        kms = KmsKeys(parameter=key)
-        statements = operator_policy(EXAMPLE, ["all"], kms=kms)["Statement"]
+        kms = example_config(kms=KmsKeys(parameter=key))
+        statements = operator_policy(kms, ["all"])["Statement"]
         mine = {s["Sid"]: s for s in statements if s["Sid"].endswith("WebhookKey")}
         assert set(mine) == {"ReadWebhookKey", "SetupWebhookKey"}
         assert mine["ReadWebhookKey"]["Action"] == "kms:Decrypt"
@@ -577,20 +622,19 @@ def test_kms_keys_add_only_ssm_scoped_key_use() -> None:
                 assert condition["ForAnyValue:StringEquals"] == {
                     "kms:ResourceAliases": "alias/webhook"
                 }
-        status_actions = actions_for([STATUS], kms=kms)
+        status_actions = actions_for(kms, [STATUS])
         assert "kms:Decrypt" in status_actions and "kms:Encrypt" not in status_actions
-    with_log_key = actions_for([SETUP], kms=KmsKeys(log_group="alias/logs"))
+    with_log_key = actions_for(example_config(kms=KmsKeys(log_group="alias/logs")), [SETUP])
     assert "logs:AssociateKmsKey" in with_log_key
-    assert "logs:AssociateKmsKey" not in actions_for([SETUP])
+    assert "logs:AssociateKmsKey" not in actions_for(EXAMPLE_CONFIG, [SETUP])
     # topic and bucket keys are used by AWS services, not by the operator
-    assert actions_for(["all"], kms=KmsKeys(topic="alias/t", bucket="alias/b")) == actions_for(
-        ["all"]
-    )
+    other_keys = example_config(kms=KmsKeys(topic="alias/t", bucket="alias/b"))
+    assert actions_for(other_keys, ["all"]) == actions_for(EXAMPLE_CONFIG, ["all"])
 
 
 def test_compact_grants_the_same_in_fewer_characters() -> None:
-    full = operator_policy(EXAMPLE, ["all"])
-    compact = operator_policy(EXAMPLE, ["all"], compact=True)
+    full = operator_policy(EXAMPLE_CONFIG, ["all"])
+    compact = operator_policy(EXAMPLE_CONFIG, ["all"], compact=True)
 
     def pairs(policy: dict[str, Any]) -> set[tuple[str, str, str]]:
         return {
@@ -607,20 +651,17 @@ def test_compact_grants_the_same_in_fewer_characters() -> None:
 
 def test_bad_arguments_are_value_errors() -> None:
     with pytest.raises(ValueError, match="unknown command 'deploy'"):
-        operator_policy(EXAMPLE, ["deploy"])
+        operator_policy(EXAMPLE_CONFIG, ["deploy"])
     with pytest.raises(ValueError, match="no command"):
-        operator_policy(EXAMPLE, [])
-    reused = Names("loginwatch", "us-east-1", "123456789012", "aws", reused_trail="org-trail")
-    with pytest.raises(ValueError, match="reuse_log_group"):
-        operator_policy(reused, [SETUP])
-    with pytest.raises(ValueError, match="only for a config that reuses"):
-        operator_policy(EXAMPLE, [SETUP], reuse_log_group="/x")
+        operator_policy(EXAMPLE_CONFIG, [])
+    with pytest.raises(ValueError, match="log group"):
+        operator_policy(REUSING, [SETUP])
     by_arn = operator_policy(
-        reused,
+        REUSING,
         [SETUP],
-        reuse_log_group="arn:aws:logs:us-east-1:123456789012:log-group:/org/trail:*",
+        trail_log_group="arn:aws:logs:us-east-1:123456789012:log-group:/org/trail:*",
     )
-    assert by_arn == operator_policy(reused, [SETUP], reuse_log_group="/org/trail")
+    assert by_arn == operator_policy(REUSING, [SETUP], trail_log_group="/org/trail")
     assert parse_commands(["all", "status"]) == set(COMMANDS)
 
 
@@ -630,8 +671,11 @@ def test_api_to_iam_names_real_operations() -> None:
     session = botocore.session.get_session()
     for service, operation in API_TO_IAM:
         assert operation in session.get_service_model(service).operation_names, (service, operation)
-    declared = operations_for(["all"], kms=KmsKeys(log_group="alias/x", parameter="alias/y"))
-    assert declared == set(API_TO_IAM)  # no dead entries, no undeclared ones
+    declared = operations_for(
+        example_config(kms=KmsKeys(log_group="alias/x", parameter="alias/y")), ["all"]
+    )
+    for op in declared:  # every operation a resource declares is a real one
+        assert op[1] in session.get_service_model(op[0]).operation_names, op
 
 
 # ---------------------------------------------------------------- the roles loginwatch creates

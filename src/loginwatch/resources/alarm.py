@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import permissions as perms
 from .base import Check, Observed, Resource, changed, tags_from_list
 
 DESCRIPTION = (
@@ -17,6 +18,16 @@ class Alarm(Resource):
     kind = "alarm"
     label = "CloudWatch alarm"
     service = "cloudwatch"
+    sid = "Alarm"
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "DescribeAlarms", "ListTagsForResource"),
+            self.grant("Setup", perms.ON_SETUP, "PutMetricAlarm"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteAlarms"),
+            # test-alert fires the alarm with a marked reason, then sets it back to OK.
+            self.grant("TestAlert", perms.ON_TEST, "SetAlarmState", sid="SetAlarmState"),
+        ]
 
     @property
     def name(self) -> str:

@@ -1,8 +1,12 @@
 """The one protocol every AWS resource kind follows.
 
 read() → observed state or None · diff(observed) → what differs · create() ·
-update(observed, changes) · delete(observed). setup, status, teardown and
---dry-run are all built from these five, so a resource is described once.
+update(observed, changes) · delete(observed) · grants() → the API calls those
+phases make and the ARNs they target. setup, status, teardown, --dry-run and
+`permissions` are all built from these, so a resource is described once.
+
+A resource instance lives in one region (the home region unless it says
+otherwise) and gets its clients for that region.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, ClassVar
 
 import botocore.exceptions
 
+from .. import permissions as perms
 from ..aws import Aws, error_code, translate_errors
 from ..config import Config
 from ..names import MANAGED_BY, NAME_TAG, Names
@@ -31,6 +36,8 @@ class Check:
     ok: bool
     detail: str
     warning_only: bool = False
+    # Shown, but not counted as a problem of its own: the resource's drift already says it.
+    repeats_drift: bool = False
 
 
 @dataclass
@@ -38,7 +45,8 @@ class Deployment:
     """Everything a resource needs: config, names, AWS access, and derived artefacts."""
 
     config: Config
-    aws: Aws
+    # None only for an offline deployment (`permissions --account`): nothing is read.
+    aws: Aws | None
     names: Names
     pattern: str
     package: bytes
@@ -46,6 +54,25 @@ class Deployment:
     # In reuse mode the trail's log group is learned from the trail at runtime.
     trail_log_group: str = ""
     notices: list[str] = field(default_factory=list)
+    # Reads made while building the deployment, handed to the plan so nothing is read twice.
+    prefetched: dict[str, Observed | None] = field(default_factory=dict)
+    # Regions enabled for the account: None until asked (see region_enabled).
+    enabled_regions: frozenset[str] | None = None
+
+    def region_enabled(self, region: str) -> bool:
+        """Is ``region`` usable by this account? The home region always is; others are
+        asked once (opt-in regions are off until the account enables them)."""
+        if region == self.names.region:
+            return True
+        if self.enabled_regions is None:
+            self.enabled_regions = enabled_regions(self.live_aws)
+        return region in self.enabled_regions
+
+    @property
+    def live_aws(self) -> Aws:
+        if self.aws is None:
+            raise AssertionError("an offline deployment makes no AWS calls")
+        return self.aws
 
     @property
     def tags(self) -> dict[str, str]:
@@ -53,6 +80,17 @@ class Deployment:
 
     def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
         return [{key: k, value: v} for k, v in sorted(self.tags.items())]
+
+
+def enabled_regions(aws: Aws) -> frozenset[str]:
+    """Regions this account may use, asked from EC2 in the home region (one call)."""
+    with translate_errors("ec2:DescribeRegions"):
+        found = aws.client("ec2").describe_regions(AllRegions=True)["Regions"]
+    return frozenset(
+        r["RegionName"]
+        for r in found
+        if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
+    )
 
 
 class NotOurs(Exception):
@@ -69,9 +107,21 @@ class Resource(ABC):
     keeps_data: ClassVar[str] = ""
     # Takes no tags: it is loginwatch's when the resource of this kind it lives on is.
     owner_kind: ClassVar[str | None] = None
+    # The stem of this kind's policy statement ids ("Read<sid>", "Setup<sid>", ...).
+    sid: ClassVar[str] = ""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, region: str | None = None) -> None:
         self.d = deployment
+        self.region = region or deployment.names.region
+
+    @property
+    def key(self) -> str:
+        """Identity within a deployment: one kind may live in several regions."""
+        return f"{self.kind}@{self.region}"
+
+    @property
+    def in_home_region(self) -> bool:
+        return self.region == self.names.region
 
     # ------------------------------------------------------------ identity
     @property
@@ -88,11 +138,47 @@ class Resource(ABC):
 
     @property
     def aws(self) -> Aws:
-        return self.d.aws
+        return self.d.live_aws
 
     @cached_property
     def client(self) -> Any:
-        return self.aws.client(self.service)
+        return self.aws.client(self.service, self.region)
+
+    # ------------------------------------------------------------ permissions
+    def calls(self) -> list[perms.Grant | None]:
+        """The API operations each phase makes and the ARNs they target: read (every
+        command), create/update (setup), delete (teardown), test-alert's own calls.
+        Each kind declares its own; `loginwatch permissions` is built from them."""
+        return []
+
+    def grants(self) -> list[perms.Grant]:
+        found = [g for g in self.calls() if g is not None]
+        if not self.in_home_region:
+            # The engine asks once which regions are enabled before touching another one.
+            found.append(perms.no_resource_level(perms.READ, "ec2", "DescribeRegions"))
+        return found
+
+    def policy_arns(self) -> tuple[str, ...]:
+        """The ARNs IAM authorises this resource's own calls on."""
+        return (self.arn,)
+
+    def grant(
+        self,
+        phase: str,
+        commands: frozenset[str],
+        *operations: str,
+        service: str | None = None,
+        sid: str | None = None,
+        resources: tuple[str, ...] | None = None,
+        routes: dict[str, perms.Route] | None = None,
+    ) -> perms.Grant:
+        """One statement: ``phase`` is its Sid prefix (Read, Setup, Teardown, TestAlert)."""
+        return perms.Grant(
+            f"{phase}{sid or self.sid}",
+            resources if resources is not None else self.policy_arns(),
+            perms.ops(commands, service or self.service, *operations),
+            routes=routes or {},
+        )
 
     # ------------------------------------------------------------ protocol
     @abstractmethod

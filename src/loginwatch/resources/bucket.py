@@ -6,6 +6,7 @@ import json
 
 import botocore.exceptions
 
+from .. import permissions as perms
 from .. import policies
 from ..aws import error_code
 from .base import Observed, Resource, absent_on, tags_from_list
@@ -23,6 +24,39 @@ class TrailBucket(Resource):
     label = "S3 bucket"
     service = "s3"
     keeps_data = "holds the original CloudTrail log files (--delete-bucket removes it)"
+    sid = "TrailBucket"
+
+    def calls(self) -> list[perms.Grant | None]:
+        objects = perms.Route("TeardownTrailBucketObjects", (f"{self.arn}/*",))
+        return [
+            self.grant(
+                "Read",
+                perms.READ,
+                "GetBucketTagging",
+                "ListObjectsV2",  # only for a bucket left untagged by an interrupted run
+                "GetBucketPolicy",
+                "GetPublicAccessBlock",
+                "GetBucketEncryption",
+            ),
+            self.grant(
+                "Setup",
+                perms.ON_SETUP,
+                "CreateBucket",
+                "PutBucketTagging",
+                "PutPublicAccessBlock",
+                "PutBucketEncryption",
+                "PutBucketPolicy",
+            ),
+            self.grant(
+                "Teardown",
+                perms.ON_TEARDOWN,
+                "DeleteBucketPolicy",
+                "ListObjectVersions",
+                "DeleteObjects",
+                "DeleteBucket",
+                routes={"s3:DeleteObject": objects, "s3:DeleteObjectVersion": objects},
+            ),
+        ]
 
     @property
     def name(self) -> str:

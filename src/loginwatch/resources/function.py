@@ -6,6 +6,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import permissions as perms
 from ..aws import retry_while, translate_errors
 from ..notifier_package import HANDLER, RUNTIME
 from .base import Check, Observed, Resource, absent_on, changed
@@ -19,6 +20,31 @@ class Function(Resource):
     kind = "function"
     label = "notifier function"
     service = "lambda"
+    sid = "Function"
+
+    def calls(self) -> list[perms.Grant | None]:
+        to_lambda = perms.pass_role(
+            "SetupPassNotifierRoleToLambda",
+            self.names.role_arn(self.names.notifier_role),
+            "lambda.amazonaws.com",
+        )
+        return [
+            # status counts the function's errors; test-alert too, when nothing arrives.
+            perms.no_resource_level(
+                frozenset({perms.STATUS, perms.TEST_ALERT}), "cloudwatch", "GetMetricStatistics"
+            ),
+            self.grant("Read", perms.READ, "GetFunction"),  # also every waiter poll
+            self.grant(
+                "Setup",
+                perms.ON_SETUP,
+                "CreateFunction",
+                "UpdateFunctionConfiguration",
+                "UpdateFunctionCode",
+                routes={"iam:PassRole": to_lambda},
+            ),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteFunction"),
+            self.grant("TestAlert", perms.ON_TEST, "Invoke", sid="InvokeFunction"),
+        ]
 
     @property
     def name(self) -> str:

@@ -5,13 +5,34 @@ from __future__ import annotations
 import contextlib
 from typing import ClassVar
 
+from .. import permissions as perms
+from ..names import Names
 from .base import Observed, Resource, changed
 
 
 class LogGroup(Resource):
     service = "logs"
+    sid = "LogGroups"
     retention_attr: ClassVar[str]
     kms_attr: ClassVar[str | None] = None
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            perms.no_resource_level(perms.READ, "logs", "DescribeLogGroups"),
+            self.grant("Read", perms.READ, "ListTagsForResource"),
+            self.grant("Setup", perms.ON_SETUP, "CreateLogGroup", "PutRetentionPolicy"),
+            self.grant("Setup", perms.ON_SETUP, "AssociateKmsKey", sid=f"{self.sid_stem}Key")
+            if self.kms_key
+            else None,
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteLogGroup"),
+        ]
+
+    @property
+    def sid_stem(self) -> str:
+        return "".join(part.capitalize() for part in self.kind.split("-"))
+
+    def policy_arns(self) -> tuple[str, ...]:
+        return log_group_arns(self.names, self.name, self.region)
 
     @property
     def retention(self) -> int:
@@ -80,6 +101,12 @@ class LogGroup(Resource):
         return ""
 
 
+def log_group_arns(names: Names, log_group: str, region: str | None = None) -> tuple[str, ...]:
+    """Both forms IAM checks: the bare ARN (tagging APIs) and ARN:* (every other action)."""
+    arn = names.log_group_arn(log_group, region)
+    return (arn, f"{arn}:*")
+
+
 def _same_key(observed: str | None, wanted: str) -> bool:
     # CloudWatch reports the key ARN; the config may hold an id, ARN or alias.
     return bool(observed) and (observed == wanted or observed.endswith(wanted.split("/")[-1]))
@@ -101,6 +128,11 @@ class NotifierLogGroup(LogGroup):
     kind = "notifier-log-group"
     label = "notifier log group"
     retention_attr = "notifier_retention_days"
+
+    def calls(self) -> list[perms.Grant | None]:
+        # test-alert reads the notifier's log lines to see the delivery.
+        test = self.grant("TestAlert", perms.ON_TEST, "FilterLogEvents", sid="ReadNotifierLogs")
+        return [*super().calls(), test]
 
     @property
     def name(self) -> str:

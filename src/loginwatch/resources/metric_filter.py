@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import permissions as perms
 from .base import Observed, Resource
+from .log_group import log_group_arns
 
 
 class MetricFilter(Resource):
     kind = "metric-filter"
     label = "metric filter"
     service = "logs"
+    sid = "MetricFilter"
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "DescribeMetricFilters"),
+            self.grant("Setup", perms.ON_SETUP, "PutMetricFilter"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteMetricFilter"),
+        ]
+
+    def policy_arns(self) -> tuple[str, ...]:
+        return log_group_arns(self.names, self.log_group, self.region)
 
     @property
     def name(self) -> str:

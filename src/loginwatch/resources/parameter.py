@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import permissions as perms
 from .base import Observed, Resource, absent_on, tags_from_list
 
 
@@ -11,6 +12,23 @@ class WebhookParameter(Resource):
     kind = "webhook-parameter"
     label = "webhook parameter"
     service = "ssm"
+    sid = "WebhookParameter"
+
+    def calls(self) -> list[perms.Grant | None]:
+        names = self.names
+        where = {"partition": names.partition, "region": self.region, "account": names.account}
+        key = self.d.config.kms.parameter
+        return [
+            self.grant("Read", perms.READ, "GetParameter", "ListTagsForResource"),
+            perms.kms_grant(
+                "ReadWebhookKey", key, "kms:Decrypt", perms.READ, via_service="ssm", **where
+            ),
+            self.grant("Setup", perms.ON_SETUP, "PutParameter"),
+            perms.kms_grant(
+                "SetupWebhookKey", key, "kms:Encrypt", perms.ON_SETUP, via_service="ssm", **where
+            ),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteParameter"),
+        ]
 
     @property
     def name(self) -> str:

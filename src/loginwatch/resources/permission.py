@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+from .. import permissions as perms
 from .base import Observed, Resource, absent_on
 
 
@@ -13,6 +14,18 @@ class InvokePermission(Resource):
     label = "invoke permission"
     service = "lambda"
     owner_kind = "function"
+    sid = "Function"  # a statement in the function's resource policy: IAM checks the function
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            # test-alert reads the policy too, to say whether the topic may invoke.
+            self.grant("Read", perms.READ_AND_TEST, "GetPolicy"),
+            self.grant("Setup", perms.ON_SETUP, "AddPermission", "RemovePermission"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "RemovePermission"),
+        ]
+
+    def policy_arns(self) -> tuple[str, ...]:
+        return (self.names.function_arn,)
 
     @property
     def name(self) -> str:

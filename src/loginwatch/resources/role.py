@@ -6,6 +6,7 @@ import contextlib
 import json
 from typing import ClassVar
 
+from .. import permissions as perms
 from .. import policies
 from .base import Observed, Resource, absent_on, tags_from_list
 
@@ -14,12 +15,22 @@ INLINE_POLICY = "loginwatch"
 
 class Role(Resource):
     service = "iam"
+    sid = "Roles"
     trusted_service: ClassVar[str]
     scope_to_account: ClassVar[bool]
 
     @property
     def arn(self) -> str:
         return self.names.role_arn(self.name)
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "GetRole", "GetRolePolicy"),
+            self.grant(
+                "Setup", perms.ON_SETUP, "CreateRole", "PutRolePolicy", "UpdateAssumeRolePolicy"
+            ),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteRolePolicy", "DeleteRole"),
+        ]
 
     def trust(self) -> policies.Policy:
         return policies.trust_policy(

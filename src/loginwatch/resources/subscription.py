@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import permissions as perms
 from .base import Check, Observed, Resource, absent_on
 
 PENDING = "PendingConfirmation"
@@ -12,6 +13,19 @@ class Subscription(Resource):
     label = "SNS subscription"
     service = "sns"
     owner_kind = "topic"
+    sid = "Topic"  # IAM authorises subscription calls on the topic
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            # test-alert reads it too, to say whether the topic reaches the function.
+            self.grant("Read", perms.READ_AND_TEST, "ListSubscriptionsByTopic"),
+            # Unsubscribe on setup only when duplicate subscriptions exist.
+            self.grant("Setup", perms.ON_SETUP, "Subscribe", "Unsubscribe"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "Unsubscribe"),
+        ]
+
+    def policy_arns(self) -> tuple[str, ...]:
+        return (self.names.topic_arn,)
 
     @property
     def name(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .. import permissions as perms
 from .. import policies
 from .base import Check, Observed, Resource, absent_on, changed, tags_from_list
 
@@ -12,6 +13,14 @@ class Topic(Resource):
     kind = "topic"
     label = "SNS topic"
     service = "sns"
+    sid = "Topic"
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "GetTopicAttributes", "ListTagsForResource"),
+            self.grant("Setup", perms.ON_SETUP, "CreateTopic", "SetTopicAttributes"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteTopic"),
+        ]
 
     @property
     def name(self) -> str:

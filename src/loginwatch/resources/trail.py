@@ -11,6 +11,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import permissions as perms
 from ..aws import retry_while
 from ..errors import UsageError
 from .base import Check, Observed, Resource, absent_on, changed, tags_from_list
@@ -62,6 +63,30 @@ class Trail(Resource):
     kind = "trail"
     label = "CloudTrail trail"
     service = "cloudtrail"
+    sid = "Trail"
+
+    def calls(self) -> list[perms.Grant | None]:
+        to_cloudtrail = perms.pass_role(
+            "SetupPassTrailRoleToCloudTrail",
+            self.names.role_arn(self.names.trail_role),
+            "cloudtrail.amazonaws.com",
+        )
+        return [
+            perms.no_resource_level(perms.ON_SETUP, "cloudtrail", "DescribeTrails"),
+            self.grant(
+                "Read", perms.READ, "GetTrail", "GetTrailStatus", "GetEventSelectors", "ListTags"
+            ),
+            self.grant(
+                "Setup",
+                perms.ON_SETUP,
+                "CreateTrail",
+                "UpdateTrail",
+                "PutEventSelectors",
+                "StartLogging",
+                routes={"iam:PassRole": to_cloudtrail},
+            ),
+            self.grant("Teardown", perms.ON_TEARDOWN, "StopLogging", "DeleteTrail"),
+        ]
 
     @property
     def name(self) -> str:
@@ -177,6 +202,7 @@ class Trail(Resource):
                 "trail is logging",
                 observed["logging"],
                 "logging" if observed["logging"] else "stopped",
+                repeats_drift=True,  # diff() already says "logging: stopped → started"
             ),
             Check(
                 "trail is multi-region",
@@ -242,6 +268,11 @@ class ReusedTrail(Resource):
     label = "CloudTrail trail (reused)"
     service = "cloudtrail"
     managed = False
+    sid = "Trail"
+
+    def calls(self) -> list[perms.Grant | None]:
+        # Read, never changed: no other trail permission at all.
+        return [self.grant("Read", perms.READ, "GetTrail", "GetTrailStatus", "GetEventSelectors")]
 
     @property
     def name(self) -> str:
