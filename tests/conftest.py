@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loginwatch.webhook_catcher import SlackStub
+from tests.support.inprocess import InProcessEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -43,6 +44,16 @@ def moto_inprocess() -> Iterator[None]:
 
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def emulator_inprocess() -> Iterator[InProcessEmulator]:
+    """For tests that run setup dozens of times: no HTTP round trip per call."""
+    emulator = InProcessEmulator().start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 @pytest.fixture

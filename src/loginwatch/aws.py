@@ -107,6 +107,7 @@ def connect(
     recorder = CallRecorder(path=os.environ.get(CALL_LOG_ENV))
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
+        _share_model_loader(session)
     except botocore.exceptions.ProfileNotFound:
         raise CredentialsError(
             f"AWS profile '{profile}' does not exist.",
@@ -118,6 +119,20 @@ def connect(
     aws.account_id = identity["Account"]
     aws.partition = identity["Arn"].split(":")[1]
     return aws
+
+
+_shared_loader: Any = None
+
+
+def _share_model_loader(session: boto3.Session) -> None:
+    """One service-model loader per process. A new session would parse every service's
+    JSON model again (tens of ms a client); the demo and the tests connect many times."""
+    global _shared_loader
+    botocore_session = session._session
+    if _shared_loader is None:
+        _shared_loader = botocore_session.get_component("data_loader")
+    else:
+        botocore_session.register_component("data_loader", _shared_loader)
 
 
 def call(

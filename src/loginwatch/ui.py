@@ -66,21 +66,59 @@ _ACTION_STYLE = {
     "update": ("~", "yellow", "updated"),
     "unchanged": ("=", "dim", "unchanged"),
     "in use": ("•", "cyan", "in use, not managed"),
+    "unavailable": ("·", "dim", "skipped"),
 }
 _PLAN_WORD = {
     "create": "create",
     "update": "update",
     "unchanged": "unchanged",
     "in use": "use as is",
+    "unavailable": "skip",
 }
 
 
+def regions_text(regions: list[str]) -> str:
+    """One region by name; several as a count with the first few, for one compact line."""
+    if len(regions) == 1:
+        return regions[0]
+    shown = ", ".join(regions[:3]) + (", …" if len(regions) > 3 else "")
+    return f"{len(regions)} regions ({shown})"
+
+
+def group_by_kind(items: list[Any], resource_of: Any, same: Any) -> list[list[Any]]:
+    """Consecutive items of one kind that agree (same(item) equal) form one group:
+    "the same kind in 17 regions" reads as one line when nothing differs."""
+    groups: list[list[Any]] = []
+    for item in items:
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and resource_of(previous).kind == resource_of(item).kind
+            and same(previous) == same(item)
+        ):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def _resource_line(style: str, symbol: str, group: list[Any], resource_of: Any) -> str:
+    first = resource_of(group[0])
+    where = regions_text([resource_of(i).region for i in group])
+    return f"[{style}]{symbol} {first.label:<24}[/] {escape(first.name)}  [dim]{escape(where)}[/]"
+
+
 class StepPrinter:
-    """One line per resource as it is settled, with a spinner on the step in flight."""
+    """One line per resource as it is settled, with a spinner on the step in flight.
+
+    Resources outside the home region (one kind in many regions) are held back
+    while they agree, and printed as one line per kind.
+    """
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
         self._status: Any = None
+        self._held: list[Any] = []
 
     def checking(self, resource: Any) -> None:
         self._spin(f"Checking {resource.label} {escape(resource.name)} …")
@@ -97,21 +135,42 @@ class StepPrinter:
             self._status.update(text)
 
     def done(self, result: Any) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-        symbol, style, word = _ACTION_STYLE[result.action]
+        self._stop_spinner()
+        held = self._held
+        if held and (held[0].resource.kind, held[0].action) != (
+            result.resource.kind,
+            result.action,
+        ):
+            self._flush()
+        if result.resource.in_home_region or result.changes:
+            self._flush()
+            self._print([result])
+        else:
+            self._held.append(result)
+
+    def _flush(self) -> None:
+        if self._held:
+            self._print(self._held)
+            self._held = []
+
+    def _print(self, group: list[Any]) -> None:
+        first = group[0]
+        symbol, style, word = _ACTION_STYLE[first.action]
         if self.dry_run:
-            word = _PLAN_WORD[result.action]
-        line = f"[{style}]{symbol} {result.resource.label:<24}[/] {escape(result.resource.name)}  [{style}]{word}[/]"
-        out.print(line)
-        for change in result.changes:
+            word = _PLAN_WORD[first.action]
+        line = _resource_line(style, symbol, group, lambda r: r.resource)
+        out.print(f"{line}  [{style}]{word}[/]")
+        for change in first.changes:
             out.print(f"    [yellow]{escape(change)}[/]")
 
-    def stop(self) -> None:
+    def _stop_spinner(self) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+    def stop(self) -> None:
+        self._stop_spinner()
+        self._flush()
 
 
 def setup_summary(results: list[Any], dry_run: bool) -> None:
@@ -130,21 +189,32 @@ def setup_summary(results: list[Any], dry_run: bool) -> None:
 
 # ---------------------------------------------------------------- status
 
-_STATE_STYLE = {"ok": "green", "missing": "red", "drift": "yellow", "unmanaged": "cyan"}
+_STATE_STYLE = {
+    "ok": "green",
+    "missing": "red",
+    "drift": "yellow",
+    "unmanaged": "cyan",
+    "unavailable": "dim",
+}
 
 
 def render_status(report: Any) -> None:
-    table = Table(
-        title=f"loginwatch '{report.deployment.names.name}' in {report.deployment.names.region}"
-    )
+    names = report.deployment.names
+    table = Table(title=f"loginwatch '{names.name}' in {names.region} (home region)")
     table.add_column("resource")
+    table.add_column("region", overflow="fold")
     table.add_column("name", overflow="fold")
     table.add_column("state")
     table.add_column("details", overflow="fold")
-    for item in report.resources:
+    groups = group_by_kind(
+        report.resources, lambda r: r.resource, lambda r: (r.state, r.details, r.resource.name)
+    )
+    for group in groups:
+        item = group[0]
         style = _STATE_STYLE[item.state]
         table.add_row(
             item.resource.label,
+            escape(regions_text([g.resource.region for g in group])),
             escape(item.resource.name),
             f"[{style}]{item.state}[/]",
             escape("; ".join(item.details)),
@@ -178,15 +248,18 @@ def render_status(report: Any) -> None:
 
 
 def render_teardown_plan(items: list[Any]) -> None:
-    for item in items:
-        label = f"{item.resource.label:<24}"
-        name = escape(item.resource.name)
+    shown = [i for i in items if i.action in ("delete", "clean", "keep")]
+    for group in group_by_kind(shown, lambda i: i.resource, lambda i: (i.action, i.reason)):
+        item = group[0]
         if item.action == "delete":
-            out.print(f"[red]- {label}[/] {name}  [red]delete[/]")
+            line = _resource_line("red", "-", group, lambda i: i.resource)
+            out.print(f"{line}  [red]delete[/]")
         elif item.action == "clean":
-            out.print(f"[yellow]~ {label}[/] {name}  [yellow]clean[/]: {escape(item.reason)}")
-        elif item.action == "keep":
-            out.print(f"[cyan]• {label}[/] {name}  [cyan]keep[/]: {escape(item.reason)}")
+            line = _resource_line("yellow", "~", group, lambda i: i.resource)
+            out.print(f"{line}  [yellow]clean[/]: {escape(item.reason)}")
+        else:
+            line = _resource_line("cyan", "•", group, lambda i: i.resource)
+            out.print(f"{line}  [cyan]keep[/]: {escape(item.reason)}")
     if not any(i.action in ("delete", "clean") for i in items):
         out.print("Nothing left to remove.")
 
@@ -194,7 +267,8 @@ def render_teardown_plan(items: list[Any]) -> None:
 def teardown_done(item: Any) -> None:
     note = f" ({escape(item.note)})" if item.note else ""
     verb = "cleaned" if item.action == "clean" else "deleted"
-    out.print(f"[red]- {item.resource.label:<24}[/] {escape(item.resource.name)}  {verb}{note}")
+    line = _resource_line("red", "-", [item], lambda i: i.resource)
+    out.print(f"{line}  {verb}{note}")
 
 
 def notice(message: str) -> None:

@@ -13,7 +13,14 @@ from loginwatch.aws import CallRecorder, connect
 from loginwatch.errors import EXIT_INTERRUPTED
 from tests.e2e.test_convergence import ONE_OF_EACH, inventory
 from tests.support.faults import FaultInjector, attach_to_every_client
-from tests.support.inprocess import SilentProgress, load, run_setup
+from tests.support.inprocess import (
+    Clients,
+    InProcessEmulator,
+    SilentProgress,
+    first_of_each_kind,
+    load,
+    run_setup,
+)
 
 KEPT = {"bucket", "trail-log-group"}
 
@@ -72,10 +79,15 @@ class InterruptAt:
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(aws_server: Any, aws: Any) -> None:
-    steps = len(engine.resources_for(engine.build_deployment(load(), connect(None, "us-east-1"))))
-    for k in range(1, steps + 1):
-        aws_server.reset()
+def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(
+    emulator_inprocess: InProcessEmulator,
+) -> None:
+    """After every step of the first resource of each kind (the same kind in another
+    region runs the same code)."""
+    aws = Clients()
+    resources = engine.resources_for(engine.build_deployment(load(), connect(None, "us-east-1")))
+    for k in first_of_each_kind(resources):
+        emulator_inprocess.reset()
         deployment = engine.build_deployment(load(), connect(None, "us-east-1"))
         with pytest.raises(engine.Interrupted) as info:
             engine.apply(deployment, InterruptAt(k))
@@ -94,11 +106,13 @@ def _teardown_plan() -> list[Any]:
     return engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
 
 
-def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(aws_server: Any) -> None:
+def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
+    emulator_inprocess: InProcessEmulator,
+) -> None:
     run_setup(load())
-    steps = sum(1 for item in _teardown_plan() if item.action == "delete")
-    for k in range(1, steps + 1):
-        aws_server.reset()
+    deleted_in_order = [item.resource for item in _teardown_plan() if item.action == "delete"]
+    for k in first_of_each_kind(deleted_in_order):
+        emulator_inprocess.reset()
         run_setup(load())
         deleted: list[str] = []
 

@@ -13,6 +13,39 @@ from loginwatch.config import Config, parse_config
 from tests.support.cli import BASE_CONFIG, WEBHOOK
 
 
+class InProcessEmulator:
+    """moto in this process (no HTTP), patched to behave like AWS as the server is."""
+
+    def __init__(self) -> None:
+        from moto import mock_aws
+
+        from loginwatch.emulator import match_aws
+
+        match_aws()
+        self._mock = mock_aws()
+
+    def start(self) -> InProcessEmulator:
+        self._mock.start()
+        return self
+
+    def reset(self) -> None:
+        """Forget every resource (a new mock starts from nothing)."""
+        self._mock.stop()
+        self._mock.start()
+
+    def stop(self) -> None:
+        self._mock.stop()
+
+
+class Clients:
+    """boto3 clients (us-east-1 unless named) to read back what loginwatch did."""
+
+    def __getattr__(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service.rstrip("_"), region_name="us-east-1")
+
+
 class Crash(Exception):
     """Stands in for a laptop lid closing: the process stops right before a call."""
 
@@ -72,3 +105,53 @@ def offline_aws(sleeps: list[float] | None = None) -> Aws:
         recorder=CallRecorder(),
         sleep=recorded.append,
     )
+
+
+class Attributing(SilentProgress):
+    """Progress that remembers which resource's step is in flight."""
+
+    def __init__(self) -> None:
+        self.current: Any = None
+
+    def checking(self, resource: Any) -> None:
+        self.current = None  # reads come first, before any step
+
+    def start(self, resource: Any) -> None:
+        self.current = resource
+
+
+class AttributingRecorder(CallRecorder):
+    """Records, for every mutating call, the resource whose step made it."""
+
+    def __init__(self, progress: Attributing) -> None:
+        super().__init__()
+        self.progress = progress
+        self.made_by: list[Any] = []
+
+    def __call__(self, model: Any, **kwargs: Any) -> None:
+        super().__call__(model, **kwargs)
+        if not is_read(model.name):
+            self.made_by.append(self.progress.current)
+
+
+def first_of_each_kind(resources: list[Any]) -> list[int]:
+    """1-based positions of the first resource of each kind: a kind in 17 regions is one
+    interruption point, not 17 (each region runs the same code)."""
+    seen: set[str] = set()
+    positions = []
+    for position, resource in enumerate(resources, start=1):
+        if resource is not None and resource.kind not in seen:
+            seen.add(resource.kind)
+            positions.append(position)
+    return positions
+
+
+def mutating_steps_to_interrupt(config: Config) -> list[int]:
+    """Every mutating call of a fresh setup (1-based), made by the first resource of a kind."""
+    progress = Attributing()
+    recorder = AttributingRecorder(progress)
+    aws = connect_recording(recorder)
+    engine.apply(engine.build_deployment(config, aws), progress)
+    first_calls = first_of_each_kind(recorder.made_by)
+    firsts = {recorder.made_by[i - 1].key for i in first_calls}
+    return [i for i, r in enumerate(recorder.made_by, 1) if r is not None and r.key in firsts]
