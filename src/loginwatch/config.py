@@ -70,6 +70,22 @@ class KmsKeys:
 
 
 @dataclass(frozen=True)
+class FastPath:
+    """EventBridge rules that hear of a sign-in in seconds (the alarm stays the backstop)."""
+
+    enabled: bool = True
+    # None: every region enabled for the account (read from it at run time).
+    regions: tuple[str, ...] | None = None
+
+    @property
+    def describe(self) -> str:
+        if not self.enabled:
+            return "off (alarm path only, about 5 minutes)"
+        where = "every enabled region" if self.regions is None else ", ".join(self.regions)
+        return f"on: {where}"
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     region: str
@@ -85,6 +101,7 @@ class Config:
     lookback_minutes: int = 10
     kms: KmsKeys = KmsKeys()
     tags: Mapping[str, str] = field(default_factory=dict)
+    fast_path: FastPath = FastPath()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -288,7 +305,7 @@ class _Reader:
 
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
-    "kms", "tags",
+    "kms", "tags", "fast_path",
 )  # fmt: skip
 
 
@@ -336,6 +353,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     lookback, notifier_retention = _notifier(reader, top)
     kms = _kms(reader, top)
     tags = _tags(reader, top)
+    fast_path = _fast_path(reader, top, warnings)
 
     if problems.items:
         raise ConfigError(problems.items, path)
@@ -355,6 +373,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
         lookback_minutes=lookback,
         kms=kms,
         tags=tags,
+        fast_path=fast_path,
         warnings=tuple(warnings),
     )
 
@@ -363,21 +382,67 @@ def _region(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> s
     region, line = reader.text(top, "region", "region", required=True)
     if region is None:
         return None
+    return _check_region(reader, region, line, "region", warnings)
+
+
+def _check_region(
+    reader: _Reader, region: str, line: int | None, path: str, warnings: list[str]
+) -> str | None:
     if not REGION_RE.match(region):
         close = difflib.get_close_matches(region, known_regions(), n=1, cutoff=0.6)
         hint = f" — did you mean '{close[0]}'?" if close else " (for example us-east-1, eu-west-1)"
-        reader.problems.add(line, "region", f"'{region}' is not an AWS region name{hint}")
+        reader.problems.add(line, path, f"'{region}' is not an AWS region name{hint}")
         return None
     known = known_regions()
     if region not in known:
         close = difflib.get_close_matches(region, known, n=1, cutoff=0.8)
         if close:  # a typo of a real region is far likelier than a region newer than botocore
             reader.problems.add(
-                line, "region", f"'{region}' is not an AWS region — did you mean '{close[0]}'?"
+                line, path, f"'{region}' is not an AWS region — did you mean '{close[0]}'?"
             )
             return None
-        warnings.append(f"region '{region}' is not known to this botocore; check the spelling")
+        warnings.append(
+            f"{path}: region '{region}' is not known to this botocore; check the spelling"
+        )
     return region
+
+
+def _fast_path(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> FastPath:
+    node = top.get("fast_path", _Located(None, 0))
+    fields = reader.mapping(node, "fast_path", ("enabled", "regions"))
+    enabled_node = fields.get("enabled")
+    enabled = True
+    if enabled_node is not None and enabled_node.value is not None:
+        if not isinstance(enabled_node.value, bool):
+            reader.problems.add(
+                enabled_node.line,
+                "fast_path.enabled",
+                f"expected true or false, got {_type_name(enabled_node.value)}",
+            )
+        else:
+            enabled = enabled_node.value
+    regions_node = fields.get("regions")
+    if regions_node is None or regions_node.value is None or regions_node.value == "all":
+        return FastPath(enabled=enabled)
+    if not isinstance(regions_node.value, list) or not regions_node.value:
+        reader.problems.add(
+            regions_node.line,
+            "fast_path.regions",
+            "expected `all` or a list of region names (e.g. [us-east-1, eu-west-1])",
+        )
+        return FastPath(enabled=enabled)
+    regions: list[str] = []
+    for index, item in enumerate(regions_node.value):
+        path = f"fast_path.regions[{index}]"
+        if not isinstance(item.value, str):
+            reader.problems.add(
+                item.line, path, f"expected a region name, got {_type_name(item.value)}"
+            )
+            continue
+        region = _check_region(reader, item.value, item.line, path, warnings)
+        if region is not None and region not in regions:
+            regions.append(region)
+    return FastPath(enabled=enabled, regions=tuple(regions))
 
 
 @functools.lru_cache(maxsize=1)

@@ -22,18 +22,21 @@ from .notifier_package import build_zip, code_sha256
 from .resources.alarm import Alarm
 from .resources.base import Check, Deployment, Observed, Resource, enabled_regions
 from .resources.bucket import TrailBucket
+from .resources.claims_table import ClaimsTable
 from .resources.function import Function
 from .resources.log_group import NotifierLogGroup, TrailLogGroup
 from .resources.metric_filter import MetricFilter
 from .resources.parameter import WebhookParameter
-from .resources.permission import InvokePermission
-from .resources.role import NotifierRole, TrailRole
+from .resources.permission import EventsInvokePermission, InvokePermission
+from .resources.role import ForwardingRole, NotifierRole, TrailRole
+from .resources.sign_in_rule import ForwardingRule, SignInRule
 from .resources.subscription import Subscription
 from .resources.topic import Topic
 from .resources.trail import ReusedTrail, Trail
 
-Action = Literal["create", "update", "unchanged", "in use", "unavailable"]
+Action = Literal["create", "update", "unchanged", "in use", "unavailable", "remove", "none"]
 REGION_NOT_ENABLED = "region not enabled for this account"
+NOT_WANTED = "no longer in the config (fast path off or region not listed): setup removes it"
 READ_CONCURRENCY = 8
 
 
@@ -56,6 +59,7 @@ def notifier_settings(
         "filter_pattern": pattern,
         "lookback_minutes": config.lookback_minutes,
         "alarm_name": names.alarm,
+        "claims_table": names.claims_table,
     }
 
 
@@ -83,6 +87,8 @@ def offline_deployment(
     """A deployment that makes no AWS call: for `permissions --account`, which only needs
     the resources' names. A reused trail's log group must then be given."""
     deployment = _deployment(config, None, Names.for_config(config, account, partition))
+    # Which regions the account has enabled is unknown offline: grant for every one.
+    deployment.enabled_regions = partition_regions(partition)
     if config.reuses_trail:
         if not trail_log_group:
             raise ValueError("a config that reuses a trail needs that trail's log group")
@@ -90,6 +96,14 @@ def offline_deployment(
             trail_log_group = trail_log_group.split(":log-group:")[1].removesuffix(":*")
         deployment.trail_log_group = trail_log_group
     return _with_package(deployment)
+
+
+def partition_regions(partition: str) -> frozenset[str]:
+    """Every EventBridge region botocore knows in the partition: what "all" may mean."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(session.get_available_regions("events", partition_name=partition))
 
 
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
@@ -130,11 +144,36 @@ def resources_for(deployment: Deployment) -> list[Resource]:
         Topic(deployment),
         Alarm(deployment),
         WebhookParameter(deployment),
+        ClaimsTable(deployment),
         NotifierRole(deployment),
         NotifierLogGroup(deployment),
         Function(deployment),
         InvokePermission(deployment),
         Subscription(deployment),
+        *fast_path_resources(deployment),
+    ]
+
+
+def fast_path_resources(deployment: Deployment) -> list[Resource]:
+    """The home rule and, in every other region asked for, a rule forwarding to it.
+
+    Every enabled region is listed even when the config names fewer (or turns
+    the fast path off): what an earlier setup made there is found and removed.
+    """
+    fast = deployment.config.fast_path
+    home = deployment.names.region
+    others = deployment.other_regions
+    wanted = set(others) if fast.regions is None else set(fast.regions) - {home}
+    regions = sorted(set(others) | wanted)
+    forwarding = [
+        ForwardingRule(deployment, region, wanted=fast.enabled and region in wanted)
+        for region in regions
+    ]
+    return [
+        EventsInvokePermission(deployment, wanted=fast.enabled),
+        SignInRule(deployment, wanted=fast.enabled),
+        ForwardingRole(deployment, wanted=fast.enabled and bool(wanted)),
+        *forwarding,
     ]
 
 
@@ -228,6 +267,10 @@ def read_all(
 def plan_step(resource: Resource, observed: Observed | None) -> tuple[Action, list[str]]:
     if observed is _UNAVAILABLE:
         return "unavailable", [REGION_NOT_ENABLED]
+    if not resource.wanted:
+        # Only what loginwatch made is removed; anything else with the name is left alone.
+        ours = observed is not None and resource.owned(observed)
+        return ("remove", [NOT_WANTED]) if ours else ("none", [])
     if not resource.managed:
         return "in use", []
     if observed is None:
@@ -279,6 +322,9 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
             elif action == "update":
                 assert observed is not None
                 resource.update(observed, changes)
+            elif action == "remove":
+                assert observed is not None
+                resource.delete(observed)
             result = StepResult(resource, action, tuple(changes))
             progress.done(result)
             results.append(result)
@@ -368,9 +414,16 @@ def _counts(check: Check) -> bool:
     return not check.ok and not check.warning_only and not check.repeats_drift
 
 
-def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus:
+def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus | None:
+    """None for something the config does not ask for and that is not there."""
     if observed is _UNAVAILABLE:
+        if not resource.wanted:
+            return None
         return ResourceStatus(resource, "unavailable", [REGION_NOT_ENABLED])
+    if not resource.wanted:
+        if observed is None or not resource.owned(observed):
+            return None
+        return ResourceStatus(resource, "drift", [NOT_WANTED])
     if not resource.managed:
         if observed is None:
             return ResourceStatus(resource, "missing", [f"{resource.name} not found"])
@@ -398,7 +451,7 @@ def status(deployment: Deployment, *, concurrency: int = READ_CONCURRENCY) -> St
     else:
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             results = list(pool.map(lambda pair: _status_of(*pair), pairs))
-    return StatusReport(deployment, results)
+    return StatusReport(deployment, [r for r in results if r is not None])
 
 
 # ---------------------------------------------------------------- teardown

@@ -116,6 +116,34 @@ class Names:
     def permission_sid(self) -> str:
         return f"{self.name}-sns-invoke"
 
+    # ------------------------------------------------------------ fast path (EventBridge)
+    @property
+    def sign_in_rule(self) -> str:
+        """The same name in every region: the home rule and each forwarding rule."""
+        return f"{self.name}-console-sign-in"
+
+    def rule_arn(self, region: str | None = None) -> str:
+        return self._arn("events", f"rule/{self.sign_in_rule}", region)
+
+    def event_bus_arn(self, region: str | None = None) -> str:
+        return self._arn("events", "event-bus/default", region)
+
+    @property
+    def forwarding_role(self) -> str:
+        return f"{self.name}-events-forward"
+
+    @property
+    def events_permission_sid(self) -> str:
+        return f"{self.name}-events-invoke"
+
+    @property
+    def claims_table(self) -> str:
+        return f"{self.name}-claims"
+
+    @property
+    def claims_table_arn(self) -> str:
+        return self._arn("dynamodb", f"table/{self.claims_table}")
+
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
 

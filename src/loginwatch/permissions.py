@@ -89,8 +89,6 @@ API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
         "lambda:UpdateFunctionConfiguration",
         "iam:PassRole",
     ),
-    # A target with RoleArn (cross-region forwarding) hands that role to EventBridge.
-    ("events", "PutTargets"): ("events:PutTargets", "iam:PassRole"),
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
 }
 

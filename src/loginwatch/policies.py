@@ -154,6 +154,20 @@ def notifier_role_policy(
             "Resource": names.alarm_arn,
         },
     ]
+    statements.append(
+        {
+            "Sid": "ClaimSignIns",
+            "Effect": "Allow",
+            # Each sign-in is claimed once (conditional writes) so no path reports it twice.
+            "Action": [
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            "Resource": names.claims_table_arn,
+        }
+    )
     if parameter_key_arn:
         statements.append(
             {
@@ -195,3 +209,18 @@ def _canon(value: Any) -> Any:
 
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
     return value
+
+
+def forwarding_role_policy(names: Names) -> Policy:
+    """What EventBridge may do with the forwarding role: put events on the home bus only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "ForwardSignInsToHomeBus",
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": names.event_bus_arn(),
+            }
+        ],
+    }

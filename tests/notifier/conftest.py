@@ -23,6 +23,7 @@ LOG_GROUP = "/loginwatch/cloudtrail"
 WEBHOOK_PARAMETER = "/loginwatch/slack-webhook-url"
 ALARM_NAME = "loginwatch-unallowed-console-login"
 ACCOUNT_ID = "111122223333"
+CLAIMS_TABLE = "loginwatch-claims"
 
 BASE_SETTINGS: dict[str, Any] = {
     "name": "loginwatch",
@@ -34,6 +35,7 @@ BASE_SETTINGS: dict[str, Any] = {
     '($.eventName = "ConsoleLogin") && ($.sourceIPAddress != "203.0.113.*") }',
     "lookback_minutes": 10,
     "alarm_name": ALARM_NAME,
+    "claims_table": CLAIMS_TABLE,
 }
 
 FIXTURE_NAMES = {
@@ -189,8 +191,32 @@ def world(moto_inprocess: None, slack_server: SlackStub, use_settings: Any) -> N
     ssm.put_parameter(
         Name=WEBHOOK_PARAMETER, Value=slack_server.url, Type="SecureString", Overwrite=True
     )
+    create_claims_table(boto3.client("dynamodb", region_name=REGION))
     now = datetime.now(UTC).replace(microsecond=123000)
     return NotifierWorld(trail=Trail(logs), ssm=ssm, slack=slack_server, now=now)
+
+
+def forget_claims() -> None:
+    """Empty the claims table: the next run sees every sign-in as never reported."""
+    import boto3
+
+    from loginwatch.notifier.claims import KEY
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for item in dynamodb.scan(TableName=CLAIMS_TABLE).get("Items", []):
+        dynamodb.delete_item(TableName=CLAIMS_TABLE, Key={KEY: item[KEY]})
+
+
+def create_claims_table(dynamodb: Any) -> None:
+    """The table setup creates (same key), in the emulator."""
+    from loginwatch.notifier.claims import KEY
+
+    dynamodb.create_table(
+        TableName=CLAIMS_TABLE,
+        AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def iter_texts(payload: Any) -> Iterator[str]:

@@ -20,6 +20,7 @@ from tests.notifier.conftest import (
     NotifierWorld,
     alarm_event,
     cloudtrail_record,
+    forget_claims,
     history_item,
     iso,
     iter_texts,
@@ -99,7 +100,9 @@ def test_sign_in_during_the_alarm_is_reported_on_ok(
     assert client_counter.calls == [
         "cloudwatch:DescribeAlarmHistory",
         "logs:FilterLogEvents",
+        "dynamodb:PutItem",  # claims the sign-in, so no other run lists it again
         "ssm:GetParameter",
+        "dynamodb:BatchWriteItem",  # Slack took it: the claim is confirmed
     ]
 
 
@@ -109,6 +112,7 @@ def test_ok_message_header_differs_from_the_alarm_message(
     put(world, 2, "alice", ingested_minutes_before=1)
     episode(alarm_history, world)
     invoke_ok(world)
+    forget_claims()  # the same sign-in again, as if nothing had reported it
     handler.lambda_handler(alarm_event(state_change_time=world.now), None)  # OK → ALARM
     on_ok, on_alarm = (r.json for r in world.slack.requests)
     assert on_alarm["blocks"][0]["text"]["text"] == (

@@ -361,6 +361,7 @@ def test_clients_and_webhook_are_cached_for_the_container(
     put_at(world, 3, "alice")
     invoke(world)
     invoke(world, reason=protocol.test_alert_reason("again"))
+    put_at(world, 2, "alice", eventID="a-second-sign-in")
     invoke(world)
     assert len(world.slack.requests) == 3
     assert client_counter.created.count("ssm") == 1
@@ -376,6 +377,7 @@ def test_webhook_never_appears_in_stdout(world: NotifierWorld, capsys) -> None:
     invoke(world, reason=protocol.test_alert_reason("leak-check"))
     invoke(world, state="OK")
     world.slack.script(SlackReply(403, "invalid_token"))
+    put_at(world, 2, "hostile", eventID="another-sign-in")
     with pytest.raises(SlackDeliveryError):
         invoke(world)
     out = capsys.readouterr().out

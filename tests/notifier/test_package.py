@@ -24,6 +24,8 @@ EXPECTED_MODULES = {
     "alarm_event.py",
     "alarm_history.py",
     "aws_clients.py",
+    "claims.py",
+    "fast_path.py",
     "events.py",
     "handler.py",
     "ipmatch.py",

@@ -1,4 +1,10 @@
-"""Lambda entry point: CloudWatch alarm (via SNS) → look up the sign-ins → one Slack message.
+"""Lambda entry point: a sign-in alert → one Slack message.
+
+Two paths feed it. The fast path: an EventBridge sign-in event, seconds after
+the sign-in (fast_path.py). The alarm path, the guaranteed backstop: a
+CloudWatch alarm via SNS → look up the sign-ins in the trail's log group.
+Each sign-in is claimed once (claims.py), so whichever path comes second does
+not list it again.
 
 OK → ALARM reports the sign-ins that set the alarm off. ALARM → OK reports the
 ones that arrived while it was already in ALARM: alarm actions run only on state
@@ -17,9 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import aws_clients
+from . import aws_clients, fast_path
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
+from .claims import Claims
 from .events import (
     alarm_window,
     episode_window,
@@ -102,7 +109,14 @@ def _post(settings: Settings, payload: dict[str, Any], run: _Run) -> None:
     run.slack_status = response.status
 
 
+def _claims(settings: Settings) -> Claims:
+    return Claims(aws_clients.client("dynamodb", settings.region), settings.claims_table)
+
+
 def _process(event: Any, run: _Run) -> None:
+    if fast_path.is_eventbridge_event(event):
+        _process_fast_path(event, run)
+        return
     notice = parse_event(event)
     if isinstance(notice, Ignored):
         run.outcome, run.reason = "ignored", notice.reason
@@ -148,11 +162,18 @@ def _process(event: Any, run: _Run) -> None:
         run.reason = f"{len(allowed_successes)} sign-in(s) in the window, all from the allowlist"
         return
     if sign_ins:
-        payload = build_alert_message(
-            sign_ins, account_id=notice.account_id, alarm_name=notice.alarm_name
+        _post_unreported(
+            settings,
+            sign_ins,
+            run,
+            lambda fresh, already: build_alert_message(
+                fresh,
+                account_id=notice.account_id,
+                alarm_name=notice.alarm_name,
+                already_reported=already,
+            ),
+            "posted",
         )
-        _post(settings, payload, run)
-        run.outcome = "posted"
     else:
         # Delivery lag or a hand-set alarm state: say so rather than stay silent.
         payload = build_empty_window_message(
@@ -199,12 +220,66 @@ def _report_rest_of_episode(
             f"alarm back to OK; no further sign-ins from outside the allowlist ({start.note})"
         )
         return
-    payload = build_alert_message(
-        sign_ins, account_id=notice.account_id, alarm_name=notice.alarm_name, already_firing=True
+    _post_unreported(
+        settings,
+        sign_ins,
+        run,
+        lambda fresh, already: build_alert_message(
+            fresh,
+            account_id=notice.account_id,
+            alarm_name=notice.alarm_name,
+            already_firing=True,
+            already_reported=already,
+        ),
+        "posted-during-alarm",
     )
-    _post(settings, payload, run)
-    run.outcome = "posted-during-alarm"
-    run.reason = start.note
+    if run.outcome == "posted-during-alarm":
+        run.reason = start.note
+
+
+def _post_unreported(
+    settings: Settings,
+    sign_ins: list[Any],
+    run: _Run,
+    build: Any,
+    outcome: str,
+) -> None:
+    """Claim the sign-ins, post the ones no other run reported, confirm or release.
+
+    A window whose successful sign-ins were all reported already (by the fast
+    path, or an earlier delivery of this alarm) posts nothing: the failures left
+    are context, not an alert, so their claims are released for a later message.
+    """
+    claims = _claims(settings)
+    held = set(claims.claim_all(s.event_id for s in sign_ins if s.event_id))
+    fresh = [s for s in sign_ins if not s.event_id or s.event_id in held]
+    already = len(sign_ins) - len(fresh)
+    run.events = len(fresh)
+    if not fresh or (already and not any(s.success for s in fresh)):
+        claims.release()
+        run.outcome = "already-reported"
+        run.reason = f"{already} sign-in(s) in the window were reported already"
+        return
+    try:
+        _post(settings, build(fresh, already), run)
+    except BaseException:
+        claims.release()  # claimable again: Lambda's retry reports them
+        raise
+    claims.confirm()
+    run.outcome = outcome
+
+
+def _process_fast_path(event: Any, run: _Run) -> None:
+    settings, allowlist = _get_settings()
+    result = fast_path.handle(
+        event,
+        allowlist=allowlist,
+        alarm_name=settings.alarm_name,
+        claims=lambda: _claims(settings),
+        post=lambda payload: _post(settings, payload, run),
+    )
+    run.outcome, run.events = result.outcome, result.events
+    run.test_id, run.reason = result.test_id, result.reason
 
 
 def _failure_reason(error: BaseException) -> str:

@@ -31,3 +31,20 @@ def find_test_id(state_reason: str) -> str | None:
     """The test id if ``state_reason`` carries the test-alert marker, else None."""
     match = _MARKER_RE.search(state_reason)
     return match.group(1) if match else None
+
+
+# ---------------------------------------------------------------- fast path test events
+# EventBridge reserves aws.* sources (PutEvents cannot send one), so `test-alert
+# --via fast-path` sends an event of loginwatch's own that the rules also match.
+TEST_EVENT_SOURCE = "loginwatch-test"
+TEST_EVENT_DETAIL_TYPE = "loginwatch test sign-in"
+
+
+def test_event_detail(test_id: str, region: str) -> dict[str, str]:
+    """The detail of a fast-path test event: shaped like a sign-in, marked as a test."""
+    if not _TEST_ID_RE.match(test_id):
+        raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
+    return {"eventName": "ConsoleLogin", "loginwatchTestId": test_id, "awsRegion": region}
+
+
+test_event_detail.__test__ = False  # type: ignore[attr-defined]

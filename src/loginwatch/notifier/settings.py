@@ -27,6 +27,7 @@ _STRING_KEYS = (
     "trail_log_group",
     "filter_pattern",
     "alarm_name",
+    "claims_table",
 )
 _ALL_KEYS = frozenset((*_STRING_KEYS, "allowlist", "lookback_minutes"))
 
@@ -45,6 +46,7 @@ class Settings:
     filter_pattern: str
     lookback_minutes: int
     alarm_name: str
+    claims_table: str
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -81,6 +83,7 @@ class Settings:
             filter_pattern=data["filter_pattern"],
             lookback_minutes=lookback,
             alarm_name=data["alarm_name"],
+            claims_table=data["claims_table"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +97,7 @@ class Settings:
             "filter_pattern": self.filter_pattern,
             "lookback_minutes": self.lookback_minutes,
             "alarm_name": self.alarm_name,
+            "claims_table": self.claims_table,
         }
 
     def allow_list(self) -> AllowList:

@@ -145,7 +145,13 @@ def sign_in_block(sign_in: SignIn, index: int) -> dict[str, Any]:
 
 
 def build_alert_message(
-    sign_ins: Sequence[SignIn], *, account_id: str, alarm_name: str, already_firing: bool = False
+    sign_ins: Sequence[SignIn],
+    *,
+    account_id: str,
+    alarm_name: str,
+    already_firing: bool = False,
+    fast_path_seconds: float | None = None,
+    already_reported: int = 0,
 ) -> dict[str, Any]:
     """One message for every sign-in from outside the allowlist (``sign_ins`` is
     already newest first), listing at most MAX_LISTED.
@@ -153,6 +159,9 @@ def build_alert_message(
     ``already_firing``: these sign-ins arrived while the alarm was already in
     ALARM (so they caused no notification of their own) and are reported when it
     returned to OK; the header says so, so nobody reads them as a fresh alarm.
+    ``fast_path_seconds``: it came by the fast path (EventBridge), this many
+    seconds after the sign-in. ``already_reported``: sign-ins of the alarm's
+    window left out because the fast path reported them already.
     """
     total = len(sign_ins)
     roots = sum(1 for s in sign_ins if s.is_root)
@@ -165,7 +174,15 @@ def build_alert_message(
         when = " · reported as the alarm returned to OK"
     account = escape(account_id) or "unknown"
     alarm = escape(alarm_name)
-    context = f"Account *{account}* · Alarm *{alarm}*{when} · newest first, times in UTC"
+    if fast_path_seconds is not None:
+        context = (
+            f"Account *{account}* · fast path (EventBridge) · sent "
+            f"{_seconds(fast_path_seconds)} after the sign-in · times in UTC"
+        )
+    else:
+        context = f"Account *{account}* · Alarm *{alarm}*{when} · newest first, times in UTC"
+    if already_reported:
+        context += f" · {already_reported} more already reported by the fast path"
     blocks: list[dict[str, Any]] = [
         _header(f"{':rotating_light:' if roots else ':warning:'} {headline}"),
         _context(context),
@@ -188,8 +205,34 @@ def build_alert_message(
     listed = ", ".join(f"{_who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
     more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     root_note = "ROOT account sign-in! " if roots else ""
-    text = f"{root_note}{headline} in account {account} (alarm {alarm}): {listed}{more}"
+    via = "fast path" if fast_path_seconds is not None else f"alarm {alarm}"
+    text = f"{root_note}{headline} in account {account} ({via}): {listed}{more}"
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
+
+
+def build_burst_message(*, account_id: str, count: int, window_minutes: int) -> dict[str, Any]:
+    """Sent once per burst window when sign-ins keep coming: the rest follow as one digest."""
+    account = escape(account_id) or "unknown"
+    headline = f"{count} console sign-ins from outside the allowlist within {window_minutes} min"
+    body = (
+        ":rotating_light: *This looks like a burst* (credential stuffing, or a script). "
+        "To keep the channel readable, the fast path stops posting each one: every further "
+        "sign-in is listed in the alarm's digest within minutes."
+    )
+    return {
+        "text": f"{headline} in account {account}: more are listed in the alarm digest",
+        "blocks": [
+            _header(f":rotating_light: {headline}"),
+            _context(f"Account *{account}* · fast path (EventBridge)"),
+            {"type": "section", "text": _mrkdwn(body)},
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
 
 
 def build_empty_window_message(

@@ -59,6 +59,13 @@ class Deployment:
     # Regions enabled for the account: None until asked (see region_enabled).
     enabled_regions: frozenset[str] | None = None
 
+    @property
+    def other_regions(self) -> list[str]:
+        """Every region but the home one that the account (may) use, in a stable order."""
+        if self.enabled_regions is None:
+            self.enabled_regions = enabled_regions(self.live_aws)
+        return sorted(self.enabled_regions - {self.names.region})
+
     def region_enabled(self, region: str) -> bool:
         """Is ``region`` usable by this account? The home region always is; others are
         asked once (opt-in regions are off until the account enables them)."""
@@ -110,9 +117,14 @@ class Resource(ABC):
     # The stem of this kind's policy statement ids ("Read<sid>", "Setup<sid>", ...).
     sid: ClassVar[str] = ""
 
-    def __init__(self, deployment: Deployment, region: str | None = None) -> None:
+    def __init__(
+        self, deployment: Deployment, region: str | None = None, *, wanted: bool = True
+    ) -> None:
         self.d = deployment
         self.region = region or deployment.names.region
+        # False: the config no longer asks for it (fast path off, a region dropped);
+        # setup removes what an earlier run made, status reports it until then.
+        self.wanted = wanted
 
     @property
     def key(self) -> str:

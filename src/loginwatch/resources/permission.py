@@ -1,9 +1,11 @@
-"""Lambda resource policy statement letting our topic (and only it) invoke the notifier."""
+"""Lambda resource policy statements: our topic, and our home sign-in rule, may invoke
+the notifier (each scoped to its one source ARN)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from typing import ClassVar
 
 from .. import permissions as perms
 from .base import Observed, Resource, absent_on
@@ -27,9 +29,19 @@ class InvokePermission(Resource):
     def policy_arns(self) -> tuple[str, ...]:
         return (self.names.function_arn,)
 
+    principal: ClassVar[str] = "sns.amazonaws.com"
+
     @property
     def name(self) -> str:
         return self.names.permission_sid
+
+    @property
+    def source_arn(self) -> str:
+        return self.names.topic_arn
+
+    @property
+    def source_label(self) -> str:
+        return f"topic {self.names.topic}"
 
     @absent_on("ResourceNotFoundException")
     def read(self) -> Observed | None:
@@ -48,10 +60,10 @@ class InvokePermission(Resource):
 
     def diff(self, observed: Observed) -> list[str]:
         changes = []
-        if observed["principal"] != "sns.amazonaws.com":
-            changes.append("principal: sns.amazonaws.com")
-        if observed["source_arn"] != self.names.topic_arn:
-            changes.append(f"source: only topic {self.names.topic}")
+        if observed["principal"] != self.principal:
+            changes.append(f"principal: {self.principal}")
+        if observed["source_arn"] != self.source_arn:
+            changes.append(f"source: only {self.source_label}")
         return changes
 
     def create(self) -> None:
@@ -61,8 +73,8 @@ class InvokePermission(Resource):
                     FunctionName=self.names.function,
                     StatementId=self.name,
                     Action="lambda:InvokeFunction",
-                    Principal="sns.amazonaws.com",
-                    SourceArn=self.names.topic_arn,
+                    Principal=self.principal,
+                    SourceArn=self.source_arn,
                     SourceAccount=self.names.account,
                 )
             except self.client.exceptions.ResourceConflictException:
@@ -79,3 +91,23 @@ class InvokePermission(Resource):
                     FunctionName=self.names.function, StatementId=self.name
                 )
         return ""
+
+
+class EventsInvokePermission(InvokePermission):
+    """EventBridge may invoke the notifier, from the home sign-in rule only."""
+
+    kind = "events-permission"
+    label = "EventBridge invoke permission"
+    principal = "events.amazonaws.com"
+
+    @property
+    def name(self) -> str:
+        return self.names.events_permission_sid
+
+    @property
+    def source_arn(self) -> str:
+        return self.names.rule_arn()
+
+    @property
+    def source_label(self) -> str:
+        return f"rule {self.names.sign_in_rule}"

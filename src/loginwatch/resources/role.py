@@ -148,3 +148,19 @@ class NotifierRole(Role):
             return key
         # The config loader rejects aliases here: IAM cannot grant kms:Decrypt by alias.
         return f"arn:{self.names.partition}:kms:{self.names.region}:{self.names.account}:key/{key}"
+
+
+class ForwardingRole(Role):
+    """Assumed by EventBridge to put other regions' sign-ins on the home region's bus."""
+
+    kind = "forwarding-role"
+    label = "EventBridge forwarding role"
+    trusted_service = "events.amazonaws.com"
+    scope_to_account = True
+
+    @property
+    def name(self) -> str:
+        return self.names.forwarding_role
+
+    def inline(self) -> policies.Policy:
+        return policies.forwarding_role_policy(self.names)

@@ -1,0 +1,132 @@
+"""Claim each sign-in once, so neither path (fast or alarm) reports it twice.
+
+A claim is a conditional PutItem on the sign-in's eventID. It is a *lease*: a
+claim in state "posting" that is older than ``LEASE_SECONDS`` (its Lambda died
+mid-post) may be taken over, so a crash never turns into a silent drop. After
+Slack accepted the message the claim becomes "posted" and stays until its TTL;
+if the post fails the claim is released and the sign-in is claimable again.
+
+The same table counts sign-ins per burst window (``count_in_window``) so a
+credential-stuffing run cannot flood the channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+KEY = "eventId"
+TTL_ATTRIBUTE = "expires"
+POSTING, POSTED = "posting", "posted"
+# Longer than the function's timeout (30 s) plus Slack's retries: a live claim is never stolen.
+LEASE_SECONDS = 120
+# Reported sign-ins are remembered for a week: far beyond any redelivery or alarm window.
+KEEP_SECONDS = 7 * 24 * 3600
+_BATCH = 25  # BatchWriteItem's limit
+
+
+class ClaimError(RuntimeError):
+    """The claims table could not be read or written: post nothing rather than guess."""
+
+
+@dataclass
+class Claims:
+    """Claims made by one invocation, on one table."""
+
+    client: Any
+    table: str
+    clock: Callable[[], float] = time.time
+    held: list[str] = field(default_factory=list)
+
+    def claim(self, event_id: str) -> bool:
+        """True if this invocation now holds the sign-in; False if another path has it."""
+        now = int(self.clock())
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    KEY: {"S": event_id},
+                    "state": {"S": POSTING},
+                    "lease_until": {"N": str(now + LEASE_SECONDS)},
+                    TTL_ATTRIBUTE: {"N": str(now + KEEP_SECONDS)},
+                },
+                ConditionExpression=(
+                    f"attribute_not_exists({KEY}) OR (#state = :posting AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":posting": {"S": POSTING}, ":now": {"N": str(now)}},
+            )
+        except Exception as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise ClaimError(f"claiming {event_id}: {error}") from error
+        self.held.append(event_id)
+        return True
+
+    def claim_all(self, event_ids: Iterable[str]) -> list[str]:
+        """The ids this invocation now holds, in the given order."""
+        return [e for e in event_ids if self.claim(e)]
+
+    def confirm(self) -> None:
+        """Slack accepted the message: every held claim becomes permanent (until its TTL)."""
+        now = int(self.clock())
+        for start in range(0, len(self.held), _BATCH):
+            requests = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            KEY: {"S": event_id},
+                            "state": {"S": POSTED},
+                            TTL_ATTRIBUTE: {"N": str(now + KEEP_SECONDS)},
+                        }
+                    }
+                }
+                for event_id in self.held[start : start + _BATCH]
+            ]
+            pending: dict[str, Any] = {self.table: requests}
+            for _ in range(5):  # unprocessed items come back under throttling: resend them
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+        self.held = []
+
+    def release(self) -> None:
+        """The post failed: let the next attempt (or the other path) claim these again."""
+        for event_id in self.held:
+            try:
+                self.client.delete_item(
+                    TableName=self.table,
+                    Key={KEY: {"S": event_id}},
+                    ConditionExpression="#state = :posting",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={":posting": {"S": POSTING}},
+                )
+            except Exception:  # the lease expires anyway; the post error is what matters
+                pass
+        self.held = []
+
+    def count_in_window(self, window_key: str, window_seconds: int) -> int:
+        """Add one sign-in to a burst window and return how many it holds now."""
+        now = int(self.clock())
+        answer = self.client.update_item(
+            TableName=self.table,
+            Key={KEY: {"S": window_key}},
+            UpdateExpression="ADD sign_ins :one SET #ttl = if_not_exists(#ttl, :expires)",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":expires": {"N": str(now + window_seconds + 3600)},
+            },
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["sign_ins"]["N"])
+
+
+def _code(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
