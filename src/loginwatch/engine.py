@@ -20,7 +20,14 @@ from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
 from .notifier_package import build_zip, code_sha256
 from .resources.alarm import Alarm
-from .resources.base import Check, Deployment, Observed, Resource, enabled_regions
+from .resources.base import (
+    Check,
+    Deployment,
+    Observed,
+    Resource,
+    enabled_regions,
+    partition_regions,
+)
 from .resources.bucket import TrailBucket
 from .resources.claims_table import ClaimsTable
 from .resources.function import Function
@@ -96,14 +103,6 @@ def offline_deployment(
             trail_log_group = trail_log_group.split(":log-group:")[1].removesuffix(":*")
         deployment.trail_log_group = trail_log_group
     return _with_package(deployment)
-
-
-def partition_regions(partition: str) -> frozenset[str]:
-    """Every EventBridge region botocore knows in the partition: what "all" may mean."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    return frozenset(session.get_available_regions("events", partition_name=partition))
 
 
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:

@@ -81,6 +81,7 @@ def regions_text(regions: list[str]) -> str:
     """One region by name; several as a count with the first few, for one compact line."""
     if len(regions) == 1:
         return regions[0]
+    regions = sorted(regions)
     shown = ", ".join(regions[:3]) + (", …" if len(regions) > 3 else "")
     return f"{len(regions)} regions ({shown})"
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from loginwatch.aws import CallRecorder
+from tests.support.cli import EMULATED_REGIONS
 from tests.support.inprocess import (
     Clients,
     Crash,
@@ -25,7 +27,25 @@ def inventory(aws: Any) -> dict[str, int]:
     """Counts of everything that must exist exactly once after a converged setup."""
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
     statements = [s for s in policy["Statement"] if s["Sid"] == "lwtest-sns-invoke"]
+    from_rule = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
+    rules = {
+        region: boto3.client("events", region_name=region).list_rules().get("Rules", [])
+        for region in EMULATED_REGIONS
+    }
     return {
+        "rules": sum(len(found) for found in rules.values()),
+        "rules with one target": sum(
+            len(
+                boto3.client("events", region_name=region)
+                .list_targets_by_rule(Rule=rule["Name"])
+                .get("Targets", [])
+            )
+            == 1
+            for region, found in rules.items()
+            for rule in found
+        ),
+        "rule permission statements": len(from_rule),
+        "tables": len(aws.dynamodb.list_tables()["TableNames"]),
         "trails": len(aws.cloudtrail.describe_trails()["trailList"]),
         "filters": len(
             aws.logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")["metricFilters"]
@@ -44,6 +64,10 @@ def inventory(aws: Any) -> dict[str, int]:
 
 
 ONE_OF_EACH = {
+    "rules": len(EMULATED_REGIONS),  # the home rule and one forwarding rule per other region
+    "rules with one target": len(EMULATED_REGIONS),
+    "rule permission statements": 1,
+    "tables": 1,
     "trails": 1,
     "filters": 1,
     "subscriptions": 1,
@@ -52,7 +76,7 @@ ONE_OF_EACH = {
     "alarms": 1,
     "functions": 1,
     "buckets": 1,
-    "roles": 2,
+    "roles": 3,
     "parameters": 1,
 }
 

@@ -8,13 +8,14 @@ from typing import Any
 from loginwatch.allowlist import compile_pattern
 from loginwatch.config import parse_config
 from loginwatch.notifier_package import code_sha256
-from tests.support.cli import BASE_CONFIG, WEBHOOK, Cli
+from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
 
 ACCOUNT = "123456789012"
 BUCKET = f"lwtest-trail-{ACCOUNT}-us-east-1"
 TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/lwtest-trail"
 TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:lwtest-alerts"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
+RULE_ARN = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-console-sign-in"
 OUR_TAGS = {"managed-by": "loginwatch", "loginwatch:name": "lwtest", "team": "security"}
 
 
@@ -35,7 +36,9 @@ def setup_ok(cli: Cli, *args: str) -> Any:
 
 def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> None:
     run = setup_ok(cli)
-    assert run.stdout.count("  created") == 13, run.stdout
+    # one line per resource; the forwarding rules of 19 regions on one line
+    assert run.stdout.count("  created") == 18, run.stdout
+    assert f"{len(FORWARDING_REGIONS)} regions (" in run.stdout
     assert "loginwatch test-alert" in run.stdout
 
     s3 = aws.s3
@@ -118,6 +121,10 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     )
     assert actions == [
         "cloudwatch:DescribeAlarmHistory",  # when did this ALARM episode start (see notifier)
+        "dynamodb:BatchWriteItem",  # claims: no sign-in reported twice
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "logs:CreateLogStream",
         "logs:FilterLogEvents",
         "logs:PutLogEvents",
@@ -130,9 +137,11 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     assert not (config.get("Environment") or {}).get("Variables")
     assert function["Tags"] == OUR_TAGS
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
-    (invoke,) = policy["Statement"]
+    invoke, from_rule = policy["Statement"]
     assert invoke["Principal"] == {"Service": "sns.amazonaws.com"}
     assert invoke["Condition"]["ArnLike"]["AWS:SourceArn"] == TOPIC_ARN
+    assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
+    assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == RULE_ARN
     subs = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", FUNCTION_ARN)]
     # The secret is nowhere in what the user saw.
@@ -143,13 +152,13 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli) -> None
     setup_ok(cli)
     run = setup_ok(cli)
     assert run.mutating == [], run.mutating
-    assert run.stdout.count("  unchanged") == 13
+    assert run.stdout.count("  unchanged") == 18
     assert "created" not in run.stdout and "updated" not in run.stdout
 
 
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     run = setup_ok(cli, "--dry-run")
-    assert run.mutating == [] and "13 create" in run.stdout
+    assert run.mutating == [] and f"{17 + len(FORWARDING_REGIONS)} create" in run.stdout
     assert aws.cloudtrail.describe_trails()["trailList"] == []
 
 

@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 from tests.e2e.test_setup import BUCKET, TOPIC_ARN, setup_ok
-from tests.support.cli import BASE_CONFIG, WEBHOOK, Cli
+from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
 
 KINDS = [
     "bucket", "trail-log-group", "trail-role", "trail", "metric-filter", "topic", "alarm",
-    "webhook-parameter", "notifier-role", "notifier-log-group", "function", "invoke-permission",
-    "subscription",
+    "webhook-parameter", "claims-table", "notifier-role", "notifier-log-group", "function",
+    "invoke-permission", "subscription", "events-permission", "sign-in-rule", "forwarding-role",
+    *(["forwarding-rule"] * len(FORWARDING_REGIONS)),
 ]  # fmt: skip
 
 
@@ -21,11 +22,16 @@ def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
     return run.returncode, json.loads(run.stdout)
 
 
-def test_status_after_setup_is_healthy_and_lists_all_13_kinds(cli: Cli) -> None:
+def test_status_after_setup_is_healthy_and_lists_every_kind_in_every_region(cli: Cli) -> None:
     setup_ok(cli)
     code, report = status_json(cli)
     assert code == 0 and report["healthy"] is True
     assert [r["kind"] for r in report["resources"]] == KINDS
+    forwarding = [r["region"] for r in report["resources"] if r["kind"] == "forwarding-rule"]
+    assert sorted(forwarding) == sorted(FORWARDING_REGIONS)
+    assert {r["region"] for r in report["resources"] if r["kind"] != "forwarding-rule"} == {
+        "us-east-1"
+    }
     assert all(r["state"] == "ok" for r in report["resources"])
     assert report["account"] == "123456789012" and report["region"] == "us-east-1"
     checks = {c["name"]: c for c in report["checks"]}
@@ -138,7 +144,8 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     _make_look_alikes(aws)
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr
-    assert "Removed 11 resource(s)" in run.stdout
+    # 11 of the alarm chain, claims table, 2 rule resources + role, a rule in 19 regions
+    assert f"Removed {15 + len(FORWARDING_REGIONS)} resource(s)" in run.stdout
     assert ("cloudtrail", "StopLogging") in run.calls
     stop, delete = (
         run.calls.index(("cloudtrail", "StopLogging")),

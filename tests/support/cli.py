@@ -12,6 +12,15 @@ from pathlib import Path
 from loginwatch.aws import SplitsCalls
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/e2eSECRETwebhook"
+# Regions the emulator reports as enabled (the aws partition's, as AWS would): the
+# fast path forwards from each one that is not the home region.
+EMULATED_REGIONS = (
+    "af-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1", "eu-central-1",
+    "eu-north-1", "eu-south-1", "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1",
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+)  # fmt: skip
+FORWARDING_REGIONS = tuple(r for r in EMULATED_REGIONS if r != "us-east-1")
 BASE_CONFIG = """\
 region: us-east-1
 name: lwtest

@@ -90,14 +90,27 @@ class Deployment:
 
 
 def enabled_regions(aws: Aws) -> frozenset[str]:
-    """Regions this account may use, asked from EC2 in the home region (one call)."""
+    """Regions this account may use, asked from EC2 in the home region (one call).
+
+    Only the partition's own regions count: a region of another partition (GovCloud,
+    China) is another account altogether, whatever an emulator may list.
+    """
     with translate_errors("ec2:DescribeRegions"):
         found = aws.client("ec2").describe_regions(AllRegions=True)["Regions"]
-    return frozenset(
+    enabled = {
         r["RegionName"]
         for r in found
         if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
-    )
+    }
+    return frozenset(enabled & partition_regions(aws.partition))
+
+
+def partition_regions(partition: str) -> frozenset[str]:
+    """Every EventBridge region botocore knows in the partition: what "all" may mean."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(session.get_available_regions("events", partition_name=partition))
 
 
 class NotOurs(Exception):
