@@ -85,14 +85,15 @@ def test_every_interruption_point_converges(emulator_inprocess: InProcessEmulato
     """A crash before each mutating call of each resource kind (one region stands for all:
     a kind in 17 regions runs the same code 17 times)."""
     aws = Clients()
-    steps = mutating_steps_to_interrupt(load())
+    shared = emulator_inprocess.aws
+    steps = mutating_steps_to_interrupt(load(), reuse=shared)
     assert len(steps) >= 20  # sanity: the whole chain was built
     for fail_at in steps:
         emulator_inprocess.reset()
         with pytest.raises(Crash):
-            run_setup(load(), FailingRecorder(fail_at=fail_at))
-        run_setup(load())  # the re-run finishes the job
+            run_setup(load(), FailingRecorder(fail_at=fail_at), reuse=shared)
+        run_setup(load(), reuse=shared)  # the re-run finishes the job
         assert inventory(aws) == ONE_OF_EACH, f"after a crash before mutating call {fail_at}"
         again = CallRecorder()
-        run_setup(load(), again)
+        run_setup(load(), again, reuse=shared)
         assert again.mutating == [], f"not converged after crash at {fail_at}: {again.mutating}"

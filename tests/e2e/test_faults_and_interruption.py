@@ -17,6 +17,7 @@ from tests.support.inprocess import (
     Clients,
     InProcessEmulator,
     SilentProgress,
+    connect_recording,
     first_of_each_kind,
     load,
     run_setup,
@@ -84,36 +85,39 @@ def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(
 ) -> None:
     """After every step of the first resource of each kind (the same kind in another
     region runs the same code)."""
-    aws = Clients()
-    resources = engine.resources_for(engine.build_deployment(load(), connect(None, "us-east-1")))
+    aws, shared = Clients(), emulator_inprocess.aws
+    resources = engine.resources_for(engine.build_deployment(load(), shared))
     for k in first_of_each_kind(resources):
         emulator_inprocess.reset()
-        deployment = engine.build_deployment(load(), connect(None, "us-east-1"))
+        deployment = engine.build_deployment(
+            load(), connect_recording(CallRecorder(), reuse=shared)
+        )
         with pytest.raises(engine.Interrupted) as info:
             engine.apply(deployment, InterruptAt(k))
         assert info.value.exit_code == EXIT_INTERRUPTED
         assert "Re-run `loginwatch setup` to finish the job." in info.value.lines()
-        run_setup(load())
+        run_setup(load(), reuse=shared)
         assert inventory(aws) == ONE_OF_EACH, f"after Ctrl-C at step {k}"
         again = CallRecorder()
-        run_setup(load(), again)
+        run_setup(load(), again, reuse=shared)
         assert again.mutating == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
-def _teardown_plan() -> list[Any]:
-    deployment = engine.build_deployment(load(), connect(None, "us-east-1"), strict=False)
+def _teardown_plan(aws: Any) -> list[Any]:
+    deployment = engine.build_deployment(load(), aws, strict=False)
     return engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
 
 
 def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
     emulator_inprocess: InProcessEmulator,
 ) -> None:
-    run_setup(load())
-    deleted_in_order = [item.resource for item in _teardown_plan() if item.action == "delete"]
+    shared = emulator_inprocess.aws
+    run_setup(load(), reuse=shared)
+    deleted_in_order = [i.resource for i in _teardown_plan(shared) if i.action == "delete"]
     for k in first_of_each_kind(deleted_in_order):
         emulator_inprocess.reset()
-        run_setup(load())
+        run_setup(load(), reuse=shared)
         deleted: list[str] = []
 
         def press_ctrl_c_at_k(item: Any, k: int = k, deleted: list[str] = deleted) -> None:
@@ -122,11 +126,12 @@ def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
                 os.kill(os.getpid(), signal.SIGINT)
 
         with pytest.raises(engine.Interrupted) as info:
-            engine.teardown(_teardown_plan(), press_ctrl_c_at_k)
+            engine.teardown(_teardown_plan(shared), press_ctrl_c_at_k)
         assert "Re-run `loginwatch teardown` to finish the job." in info.value.lines()
         assert len(deleted) == k  # stopped right after the step in flight
-        engine.teardown(_teardown_plan(), lambda item: None)  # the re-run finishes the job
-        assert all(i.action == "absent" for i in _teardown_plan()), f"after Ctrl-C at step {k}"
+        engine.teardown(_teardown_plan(shared), lambda item: None)  # the re-run finishes the job
+        plan = _teardown_plan(shared)
+        assert all(i.action == "absent" for i in plan), f"after Ctrl-C at step {k}"
 
 
 def test_ctrl_c_through_the_cli_exits_130_with_the_rerun_hint(

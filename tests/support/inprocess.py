@@ -26,7 +26,15 @@ class InProcessEmulator:
 
     def start(self) -> InProcessEmulator:
         self._mock.start()
+        self._aws: Aws | None = None
         return self
+
+    @property
+    def aws(self) -> Aws:
+        """One connection for the whole test: its clients outlive reset()."""
+        if self._aws is None:
+            self._aws = connect(None, "us-east-1", sleep=lambda _: None)
+        return self._aws
 
     def reset(self) -> None:
         """Forget every resource (a new mock starts from nothing)."""
@@ -83,14 +91,20 @@ def load(text: str = BASE_CONFIG) -> Config:
     return parse_config(text, "test.yaml", {"LW_WEBHOOK": WEBHOOK})
 
 
-def connect_recording(recorder: CallRecorder, region: str = "us-east-1") -> Aws:
-    aws = connect(None, region, sleep=lambda _: None)
+def connect_recording(
+    recorder: CallRecorder, region: str = "us-east-1", *, reuse: Aws | None = None
+) -> Aws:
+    """Connected, recording into ``recorder``; ``reuse`` keeps another run's clients
+    (creating a client for each service in 20 regions costs more than a setup)."""
+    aws = reuse or connect(None, region, sleep=lambda _: None)
     aws.recorder = recorder
     return aws
 
 
-def run_setup(config: Config, recorder: CallRecorder | None = None) -> list[engine.StepResult]:
-    aws = connect_recording(recorder or CallRecorder())
+def run_setup(
+    config: Config, recorder: CallRecorder | None = None, *, reuse: Aws | None = None
+) -> list[engine.StepResult]:
+    aws = connect_recording(recorder or CallRecorder(), reuse=reuse)
     return engine.apply(engine.build_deployment(config, aws), SilentProgress())
 
 
@@ -146,11 +160,11 @@ def first_of_each_kind(resources: list[Any]) -> list[int]:
     return positions
 
 
-def mutating_steps_to_interrupt(config: Config) -> list[int]:
+def mutating_steps_to_interrupt(config: Config, reuse: Aws | None = None) -> list[int]:
     """Every mutating call of a fresh setup (1-based), made by the first resource of a kind."""
     progress = Attributing()
     recorder = AttributingRecorder(progress)
-    aws = connect_recording(recorder)
+    aws = connect_recording(recorder, reuse=reuse)
     engine.apply(engine.build_deployment(config, aws), progress)
     first_calls = first_of_each_kind(recorder.made_by)
     firsts = {recorder.made_by[i - 1].key for i in first_calls}

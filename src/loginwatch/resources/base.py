@@ -11,6 +11,7 @@ otherwise) and gets its clients for that region.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -105,6 +106,7 @@ def enabled_regions(aws: Aws) -> frozenset[str]:
     return frozenset(enabled & partition_regions(aws.partition))
 
 
+@functools.lru_cache(maxsize=4)
 def partition_regions(partition: str) -> frozenset[str]:
     """Every EventBridge region botocore knows in the partition: what "all" may mean."""
     import botocore.session
