@@ -360,9 +360,36 @@ def _merge_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, An
     return result
 
 
+# The same resource in this many regions or more is written once, with "*" for the region.
+REGION_WILDCARD_FROM = 4
+
+
+def _collapse_regions(resources: list[str]) -> list[str]:
+    """``arn:aws:events:<r>:123:rule/x`` for many ``<r>`` → ``arn:aws:events:*:123:rule/x``.
+
+    Still only our own name in our own account: a rule in 17 regions would otherwise
+    take 17 ARNs in every statement about it, and push the policy past IAM's size limit.
+    """
+    by_shape: dict[tuple[str, ...], list[str]] = {}
+    for arn in resources:
+        parts = arn.split(":", 5)
+        if len(parts) == 6 and parts[3] and parts[3] != "*":
+            by_shape.setdefault((*parts[:3], *parts[4:]), []).append(arn)
+    collapsed: list[str] = []
+    for arn in resources:
+        parts = arn.split(":", 5)
+        shape = (*parts[:3], *parts[4:]) if len(parts) == 6 else ()
+        if len(by_shape.get(shape, [])) >= REGION_WILDCARD_FROM:
+            arn = ":".join([*parts[:3], "*", *parts[4:]])
+        if arn not in collapsed:
+            collapsed.append(arn)
+    return collapsed
+
+
 def _tidy(statement: dict[str, Any]) -> dict[str, Any]:
     """A single action or resource is written as a string, as IAM shows it."""
-    actions, resources = _as_list(statement["Action"]), _as_list(statement["Resource"])
+    actions = _as_list(statement["Action"])
+    resources = _collapse_regions(_as_list(statement["Resource"]))
     return {
         **statement,
         "Action": actions[0] if len(actions) == 1 else actions,

@@ -68,6 +68,7 @@ class Call:
     service: str
     operation: str
     params: dict[str, Any]
+    region: str = "us-east-1"
 
 
 @dataclass
@@ -80,14 +81,25 @@ class Recording:
     current: str | None = None
 
     def __post_init__(self) -> None:
-        for service in SERVICES:  # the engine reuses these cached clients
-            self.aws.client(service).meta.events.register(
-                "before-parameter-build.*.*", self._parameters
-            )
+        # Every client the engine gets, in any region, now or later, reports its parameters.
+        hooked: set[int] = set()
+        original = self.aws.client
 
-    def _parameters(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        def client(service: str, region: str | None = None) -> Any:
+            made = original(service, region)
+            if id(made) not in hooked:
+                hooked.add(id(made))
+                made.meta.events.register("before-parameter-build.*.*", self._parameters)
+            return made
+
+        self.aws.client = client  # type: ignore[method-assign]
+        for service in SERVICES:
+            self.aws.client(service)
+
+    def _parameters(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
         if self.current is not None:
-            call = Call(model.service_model.service_name, model.name, dict(params))
+            region = kwargs["context"].get("client_region") or self.aws.region
+            call = Call(model.service_model.service_name, model.name, dict(params), region)
             self.detailed[self.current].append(call)
 
     @contextmanager
@@ -149,6 +161,15 @@ def _drift(aws: Aws, names: Names) -> None:
         SourceArn=f"arn:aws:sns:{names.region}:{names.account}:someone-elses-topic",
     )
     _raw(aws, "s3").delete_public_access_block(Bucket=names.bucket)
+    _raw(aws, "events").put_targets(
+        Rule=names.sign_in_rule,
+        Targets=[{"Id": "someone-else", "Arn": f"arn:aws:sqs:us-east-1:{names.account}:q"}],
+    )
+    _raw(aws, "dynamodb").update_table(
+        TableName=names.claims_table,
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1},
+    )
 
 
 def _apply(config: Any, aws: Aws) -> list[engine.StepResult]:
@@ -209,8 +230,8 @@ def _status_and_teardown(recording: Recording, config: Any, aws: Aws) -> None:
 # ---------------------------------------------------------------- checking
 
 
-def _arn(names: Names, service: str, resource: str) -> str:
-    return f"arn:{names.partition}:{service}:{names.region}:{names.account}:{resource}"
+def _arn(names: Names, service: str, resource: str, region: str | None = None) -> str:
+    return f"arn:{names.partition}:{service}:{region or names.region}:{names.account}:{resource}"
 
 
 def _log_group(names: Names, params: dict[str, Any], action: str) -> str:
@@ -227,6 +248,8 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
     if action == "iam:PassRole":
         if service == "cloudtrail":
             return [(p["CloudWatchLogsRoleArn"], "cloudtrail.amazonaws.com")]
+        if service == "events":
+            return [(t["RoleArn"], "events.amazonaws.com") for t in p["Targets"] if "RoleArn" in t]
         return [(p["Role"], "lambda.amazonaws.com")]
     if action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
         return [(f"{names.bucket_arn}/{o['Key']}", None) for o in p["Delete"]["Objects"]]
@@ -259,11 +282,21 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
     if service == "lambda":
         fn = p["FunctionName"]
         return [(fn if fn.startswith("arn:") else _arn(names, service, f"function:{fn}"), None)]
+    if service == "events":
+        if "ResourceARN" in p:
+            return [(p["ResourceARN"], None)]
+        rule = p.get("Name") or p["Rule"]
+        return [(_arn(names, service, f"rule/{rule}", call.region), None)]
+    if service == "dynamodb":
+        if "ResourceArn" in p:
+            return [(p["ResourceArn"], None)]
+        return [(_arn(names, service, f"table/{p['TableName']}", call.region), None)]
     raise AssertionError(f"no resource rule for {service}:{call.operation}")
 
 
 NO_RESOURCE_LEVEL = {
     ("sts", "GetCallerIdentity"),
+    ("ec2", "DescribeRegions"),
     ("logs", "DescribeLogGroups"),
     ("cloudtrail", "DescribeTrails"),
     ("cloudwatch", "GetMetricStatistics"),
@@ -297,6 +330,21 @@ TAG_PARAMETERS = ("Tags", "tags", "TagsList")
 ROLE_PARAMETERS = ("Role", "CloudWatchLogsRoleArn")
 
 
+def required_actions(call: Call) -> list[str]:
+    """What IAM checks for the call: its mapped actions, and PassRole for a target's role."""
+    actions = list(iam_actions((call.service, call.operation)))
+    if _implied_pass_role("", call) and any(
+        "RoleArn" in t for t in call.params.get("Targets") or []
+    ):
+        actions.append("iam:PassRole")
+    return actions
+
+
+def _implied_pass_role(command: str, call: Call) -> bool:
+    """EventBridge targets hand their role over: declared as an implied iam:PassRole."""
+    return call.service == "events" and call.operation == "PutTargets"
+
+
 def implied_problems(command: str, call: Call) -> list[str]:
     op = (call.service, call.operation)
     mapped = iam_actions(op)
@@ -305,7 +353,10 @@ def implied_problems(command: str, call: Call) -> list[str]:
         "Tag" in a.split(":")[1] and a.split(":")[0] == call.service for a in mapped
     ):
         problems.append(f"{command}: {op} passes tags but maps to no tagging action")
-    if any(call.params.get(p) for p in ROLE_PARAMETERS) and "iam:PassRole" not in mapped:
+    passes_role = any(call.params.get(p) for p in ROLE_PARAMETERS) or any(
+        "RoleArn" in t for t in call.params.get("Targets") or [] if isinstance(t, dict)
+    )
+    if passes_role and "iam:PassRole" not in mapped and not _implied_pass_role(command, call):
         problems.append(f"{command}: {op} passes a role but does not map to iam:PassRole")
     if call.params.get("ObjectOwnership") and "s3:PutBucketOwnershipControls" not in mapped:
         problems.append(f"{command}: {op} sets Object Ownership without its permission")
@@ -366,7 +417,7 @@ def unmet(
             problems.extend(implied_problems(command, call))
             if op not in declared:
                 problems.append(f"{command}: {op} is called but not declared by any resource")
-            for action in iam_actions(op):
+            for action in required_actions(call):
                 if action not in granted:
                     problems.append(f"{command}: {action} (for {op}) not in actions_for")
                 for resource, passed_to in targets(names, call, action):
@@ -399,6 +450,7 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
     updated = {r.resource.kind for r in repaired if r.action == "update"}
     assert updated >= {"bucket", "trail-role", "trail", "topic", "alarm", "notifier-role"}
     assert updated >= {"notifier-log-group", "function", "invoke-permission"}
+    assert updated >= {"sign-in-rule", "claims-table"}
 
     changed_text = BASE_CONFIG.replace("203.0.113.10", "203.0.113.99")
     changed = parse_config(changed_text, "test.yaml", {"LW_WEBHOOK": CHANGED_WEBHOOK})
@@ -486,6 +538,8 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
         f"{names.bucket_arn}/AWSLogs/{names.account}/*",
         *(f"{names.log_group_arn(g)}:*" for g in log_groups),
         *(f"{names.log_group_arn(g)}:log-stream:*" for g in log_groups),
+        # our one rule name, in every region the fast path covers
+        names.rule_arn("*"),
     }
 
 
@@ -519,6 +573,7 @@ def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
         "logs:DescribeLogGroups",
         "cloudtrail:DescribeTrails",
         "cloudwatch:GetMetricStatistics",
+        "ec2:DescribeRegions",  # which regions the fast path covers
     }
     assert all(is_read(a.split(":")[1]) for a in actions)
     assert "Condition" not in star[0]
@@ -589,8 +644,11 @@ def test_pass_role_is_scoped_to_our_roles_and_their_services() -> None:
     assert allows(policy, "iam:PassRole", notifier_role, "lambda.amazonaws.com")
     assert not allows(policy, "iam:PassRole", trail_role, "lambda.amazonaws.com")
     assert not allows(policy, "iam:PassRole", notifier_role, "ec2.amazonaws.com")
+    forward_role = EXAMPLE.role_arn(EXAMPLE.forwarding_role)
+    assert allows(policy, "iam:PassRole", forward_role, "events.amazonaws.com")
+    assert not allows(policy, "iam:PassRole", forward_role, "lambda.amazonaws.com")
     passes = [s for s in policy["Statement"] if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passes) == 2 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
+    assert len(passes) == 3 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
     assert "iam:PassRole" not in actions_for(EXAMPLE_CONFIG, [STATUS, TEARDOWN, TEST_ALERT])
 
 
