@@ -67,6 +67,7 @@ _ACTION_STYLE = {
     "unchanged": ("=", "dim", "unchanged"),
     "in use": ("•", "cyan", "in use, not managed"),
     "unavailable": ("·", "dim", "skipped"),
+    "remove": ("-", "red", "removed"),
 }
 _PLAN_WORD = {
     "create": "create",
@@ -74,6 +75,7 @@ _PLAN_WORD = {
     "unchanged": "unchanged",
     "in use": "use as is",
     "unavailable": "skip",
+    "remove": "remove",
 }
 
 
@@ -137,13 +139,16 @@ class StepPrinter:
 
     def done(self, result: Any) -> None:
         self._stop_spinner()
+        if result.action == "none":
+            return  # not asked for and not there: nothing to say
         held = self._held
-        if held and (held[0].resource.kind, held[0].action) != (
-            result.resource.kind,
-            result.action,
-        ):
+
+        def same(r: Any) -> tuple[Any, ...]:
+            return (r.resource.kind, r.action, r.changes)
+
+        if held and same(held[0]) != same(result):
             self._flush()
-        if result.resource.in_home_region or result.changes:
+        if result.resource.in_home_region:
             self._flush()
             self._print([result])
         else:

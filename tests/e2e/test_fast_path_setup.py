@@ -1,0 +1,152 @@
+"""The fast path's resources through the installed CLI, read back with boto3 in every region."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import boto3
+import pytest
+from moto.events.models import EventPattern
+
+from loginwatch.notifier import protocol
+from loginwatch.resources.sign_in_rule import SIGN_IN_DETAIL_TYPES, event_pattern
+from tests.conftest import load_fixture
+from tests.support.cli import BASE_CONFIG, EMULATED_REGIONS, FORWARDING_REGIONS, Cli
+
+ACCOUNT = "123456789012"
+RULE = "lwtest-console-sign-in"
+HOME_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/lwtest-events-forward"
+
+
+def rules_by_region() -> dict[str, list[dict[str, Any]]]:
+    found = {}
+    for region in EMULATED_REGIONS:
+        events = boto3.client("events", region_name=region)
+        rules = events.list_rules().get("Rules", [])
+        if rules:
+            found[region] = [
+                {**rule, "Targets": events.list_targets_by_rule(Rule=rule["Name"])["Targets"]}
+                for rule in rules
+            ]
+    return found
+
+
+def setup_with(cli: Cli, extra: str = "") -> Any:
+    cli.write_config(BASE_CONFIG + extra)
+    run = cli.run("setup")
+    assert run.returncode == 0, run.stderr + run.stdout
+    return run
+
+
+def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
+    # One region listed: the home rule and exactly one forwarding rule.
+    setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
+    rules = rules_by_region()
+    assert sorted(rules) == ["us-east-1", "us-west-2"]
+    (home,) = rules["us-east-1"]
+    assert home["Name"] == RULE and home["State"] == "ENABLED"
+    assert json.loads(home["EventPattern"]) == event_pattern()
+    assert [(t["Id"], t["Arn"]) for t in home["Targets"]] == [("loginwatch", FUNCTION_ARN)]
+    (forward,) = rules["us-west-2"]
+    (target,) = forward["Targets"]
+    assert target["Arn"] == HOME_BUS and target["RoleArn"] == ROLE_ARN
+    assert json.loads(forward["EventPattern"]) == event_pattern()
+
+    role = aws.iam.get_role(RoleName="lwtest-events-forward")["Role"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    inline = aws.iam.get_role_policy(RoleName="lwtest-events-forward", PolicyName="loginwatch")
+    (allowed,) = inline["PolicyDocument"]["Statement"]
+    assert allowed["Action"] == "events:PutEvents" and allowed["Resource"] == HOME_BUS
+
+    policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
+    (from_rule,) = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
+    assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
+    assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == home["Arn"]
+
+    # `all` (the default): every other enabled region forwards; converged, nothing to do.
+    setup_with(cli)
+    assert sorted(rules_by_region()) == sorted(EMULATED_REGIONS)
+    again = setup_with(cli)
+    assert again.mutating == []
+
+    # Back to one region: the 18 others are removed, and only those.
+    narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
+    assert sorted(rules_by_region()) == ["us-east-1", "us-west-2"]
+    assert narrowed.stdout.count("  removed") == 1  # one line for the 18 regions
+    assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
+
+    # Off: every fast-path resource goes; status is healthy without them.
+    setup_with(cli, "fast_path:\n  enabled: false\n")
+    assert rules_by_region() == {}
+    assert "lwtest-events-forward" not in [r["RoleName"] for r in aws.iam.list_roles()["Roles"]]
+    policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
+    assert [s["Sid"] for s in policy["Statement"]] == ["lwtest-sns-invoke"]
+    status = cli.run("status", "--json")
+    assert status.returncode == 0, status.stdout
+    kinds = {r["kind"] for r in json.loads(status.stdout)["resources"]}
+    assert not kinds & {"sign-in-rule", "forwarding-rule", "forwarding-role", "events-permission"}
+    assert setup_with(cli, "fast_path:\n  enabled: false\n").mutating == []
+
+    # On again, then teardown removes it all.
+    setup_with(cli)
+    run = cli.run("teardown", "--yes")
+    assert run.returncode == 0, run.stderr
+    assert rules_by_region() == {}
+    assert aws.dynamodb.list_tables()["TableNames"] == []
+
+
+def test_a_stopped_rule_in_one_region_is_drift_that_setup_repairs(cli: Cli) -> None:
+    setup_with(cli, "fast_path:\n  regions: [eu-west-1, us-west-2]\n")
+    boto3.client("events", region_name="eu-west-1").disable_rule(Name=RULE)
+    status = cli.run("status", "--json")
+    assert status.returncode == 1
+    report = json.loads(status.stdout)
+    (broken,) = [r for r in report["resources"] if r["state"] != "ok"]
+    assert (broken["kind"], broken["region"]) == ("forwarding-rule", "eu-west-1")
+    assert broken["details"] == ["state: DISABLED → ENABLED"]
+    human = cli.run("status")
+    assert "1 problem(s)" in human.stdout
+    setup_with(cli, "fast_path:\n  regions: [eu-west-1, us-west-2]\n")
+    assert cli.run("status").returncode == 0
+
+
+# ---------------------------------------------------------------- the pattern, on real shapes
+
+
+def matches(event: dict[str, Any]) -> bool:
+    """moto's own matcher (TestEventPattern is a stub); the pattern uses only plain
+    value lists, which every EventBridge matcher treats alike."""
+    return EventPattern.load(json.dumps(event_pattern())).matches_event(event)
+
+
+@pytest.mark.parametrize("detail_type", SIGN_IN_DETAIL_TYPES)
+def test_pattern_matches_real_sign_in_events_both_spellings(detail_type: str) -> None:
+    event = copy.deepcopy(load_fixture("eventbridge/console_signin_event.json"))
+    event["detail-type"] = detail_type
+    assert matches(event)
+    for kind in ("root_success", "iam_user_failure", "assumed_role_sso", "iam_user_ipv6"):
+        event["detail"] = load_fixture(f"cloudtrail/console_login_{kind}.json")
+        assert matches(event), kind
+
+
+def test_pattern_matches_the_test_event_and_nothing_else() -> None:
+    event = copy.deepcopy(load_fixture("eventbridge/console_signin_event.json"))
+    test_event = {
+        **event,
+        "source": protocol.TEST_EVENT_SOURCE,
+        "detail-type": protocol.TEST_EVENT_DETAIL_TYPE,
+        "detail": protocol.test_event_detail("t1-abc", "eu-west-1"),
+    }
+    assert matches(test_event)
+    assert not matches({**event, "detail": {**event["detail"], "eventName": "CheckMfa"}})
+    assert not matches({**event, "source": "aws.s3"})
+    assert not matches({**event, "detail-type": "AWS API Call via CloudTrail"})
+    # only features every EventBridge matcher accepts: plain lists of strings
+    for values in (event_pattern()["source"], event_pattern()["detail-type"]):
+        assert all(isinstance(v, str) for v in values)
+    assert "anything-but" not in json.dumps(event_pattern())
