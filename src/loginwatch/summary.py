@@ -36,6 +36,12 @@ class ConfigSummary:
             "exact": self.compiled.exact,
             "warnings": list(self.warnings),
             "webhook": self.config.masked_webhook,
+            "fast_path": {
+                "enabled": self.config.fast_path.enabled,
+                "regions": "all"
+                if self.config.fast_path.regions is None
+                else list(self.config.fast_path.regions),
+            },
             "ips": [{"ip": v.ip, "alerts": v.alerts} for v in self.ips],
         }
 

@@ -45,6 +45,7 @@ def render_summary(summary: ConfigSummary) -> None:
     table.add_row(f"allowlist ({len(summary.allowlist)})", "\n".join(allow))
     trail = f"reuse {config.existing_trail}" if config.existing_trail else "create a new trail"
     table.add_row("trail", escape(trail))
+    table.add_row("fast path", escape(config.fast_path.describe))
     compiled = summary.compiled
     exact = "[green]exact[/]" if compiled.exact else "[yellow]over-matches (notifier re-checks)[/]"
     table.add_row("pattern", f"{compiled.length}/1024 characters, {exact}")

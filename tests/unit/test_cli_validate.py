@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -48,7 +49,27 @@ def test_validate_json_schema() -> None:
         {"ip": "192.0.2.1", "alerts": True},
     ]
     assert data["exact"] is False  # the example has an IPv6 prefix
+    assert data["fast_path"] == {"enabled": True, "regions": "all"}
     assert WEBHOOK not in result.stdout
+
+
+def test_validate_shows_the_fast_path_settings(tmp_path: Any) -> None:
+    text = Path(EXAMPLE).read_text().replace("  regions: all", "  regions: [eu-west-1, us-west-2]")
+    listed = tmp_path / "listed.yaml"
+    listed.write_text(text)
+    human = run("validate", "--config", str(listed))
+    assert "fast path" in human.output and "on: eu-west-1, us-west-2" in human.output
+    off = tmp_path / "off.yaml"
+    off.write_text(text.replace("  enabled: true", "  enabled: false"))
+    data = json.loads(run("validate", "--config", str(off), "--json").stdout)
+    assert data["fast_path"] == {"enabled": False, "regions": ["eu-west-1", "us-west-2"]}
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text.replace("eu-west-1", "eu-wset-1"))
+    bad = run("validate", "--config", str(typo))
+    assert getattr(bad.exception, "exit_code", None) == 2  # a ConfigError: main() exits 2
+    assert "fast_path.regions[0]: 'eu-wset-1' is not an AWS region — did you mean 'eu-west-1'?" in (
+        str(bad.exception)
+    )
 
 
 def test_config_option_after_the_command_and_before() -> None:
