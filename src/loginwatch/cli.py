@@ -225,17 +225,24 @@ def teardown(
 @_config_option
 @click.option(
     "--via",
-    type=click.Choice(["alarm", "lambda", "slack"]),
+    type=click.Choice(["alarm", "fast-path", "lambda", "slack"]),
     default="alarm",
     show_default=True,
-    help="alarm: the real path CloudWatch → SNS → Lambda → Slack; lambda: invoke the "
+    help="alarm: the real path CloudWatch → SNS → Lambda → Slack; fast-path: a marked event "
+    "on another region's EventBridge bus → forwarding → Lambda → Slack; lambda: invoke the "
     "function directly; slack: post straight to the webhook (no AWS needed).",
+)
+@click.option(
+    "--from-region",
+    metavar="REGION",
+    help="fast-path: the region to send the test event from (default: the first other region "
+    "the fast path covers).",
 )
 @click.option(
     "--timeout", type=click.IntRange(5, 900), default=90, show_default=True, help="Seconds to wait."
 )
 @pass_options
-def test_alert(options: Options, via: str, timeout: int) -> None:
+def test_alert(options: Options, via: str, timeout: int, from_region: str | None) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
     from . import test_alert as alerts
 
@@ -252,6 +259,21 @@ def test_alert(options: Options, via: str, timeout: int) -> None:
         if via == "lambda":
             with ui.out.status(f"Invoking {names.function} with test {test_id} …"):
                 result = alerts.via_lambda(aws, names, test_id)
+        elif via == "fast-path":
+            region = from_region or _fast_path_test_region(config, aws)
+            with ui.out.status(
+                f"Test event {test_id} put on the default bus in {region}; waiting …"
+            ) as spin:
+                result = alerts.via_fast_path(
+                    aws,
+                    names,
+                    test_id,
+                    region=region,
+                    timeout=timeout,
+                    on_wait=lambda s: spin.update(
+                        f"Waiting for the notifier to deliver test {test_id} … {s:.0f} s"
+                    ),
+                )
         else:
             with ui.out.status(
                 f"Alarm {names.alarm} set to ALARM for test {test_id}; waiting …"
@@ -268,6 +290,21 @@ def test_alert(options: Options, via: str, timeout: int) -> None:
     ui.render_test_alert(result)
     if not result.delivered:
         raise SystemExit(EXIT_FAILURE)
+
+
+def _fast_path_test_region(config: Config, aws: Aws) -> str:
+    """A region other than the home one, so the test crosses a forwarding rule too."""
+    from .resources.base import enabled_regions
+
+    if not config.fast_path.enabled:
+        raise UsageError(
+            "The fast path is off (fast_path.enabled: false), so there is nothing to test.",
+            "Turn it on and run `loginwatch setup`, or test the alarm path: --via alarm.",
+        )
+    listed = config.fast_path.regions
+    candidates = sorted(enabled_regions(aws)) if listed is None else list(listed)
+    others = [r for r in candidates if r != config.region]
+    return others[0] if others else config.region
 
 
 @cli.command()

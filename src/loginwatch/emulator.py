@@ -5,6 +5,11 @@ makes it behave as AWS documents, so code written for AWS is exercised as is:
 - PutMetricFilter with an existing name replaces the filter (moto adds a copy);
 - CreateTrail with an existing name raises TrailAlreadyExistsException;
 - DeleteTrail of a missing trail raises TrailNotFoundException.
+And one place where moto stops short: an EventBridge rule whose target is a Lambda
+function raises NotImplementedError inside PutEvents. Here the event is recorded
+in ``LAMBDA_DELIVERIES`` instead (what EventBridge would have invoked the function
+with), so the fast path's forwarding can be followed end to end and the demo or a
+test can hand the event to the notifier.
 Needs the optional extra: ``pip install 'loginwatch[demo]'``.
 """
 
@@ -18,6 +23,8 @@ from typing import Any
 from .errors import UsageError
 
 _patched = False
+# (function ARN, event) for every Lambda target an EventBridge rule matched, in order.
+LAMBDA_DELIVERIES: list[tuple[str, dict[str, Any]]] = []
 
 
 def _require_moto() -> None:
@@ -74,6 +81,26 @@ def match_aws() -> None:
             raise TrailNotFoundException(account_id=self.account_id, name=name)
         del self.trails[trail.trail_name]
 
+    from moto.events import models as events_models
+
+    original_send = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        to_lambda = [t for t in self.targets if ":lambda:" in t["Arn"]]
+        if to_lambda and self.event_pattern.matches_event(original_event):
+            for target in to_lambda:
+                LAMBDA_DELIVERIES.append((target["Arn"], dict(original_event)))
+        others = [t for t in self.targets if ":lambda:" not in t["Arn"]]
+        if len(others) == len(self.targets):
+            original_send(self, original_event, transform_input)
+            return
+        kept, self.targets = self.targets, others
+        try:
+            original_send(self, original_event, transform_input)
+        finally:
+            self.targets = kept
+
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]

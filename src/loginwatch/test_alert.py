@@ -1,6 +1,9 @@
 """`loginwatch test-alert`: prove the chain works, and say which link is broken when it does not.
 
-Three routes, from most to least complete:
+Four routes, from most to least complete:
+- fast-path: put a marked test event on the default bus of a region other than the
+          home one → forwarding rule → home bus → home rule → Lambda → Slack; wait
+          until the notifier logs the delivery.
 - alarm:  set the alarm to ALARM with a marked reason → CloudWatch → SNS → Lambda →
           Slack; wait until the notifier logs the delivery; set the alarm back to OK.
 - lambda: invoke the function synchronously with a synthetic alarm notification.
@@ -21,7 +24,12 @@ from typing import Any
 from .aws import Aws, translate_errors
 from .config import Config
 from .names import Names
-from .notifier.protocol import test_alert_reason
+from .notifier.protocol import (
+    TEST_EVENT_DETAIL_TYPE,
+    TEST_EVENT_SOURCE,
+    test_alert_reason,
+    test_event_detail,
+)
 from .notifier.slack_delivery import SlackDeliveryError, post_to_slack
 from .notifier.slack_message import build_test_message
 from .resources.function import count_errors
@@ -214,30 +222,18 @@ def via_alarm(
             AlarmName=names.alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id)
         )
     try:
-        while True:
-            record = _find_delivery(logs, names, test_id, since)
-            elapsed = clock.now() - started
-            if record is not None:
-                delivered = record.get("outcome") == "test-posted"
-                detail = f"notifier outcome: {record.get('outcome')}" + (
-                    f" ({record.get('reason')})" if record.get("reason") else ""
-                )
-                return TestAlertResult(
-                    "alarm", test_id, delivered, elapsed, record.get("slack_status"), detail
-                )
-            if elapsed >= timeout:
-                return TestAlertResult(
-                    "alarm",
-                    test_id,
-                    False,
-                    elapsed,
-                    None,
-                    f"no delivery seen within {timeout:.0f} s",
-                    diagnose(aws, names, since),
-                )
-            if on_wait:
-                on_wait(elapsed)
-            clock.sleep(POLL_SECONDS)
+        return _wait_for_delivery(
+            "alarm",
+            logs,
+            names,
+            test_id,
+            since,
+            started,
+            timeout=timeout,
+            clock=clock,
+            on_wait=on_wait,
+            diagnose=lambda: diagnose(aws, names, since),
+        )
     finally:
         # Back to OK, so a real sign-in right after this still causes a transition (alarm
         # actions only run on state changes).
@@ -247,6 +243,171 @@ def via_alarm(
                 StateValue="OK",
                 StateReason=f"loginwatch test-alert {test_id} done",
             )
+
+
+def _wait_for_delivery(
+    route: str,
+    logs: Any,
+    names: Names,
+    test_id: str,
+    since: datetime,
+    started: float,
+    *,
+    timeout: float,
+    clock: Clock,
+    on_wait: Callable[[float], None] | None,
+    diagnose: Callable[[], list[str]],
+) -> TestAlertResult:
+    """Poll the notifier's log for the line carrying ``test_id``; diagnose on time-out."""
+    while True:
+        record = _find_delivery(logs, names, test_id, since)
+        elapsed = clock.now() - started
+        if record is not None:
+            delivered = record.get("outcome") == "test-posted"
+            detail = f"notifier outcome: {record.get('outcome')}" + (
+                f" ({record.get('reason')})" if record.get("reason") else ""
+            )
+            return TestAlertResult(
+                route, test_id, delivered, elapsed, record.get("slack_status"), detail
+            )
+        if elapsed >= timeout:
+            return TestAlertResult(
+                route,
+                test_id,
+                False,
+                elapsed,
+                None,
+                f"no delivery seen within {timeout:.0f} s",
+                diagnose(),
+            )
+        if on_wait:
+            on_wait(elapsed)
+        clock.sleep(POLL_SECONDS)
+
+
+# ---------------------------------------------------------------- --via fast-path
+
+
+def via_fast_path(
+    aws: Aws,
+    names: Names,
+    test_id: str,
+    *,
+    region: str,
+    timeout: float,
+    clock: Clock | None = None,
+    on_wait: Callable[[float], None] | None = None,
+) -> TestAlertResult:
+    """Put a marked test event on ``region``'s default bus and wait for the notifier."""
+    clock = clock or Clock()
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    started = clock.now()
+    events = aws.client("events", region)
+    with translate_errors("events:PutEvents", f"the default event bus in {region}"):
+        answer = events.put_events(
+            Entries=[
+                {
+                    "Source": TEST_EVENT_SOURCE,
+                    "DetailType": TEST_EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps(test_event_detail(test_id, region)),
+                    "EventBusName": "default",
+                }
+            ]
+        )
+    if answer.get("FailedEntryCount"):
+        entry = next((e for e in answer.get("Entries", []) if e.get("ErrorCode")), {})
+        return TestAlertResult(
+            "fast-path",
+            test_id,
+            False,
+            clock.now() - started,
+            None,
+            f"EventBridge refused the test event: {entry.get('ErrorCode')}: "
+            f"{entry.get('ErrorMessage')}",
+        )
+    return _wait_for_delivery(
+        "fast-path",
+        aws.client("logs"),
+        names,
+        test_id,
+        since,
+        started,
+        timeout=timeout,
+        clock=clock,
+        on_wait=on_wait,
+        diagnose=lambda: diagnose_fast_path(aws, names, region, since),
+    )
+
+
+def _rule_findings(aws: Any, names: Names, region: str, want: dict[str, str]) -> list[str]:
+    """Is the sign-in rule in ``region`` there, enabled, and pointing at ``want``?"""
+    events = aws.client("events", region)
+    where = "forwarding rule" if region != names.region else "home rule"
+    with translate_errors("events:DescribeRule", f"{names.sign_in_rule} in {region}"):
+        try:
+            rule = events.describe_rule(Name=names.sign_in_rule)
+        except events.exceptions.ResourceNotFoundException:
+            return [f"{where} ({region}): {names.sign_in_rule} does not exist (run setup)."]
+        targets = events.list_targets_by_rule(Rule=names.sign_in_rule).get("Targets", [])
+    findings = []
+    if rule.get("State") != "ENABLED":
+        findings.append(f"{where} ({region}): the rule is {rule.get('State')} (run setup).")
+    if not any(all(t.get(k) == v for k, v in want.items()) for t in targets):
+        findings.append(f"{where} ({region}): the rule does not target {want['Arn']} (run setup).")
+    return findings
+
+
+def diagnose_fast_path(aws: Any, names: Names, region: str, since: datetime) -> list[str]:
+    """Check each link of the fast path, in the order the event travels."""
+    findings: list[str] = []
+    role_arn = names.role_arn(names.forwarding_role)
+    if region != names.region:
+        findings += _rule_findings(
+            aws, names, region, {"Arn": names.event_bus_arn(), "RoleArn": role_arn}
+        )
+        iam = aws.client("iam")
+        with translate_errors("iam:GetRole", names.forwarding_role):
+            try:
+                iam.get_role(RoleName=names.forwarding_role)
+            except iam.exceptions.NoSuchEntityException:
+                findings.append(
+                    f"forwarding role: {names.forwarding_role} does not exist, so EventBridge "
+                    "cannot put events on the home bus (run setup)."
+                )
+    findings += _rule_findings(aws, names, names.region, {"Arn": names.function_arn})
+    lam = aws.client("lambda")
+    with translate_errors("lambda:GetPolicy", names.function):
+        try:
+            policy = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])
+        except lam.exceptions.ResourceNotFoundException:
+            policy = {}
+    if not any(s.get("Sid") == names.events_permission_sid for s in policy.get("Statement", [])):
+        findings.append(
+            "EventBridge → Lambda: EventBridge is not allowed to invoke the notifier (run setup)."
+        )
+    findings += _function_and_slack_findings(aws, names, since)
+    if not findings:
+        findings.append(
+            "Every link looks configured. EventBridge delivery is best effort and usually "
+            "takes seconds; try again, or `loginwatch test-alert --via lambda`."
+        )
+    return findings
+
+
+def _function_and_slack_findings(aws: Any, names: Names, since: datetime) -> list[str]:
+    findings = []
+    now = datetime.now(UTC)
+    errors = count_errors(aws, names.function, since - timedelta(minutes=5), now, period=60)
+    if errors:
+        findings.append(
+            f"Lambda: the notifier failed {errors} time(s) just now; see its log group."
+        )
+    failed = _recent_failures(aws.client("logs"), names, since)
+    if failed:
+        status = failed[-1].get("slack_status")
+        reason = failed[-1].get("reason") or ""
+        findings.append(f"Lambda → Slack: the webhook answered {status}: {reason}".rstrip(": "))
+    return findings
 
 
 def _find_delivery(logs: Any, names: Names, test_id: str, since: datetime) -> dict[str, Any] | None:
@@ -290,17 +451,7 @@ def diagnose(aws: Any, names: Names, since: datetime) -> list[str]:
         findings.append(
             "SNS → Lambda: SNS is not allowed to invoke the notifier (run `loginwatch setup`)."
         )
-    now = datetime.now(UTC)
-    errors = count_errors(aws, names.function, since - timedelta(minutes=5), now, period=60)
-    if errors:
-        findings.append(
-            f"Lambda: the notifier failed {errors} time(s) just now; see its log group."
-        )
-    failed = _recent_failures(aws.client("logs"), names, since)
-    if failed:
-        status = failed[-1].get("slack_status")
-        reason = failed[-1].get("reason") or ""
-        findings.append(f"Lambda → Slack: the webhook answered {status}: {reason}".rstrip(": "))
+    findings += _function_and_slack_findings(aws, names, since)
     if not findings:
         findings.append(
             "Every link looks configured. CloudWatch → SNS may be slow, or the topic's KMS key "

@@ -285,6 +285,7 @@ def notice(message: str) -> None:
 def render_test_alert(result: Any) -> None:
     route = {
         "alarm": "alarm → SNS → Lambda → Slack",
+        "fast-path": "EventBridge fast path → Lambda → Slack",
         "lambda": "Lambda → Slack",
         "slack": "Slack webhook",
     }[result.route]

@@ -150,3 +150,47 @@ def test_pattern_matches_the_test_event_and_nothing_else() -> None:
     for values in (event_pattern()["source"], event_pattern()["detail-type"]):
         assert all(isinstance(v, str) for v in values)
     assert "anything-but" not in json.dumps(event_pattern())
+
+
+# ---------------------------------------------------------------- test-alert --via fast-path
+
+
+def test_test_event_travels_the_forwarding_rule_to_the_notifier_and_breaks_are_named(
+    aws_server_inprocess: Any,
+) -> None:
+    from loginwatch import emulator, engine
+    from loginwatch.names import Names
+    from loginwatch.test_alert import Clock, via_fast_path
+    from tests.support.inprocess import SilentProgress, load
+
+    aws = aws_server_inprocess
+    config = load(BASE_CONFIG + "fast_path:\n  regions: [us-west-2]\n")
+    engine.apply(engine.build_deployment(config, aws), SilentProgress())
+    names = Names.for_config(config, aws.account_id, aws.partition)
+    no_wait = Clock(sleep=lambda _: None)
+    emulator.LAMBDA_DELIVERIES.clear()
+
+    result = via_fast_path(aws, names, "t1-fast", region="us-west-2", timeout=0, clock=no_wait)
+    # us-west-2's rule forwarded it to the home bus, whose rule invoked the notifier:
+    ((function, event),) = emulator.LAMBDA_DELIVERIES
+    assert function == FUNCTION_ARN
+    assert event["source"] == protocol.TEST_EVENT_SOURCE
+    assert event["detail"]["loginwatchTestId"] == "t1-fast"
+    # the emulator runs no function, so nothing logs a delivery: every link checks out
+    assert not result.delivered
+    assert result.diagnosis == [
+        "Every link looks configured. EventBridge delivery is best effort and usually "
+        "takes seconds; try again, or `loginwatch test-alert --via lambda`."
+    ]
+
+    emulator.LAMBDA_DELIVERIES.clear()
+    boto3.client("events", region_name="us-west-2").disable_rule(Name=RULE)
+    aws.client("lambda").remove_permission(
+        FunctionName="lwtest-notifier", StatementId="lwtest-events-invoke"
+    )
+    broken = via_fast_path(aws, names, "t2-fast", region="us-west-2", timeout=0, clock=no_wait)
+    # (moto still forwards through a DISABLED rule; AWS would not. The diagnosis is the point.)
+    assert broken.diagnosis == [
+        "forwarding rule (us-west-2): the rule is DISABLED (run setup).",
+        "EventBridge → Lambda: EventBridge is not allowed to invoke the notifier (run setup).",
+    ]

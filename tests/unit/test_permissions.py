@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSResponse
 
 from loginwatch import engine, permissions, policies
 from loginwatch.aws import Aws, CallRecorder, is_read
+from loginwatch.cli import _fast_path_test_region
 from loginwatch.config import Config, KmsKeys, parse_config
 from loginwatch.names import Names
 from loginwatch.permissions import (
@@ -41,7 +42,7 @@ from loginwatch.permissions import (
     iam_actions,
     parse_commands,
 )
-from loginwatch.test_alert import Clock, via_alarm, via_lambda
+from loginwatch.test_alert import Clock, via_alarm, via_fast_path, via_lambda
 from tests.support.cli import BASE_CONFIG
 from tests.support.inprocess import SilentProgress, load
 
@@ -201,6 +202,13 @@ def _test_alert(recording: Recording, config: Any, aws: Aws) -> None:
             # Nothing delivers in the emulator: time out at once, so diagnose() runs too.
             result = via_alarm(aws, names, "t-perm", timeout=0, clock=Clock(sleep=lambda _: None))
         assert not result.delivered and result.diagnosis
+        with recording.command(TEST_ALERT):
+            # The emulator's EventBridge invokes no target: nothing arrives, diagnose() runs.
+            region = _fast_path_test_region(config, aws)
+            result = via_fast_path(
+                aws, names, "t-perm", region=region, timeout=0, clock=Clock(sleep=lambda _: None)
+            )
+        assert not result.delivered and result.diagnosis
     finally:
         lam.meta.events.unregister("before-send.lambda.Invoke", invoked)
 
@@ -285,6 +293,9 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
     if service == "events":
         if "ResourceARN" in p:
             return [(p["ResourceARN"], None)]
+        if call.operation == "PutEvents":
+            buses = {e.get("EventBusName", "default") for e in p["Entries"]}
+            return [(_arn(names, service, f"event-bus/{b}", call.region), None) for b in buses]
         rule = p.get("Name") or p["Rule"]
         return [(_arn(names, service, f"rule/{rule}", call.region), None)]
     if service == "dynamodb":
@@ -554,6 +565,9 @@ def test_every_resource_is_scoped_to_the_config(command: str, compact: bool) -> 
         if resource == "*":
             assert sid == NO_RESOURCE_LEVEL_SID
             continue
+        if resource == EXAMPLE.event_bus_arn("*"):
+            assert sid.endswith("PutTestEvent")  # the account's own buses, test events only
+            continue
         assert EXAMPLE.name in resource, (sid, resource)
         assert EXAMPLE.account in resource or resource.startswith(EXAMPLE.bucket_arn)
         assert "*" not in resource or allowed_wildcard(EXAMPLE, resource), (sid, resource)
@@ -612,6 +626,12 @@ def test_commands_are_grouped_by_sid_prefix() -> None:
 def test_test_alert_gets_exactly_what_it_calls() -> None:
     assert actions_for(EXAMPLE_CONFIG, [TEST_ALERT]) == {
         "sts:GetCallerIdentity",
+        # --via fast-path: pick a region, put the test event, check the path's links
+        "ec2:DescribeRegions",
+        "events:PutEvents",
+        "events:DescribeRule",
+        "events:ListTargetsByRule",
+        "iam:GetRole",
         "cloudwatch:SetAlarmState",
         "cloudwatch:GetMetricStatistics",
         "logs:FilterLogEvents",

@@ -239,3 +239,75 @@ def test_synthetic_event_is_what_the_notifier_recognises_as_a_test() -> None:
     notice = parse_event(synthetic_alarm_event(NAMES, "t9-xyz", datetime(2026, 11, 27, tzinfo=UTC)))
     assert notice.alarm_name == NAMES.alarm and notice.new_state == "ALARM"
     assert find_test_id(notice.state_reason) == "t9-xyz"
+
+
+def test_via_fast_path_puts_a_marked_event_and_reports_the_notifiers_delivery() -> None:
+    from loginwatch.notifier import protocol
+    from loginwatch.test_alert import via_fast_path
+
+    aws = offline_aws()
+    events, logs = aws.client("events", "eu-west-1"), aws.client("logs")
+    line = json.dumps(
+        {"loginwatch": "notifier", "outcome": "test-posted", "test_id": "t9", "slack_status": 200}
+    )
+    with Stubber(events) as bus, Stubber(logs) as log:
+        bus.add_response(
+            "put_events",
+            {"FailedEntryCount": 0, "Entries": [{"EventId": "e1"}]},
+            {
+                "Entries": [
+                    {
+                        "Source": protocol.TEST_EVENT_SOURCE,
+                        "DetailType": protocol.TEST_EVENT_DETAIL_TYPE,
+                        "Detail": json.dumps(protocol.test_event_detail("t9", "eu-west-1")),
+                        "EventBusName": "default",
+                    }
+                ]
+            },
+        )
+        log.add_response(
+            "filter_log_events",
+            {"events": [{"message": line}]},
+            {
+                "logGroupName": NAMES.notifier_log_group,
+                "startTime": ANY,
+                "filterPattern": '"t9"',
+            },
+        )
+        result = via_fast_path(
+            aws, NAMES, "t9", region="eu-west-1", timeout=30, clock=Clock(sleep=lambda _: None)
+        )
+    assert result.delivered and result.route == "fast-path" and result.slack_status == 200
+
+
+def test_via_fast_path_says_when_eventbridge_refuses_the_event() -> None:
+    from loginwatch.test_alert import via_fast_path
+
+    aws = offline_aws()
+    events = aws.client("events", "eu-west-1")
+    with Stubber(events) as bus:
+        bus.add_response(
+            "put_events",
+            {
+                "FailedEntryCount": 1,
+                "Entries": [{"ErrorCode": "AccessDeniedException", "ErrorMessage": "no"}],
+            },
+        )
+        result = via_fast_path(aws, NAMES, "t9", region="eu-west-1", timeout=30)
+    assert not result.delivered
+    assert result.detail == "EventBridge refused the test event: AccessDeniedException: no"
+
+
+def test_fast_path_test_is_refused_when_the_fast_path_is_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loginwatch import aws as aws_module
+
+    monkeypatch.setattr(aws_module, "connect", lambda *a, **k: offline_aws())
+    path = tmp_path / "lw.yaml"
+    path.write_text(
+        CONFIG.format(url="https://hooks.slack.com/services/T/B/x" * 1)
+        + "fast_path:\n  enabled: false\n"
+    )
+    assert run_cli(["test-alert", "--via", "fast-path", "--config", str(path)]) == 2
+    assert "The fast path is off" in capsys.readouterr().err

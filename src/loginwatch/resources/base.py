@@ -182,7 +182,7 @@ class Resource(ABC):
         found = [g for g in self.calls() if g is not None]
         if not self.in_home_region:
             # The engine asks once which regions are enabled before touching another one.
-            found.append(perms.no_resource_level(perms.READ, "ec2", "DescribeRegions"))
+            found.append(perms.no_resource_level(perms.READ_AND_TEST, "ec2", "DescribeRegions"))
         return found
 
     def policy_arns(self) -> tuple[str, ...]:

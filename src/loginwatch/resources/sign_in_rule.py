@@ -62,8 +62,17 @@ class SignInRule(Resource):
 
     def calls(self) -> list[perms.Grant | None]:
         return [
-            self.grant("Read", perms.READ, "DescribeRule", "ListTargetsByRule"),
+            # test-alert --via fast-path reads the rules too, to say which link is broken.
+            self.grant("Read", perms.READ_AND_TEST, "DescribeRule", "ListTargetsByRule"),
             self.grant("Read", perms.READ, "ListTagsForResource"),
+            # ... and puts its marked test event on this region's default bus.
+            self.grant(
+                "TestAlert",
+                perms.ON_TEST,
+                "PutEvents",
+                sid="PutTestEvent",
+                resources=(self.names.event_bus_arn(self.region),),
+            ),
             self.grant("Setup", perms.ON_SETUP, "PutRule", "PutTargets", "RemoveTargets"),
             self.grant("Teardown", perms.ON_TEARDOWN, "ListTargetsByRule", "RemoveTargets"),
             self.grant("Teardown", perms.ON_TEARDOWN, "DeleteRule"),
