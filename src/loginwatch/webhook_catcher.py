@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -39,6 +40,8 @@ class SlackStub:
         self.requests: list[SlackRequest] = []
         self.replies: list[SlackReply] = []
         self.default_reply = SlackReply()
+        # Decides the answer when nothing is scripted (e.g. a rate limit); None: default_reply.
+        self.responder: Callable[[], SlackReply] | None = None
         self._lock = threading.Lock()
         stub = self
 
@@ -48,7 +51,12 @@ class SlackStub:
                 body = self.rfile.read(length)
                 with stub._lock:
                     stub.requests.append(SlackRequest(self.path, dict(self.headers), body))
-                    reply = stub.replies.pop(0) if stub.replies else stub.default_reply
+                    if stub.replies:
+                        reply = stub.replies.pop(0)
+                    elif stub.responder is not None:
+                        reply = stub.responder()
+                    else:
+                        reply = stub.default_reply
                 payload = reply.body.encode()
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
