@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -32,17 +33,39 @@ slack: {webhook_url: "https://hooks.slack.com/services/T000/B000/benchbenchbench
 """
 
 
+_reading = threading.local()  # the resource a reading thread is reading
+
+
+def _attributed_read(original: Any) -> Any:
+    def read(deployment: Any, resource: Any) -> Any:
+        _reading.resource = resource
+        try:
+            return original(deployment, resource)
+        finally:
+            _reading.resource = None
+
+    return read
+
+
+engine._read = _attributed_read(engine._read)  # reads run concurrently: attribute per thread
+
+
 class AttributingRecorder(CallRecorder):
-    """Counts calls per resource kind (the one whose step is in flight)."""
+    """Counts calls per resource kind (the one being read, or whose step is in flight)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.current = "-"
+        self.current: Any = None
         self.by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+        self.instances: dict[str, set[str]] = defaultdict(set)
 
     def __call__(self, model: Any, **kwargs: Any) -> None:
         super().__call__(model, **kwargs)
-        self.by_kind[self.current]["read" if is_read(model.name) else "mutating"] += 1
+        resource = getattr(_reading, "resource", None) or self.current
+        kind = resource.kind if resource is not None else "-"
+        if resource is not None:
+            self.instances[kind].add(resource.key)
+        self.by_kind[kind]["read" if is_read(model.name) else "mutating"] += 1
 
 
 class Progress:
@@ -50,13 +73,13 @@ class Progress:
         self.recorder = recorder
 
     def checking(self, resource: Any) -> None:
-        self.recorder.current = resource.kind
+        pass  # the reads that follow are attributed by the reading thread
 
     def start(self, resource: Any) -> None:
-        self.recorder.current = resource.kind
+        self.recorder.current = resource
 
     def done(self, result: Any) -> None:
-        self.recorder.current = "-"
+        self.recorder.current = None
 
 
 def run_setup(config: Any, faults: Any = None) -> tuple[AttributingRecorder, float]:
@@ -74,8 +97,8 @@ def add_latency(aws: Any, seconds: float) -> None:
     """Stand-in for the network round trip to AWS (tens of ms), which a loopback emulator lacks."""
     original = aws.client
 
-    def client(service: str) -> Any:
-        made = original(service)
+    def client(service: str, region: str | None = None) -> Any:
+        made = original(service, region)
         if not getattr(made, "_bench_latency", False):
             made.meta.events.register("before-send", lambda **_: time.sleep(seconds))
             made._bench_latency = True
@@ -117,12 +140,16 @@ def main() -> None:
         print("setup against a local moto server (wall time includes the emulator)")
         line("fresh setup", fresh, fresh_s)
         line("converged re-run", again, again_s)
-        print("\nconverged re-run, per resource (reads / mutating):")
+        print("\nconverged re-run, per resource (reads / mutating, per instance):")
         for kind, counts in again.by_kind.items():
-            print(f"  {kind:<20} {counts['read']:>2} / {counts['mutating']}")
-        kinds = [k for k in again.by_kind if k != "-"]
-        per = sum(again.by_kind[k]["read"] for k in kinds) / len(kinds)
-        print(f"  average reads per resource: {per:.2f}")
+            n = len(again.instances[kind]) or 1
+            where = f"  ×{n} (one per region)" if n > 1 else ""
+            per_one = f"{counts['read'] / n:g} / {counts['mutating'] / n:g}"
+            print(f"  {kind:<20} {per_one:>7}{where}")
+        instances = sum(len(keys) for keys in again.instances.values())
+        reads = sum(c["read"] for k, c in again.by_kind.items() if k != "-")
+        print(f"  {instances} resources, average reads per resource: {reads / instances:.2f}")
+        print("  (- is the deployment's own read: which regions are enabled, ec2:DescribeRegions)")
         print("\nunder 20 % injected faults (throttling, 500, 503, dropped and lost answers;")
         print("botocore's real jittered backoff, so wall time includes its sleeps):")
         emulator.reset()
