@@ -3,9 +3,11 @@
 What is real: loginwatch's config loader, pattern compiler, setup/status/teardown
 engine and the notifier package `setup` deploys (loaded from that very zip).
 What is emulated: the AWS APIs (moto's server, on loopback, in this process),
-the CloudWatch metric filter and alarm evaluation (done here with loginwatch's
-own filter-pattern evaluator), SNS delivery to Lambda (the packaged handler is
-called in-process), and Slack (a local webhook catcher).
+CloudTrail putting a sign-in on EventBridge (the demo puts it on eu-west-1's
+bus itself; the real forwarding and home rules then carry it), the CloudWatch
+metric filter and alarm evaluation (done here with loginwatch's own
+filter-pattern evaluator), SNS and EventBridge delivery to Lambda (the packaged
+handler is called in-process), and Slack (a local webhook catcher).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import emulator as emulation
 from . import engine, filter_eval
 from .aws import connect
 from .config import load_config
@@ -45,7 +48,10 @@ slack:
 EMULATED = (
     "AWS APIs: moto's server on 127.0.0.1, in this process (no account, no network)",
     "CloudWatch metric filter and alarm evaluation: loginwatch's own filter-pattern evaluator",
-    "SNS → Lambda delivery: the notifier zip that setup deployed, run in this process",
+    "CloudTrail → EventBridge: the demo puts the sign-in on eu-west-1's default bus itself "
+    "(AWS reserves aws.* sources); setup's forwarding and home rules carry it from there",
+    "SNS and EventBridge → Lambda delivery: the notifier zip that setup deployed, run in "
+    "this process",
     "Slack: a local webhook catcher on 127.0.0.1",
 )
 DEMO_ENV = {
@@ -55,6 +61,9 @@ DEMO_ENV = {
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+
+
+FAST_REGION = "eu-west-1"  # alice signs in through eu-west-1's sign-in endpoint
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,8 @@ def scenario(now: datetime) -> list[SignInScenario]:
         SignInScenario("carol (office IPv6)", "2001:db8:1::42", True,
                        _record(2, ip="2001:db8:1::42", identity=user("carol"), mfa="Yes", when=at(5))),
         SignInScenario("alice (café, no MFA)", "198.51.100.23", False,
-                       _record(3, ip="198.51.100.23", identity=user("alice"), when=at(4))),
+                       _record(3, ip="198.51.100.23", identity=user("alice"), region=FAST_REGION,
+                               when=at(0.05))),  # three seconds ago: the fast path hears first
         SignInScenario("root user", "192.0.2.77", False,
                        _record(4, ip="192.0.2.77", identity=root, mfa="Yes", when=at(3))),
         SignInScenario("alice, wrong password", "192.0.2.200", False,
@@ -167,32 +177,44 @@ def _run(
     aws = connect(None, config.region)
     deployment = engine.build_deployment(config, aws)
 
-    ui.demo_step("1/6", "Plan: what `loginwatch setup` would do (reads only)")
+    ui.demo_step("1/7", "Plan: what `loginwatch setup` would do (reads only)")
     printer = ui.StepPrinter(dry_run=True)
     engine.plan(deployment, printer)
     printer.stop()
 
-    ui.demo_step("2/6", "Setup: create the chain")
+    ui.demo_step("2/7", "Setup: create the chain")
     printer = ui.StepPrinter()
     engine.apply(deployment, printer)
     printer.stop()
     for message in deployment.notices:
         ui.notice(message)
 
-    ui.demo_step("3/6", "Status: is every link in place and able to fire?")
+    ui.demo_step("3/7", "Status: is every link in place and able to fire?")
     ui.render_status(engine.status(deployment))
 
-    ui.demo_step(
-        "4/6", "Sign-ins: CloudTrail delivers six ConsoleLogin records to the trail log group"
-    )
     now = datetime.now(UTC).replace(microsecond=0)
     sign_ins = scenario(now)
+    payloads: list[dict[str, Any]] = []
+    ui.demo_step(
+        "4/7",
+        f"Fast path: alice signs in from a café through {FAST_REGION}; EventBridge carries "
+        "it to the notifier in seconds",
+    )
+    alice = next(s for s in sign_ins if s.record["awsRegion"] == FAST_REGION)
+    delivered = _sign_in_on_eventbridge(aws, alice.record)
+    log_line = _invoke_packaged_notifier(deployment.package, delivered)
+    ui.demo_fast_path(FAST_REGION, deployment.names.region, log_line)
+    payloads.append(_shown(ui, slack, raw))
+
+    ui.demo_step(
+        "5/7", "Minutes later: CloudTrail delivers six ConsoleLogin records to the trail log group"
+    )
     _deliver(aws, deployment.trail_log_group, sign_ins)
     counted = [s for s in sign_ins if filter_eval.matches(deployment.pattern, s.record)]
     ui.demo_sign_ins(sign_ins, counted)
 
     ui.demo_step(
-        "5/6", "Alarm: the metric filter counted them, the alarm fires, SNS invokes the notifier"
+        "6/7", "Alarm: the metric filter counted them, the alarm fires, SNS invokes the notifier"
     )
     reason = (
         f"Threshold Crossed: 1 out of the last 1 datapoints [{float(len(counted))}] was greater than "
@@ -215,13 +237,9 @@ def _run(
     )
     ui.demo_notifier(deployed_sha, log_line)
 
-    ui.demo_step("6/6", "Slack: what the channel receives")
-    if not slack.requests:
-        raise RuntimeError("the notifier posted nothing")
-    payload = slack.requests[-1].json
-    ui.render_slack(payload)
-    if raw:
-        ui.demo_raw(payload)
+    ui.demo_step("7/7", "Slack: the alarm's digest leaves out what the fast path reported")
+    payloads.append(_shown(ui, slack, raw))
+    payload = payloads[-1]
 
     if keep:
         ui.demo_keep(emulator.url, config_path, DEMO_ENV)
@@ -233,6 +251,36 @@ def _run(
         engine.teardown(items, ui.teardown_done)
     ui.demo_outro(EMULATED)
     return payload
+
+
+def _shown(ui: Any, slack: SlackStub, raw: bool) -> dict[str, Any]:
+    """Render the newest Slack message (and its JSON with --raw)."""
+    if not slack.requests:
+        raise RuntimeError("the notifier posted nothing")
+    payload = slack.requests[-1].json
+    ui.render_slack(payload)
+    if raw:
+        ui.demo_raw(payload)
+    return payload
+
+
+def _sign_in_on_eventbridge(aws: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """Put the record on its region's bus as CloudTrail would; return what the home rule
+    invoked the notifier with (the emulator records EventBridge → Lambda deliveries)."""
+    emulation.LAMBDA_DELIVERIES.clear()
+    aws.client("events", record["awsRegion"]).put_events(
+        Entries=[
+            {
+                "Source": "aws.signin",
+                "DetailType": "AWS Console Sign In via CloudTrail",
+                "Detail": json.dumps(record),
+                "EventBusName": "default",
+            }
+        ]
+    )
+    if not emulation.LAMBDA_DELIVERIES:
+        raise RuntimeError("the fast path's rules did not deliver the sign-in")
+    return emulation.LAMBDA_DELIVERIES[-1][1]
 
 
 def _deliver(aws: Any, log_group: str, sign_ins: list[SignInScenario]) -> None:

@@ -346,6 +346,14 @@ def demo_sign_ins(sign_ins: list[Any], counted: list[Any]) -> None:
     )
 
 
+def demo_fast_path(region: str, home: str, log_line: dict[str, Any]) -> None:
+    out.print(
+        f"CloudTrail put the sign-in on {region}'s default bus; the forwarding rule there sent "
+        f"it to {home}'s bus, whose rule invoked the notifier (the deployed zip, run here)."
+    )
+    out.print(f"Its log line: [dim]{escape(json.dumps(log_line))}[/]")
+
+
 def demo_notifier(sha: str, log_line: dict[str, Any]) -> None:
     out.print(
         f"Ran the deployed notifier package (CodeSha256 {sha[:16]}…) with the alarm's SNS event."

@@ -17,13 +17,25 @@ def test_demo_alerts_on_the_disallowed_sign_ins_only(tmp_path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    start = out.index("----- raw Slack payload -----") + len("----- raw Slack payload -----")
-    payload = json.loads(out[start : out.index("----- end of raw Slack payload -----")])
-    text = json.dumps(payload)
-    for outside in ("198.51.100.23", "192.0.2.77", "198.51.100.66", "192.0.2.200"):
+    marker, end = "----- raw Slack payload -----", "----- end of raw Slack payload -----"
+    payloads = []
+    rest = out
+    while marker in rest:
+        start = rest.index(marker) + len(marker)
+        payloads.append(json.loads(rest[start : rest.index(end, start)]))
+        rest = rest[rest.index(end, start) + len(end) :]
+    fast, digest = payloads
+    # The fast path reported alice's café sign-in in seconds, from eu-west-1 ...
+    assert "198.51.100.23" in json.dumps(fast) and "fast path" in fast["text"]
+    sent = json.dumps(fast).split("sent ")[1].split(" s after the sign-in")[0]
+    assert 3 <= int(sent) < 30  # alice signed in 3 s before the demo's clock read "now"
+    # ... and the alarm's digest lists the rest, not alice's again.
+    text = json.dumps(digest)
+    assert "198.51.100.23" not in text and "1 more already reported by the fast path" in text
+    for outside in ("192.0.2.77", "198.51.100.66", "192.0.2.200"):
         assert outside in text, outside
     for inside in ("203.0.113.10", "2001:db8:1::42", "bob", "carol"):
-        assert inside not in text, inside
+        assert inside not in text + json.dumps(fast), inside
     assert "<!channel>" not in text  # the crafted user agent arrives escaped
     assert "ROOT account" in text
     # It says what was emulated, and it cleaned up after itself.
