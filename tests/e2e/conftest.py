@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from loginwatch.emulator import Emulator
 from tests.support.cli import Cli
+from tests.support.inprocess import Clients
 
 
 @pytest.fixture
@@ -20,9 +20,5 @@ def cli(aws_server: Emulator, tmp_path: Path) -> Cli:
 @pytest.fixture
 def aws(aws_server: Emulator) -> Any:
     """boto3 clients against the emulator, to read back what the CLI did."""
-
-    class Clients:
-        def __getattr__(self, service: str) -> Any:
-            return boto3.client(service.rstrip("_"), region_name="us-east-1")
 
     return Clients()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from loginwatch.aws import CallRecorder
@@ -29,14 +28,14 @@ def inventory(aws: Any) -> dict[str, int]:
     statements = [s for s in policy["Statement"] if s["Sid"] == "lwtest-sns-invoke"]
     from_rule = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
     rules = {
-        region: boto3.client("events", region_name=region).list_rules().get("Rules", [])
+        region: aws.in_region("events", region).list_rules().get("Rules", [])
         for region in EMULATED_REGIONS
     }
     return {
         "rules": sum(len(found) for found in rules.values()),
         "rules with one target": sum(
             len(
-                boto3.client("events", region_name=region)
+                aws.in_region("events", region)
                 .list_targets_by_rule(Rule=rule["Name"])
                 .get("Targets", [])
             )

@@ -22,10 +22,10 @@ FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/lwtest-events-forward"
 
 
-def rules_by_region() -> dict[str, list[dict[str, Any]]]:
+def rules_by_region(aws: Any) -> dict[str, list[dict[str, Any]]]:
     found = {}
     for region in EMULATED_REGIONS:
-        events = boto3.client("events", region_name=region)
+        events = aws.in_region("events", region)
         rules = events.list_rules().get("Rules", [])
         if rules:
             found[region] = [
@@ -45,7 +45,7 @@ def setup_with(cli: Cli, extra: str = "") -> Any:
 def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
     # One region listed: the home rule and exactly one forwarding rule.
     setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
-    rules = rules_by_region()
+    rules = rules_by_region(aws)
     assert sorted(rules) == ["us-east-1", "us-west-2"]
     (home,) = rules["us-east-1"]
     assert home["Name"] == RULE and home["State"] == "ENABLED"
@@ -70,19 +70,19 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
 
     # `all` (the default): every other enabled region forwards; converged, nothing to do.
     setup_with(cli)
-    assert sorted(rules_by_region()) == sorted(EMULATED_REGIONS)
+    assert sorted(rules_by_region(aws)) == sorted(EMULATED_REGIONS)
     again = setup_with(cli)
     assert again.mutating == []
 
     # Back to one region: the 18 others are removed, and only those.
     narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
-    assert sorted(rules_by_region()) == ["us-east-1", "us-west-2"]
+    assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
     assert narrowed.stdout.count("  removed") == 1  # one line for the 18 regions
     assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
 
     # Off: every fast-path resource goes; status is healthy without them.
     setup_with(cli, "fast_path:\n  enabled: false\n")
-    assert rules_by_region() == {}
+    assert rules_by_region(aws) == {}
     assert "lwtest-events-forward" not in [r["RoleName"] for r in aws.iam.list_roles()["Roles"]]
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["lwtest-sns-invoke"]
@@ -96,7 +96,7 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     setup_with(cli)
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr
-    assert rules_by_region() == {}
+    assert rules_by_region(aws) == {}
     assert aws.dynamodb.list_tables()["TableNames"] == []
 
 

@@ -46,12 +46,24 @@ class InProcessEmulator:
 
 
 class Clients:
-    """boto3 clients (us-east-1 unless named) to read back what loginwatch did."""
+    """boto3 clients (us-east-1 unless named) to read back what loginwatch did.
+
+    Each is made once: making a client costs more than most emulated calls.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str], Any] = {}
+
+    def in_region(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._made:
+            self._made[key] = boto3.client(service, region_name=region)
+        return self._made[key]
 
     def __getattr__(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service.rstrip("_"), region_name="us-east-1")
+        if service.startswith("_"):
+            raise AttributeError(service)
+        return self.in_region(service.rstrip("_"), "us-east-1")
 
 
 class Crash(Exception):
