@@ -14,6 +14,7 @@ from loginwatch.errors import EXIT_INTERRUPTED
 from tests.e2e.test_convergence import ONE_OF_EACH, inventory
 from tests.support.faults import FaultInjector, attach_to_every_client
 from tests.support.inprocess import (
+    ONE_FORWARDING_REGION,
     Clients,
     InProcessEmulator,
     SilentProgress,
@@ -37,22 +38,22 @@ def test_setup_status_teardown_converge_under_20_percent_faults(
     aws_server: Any, aws: Any, retry_sleeps: list[float], seed: int
 ) -> None:
     injector = FaultInjector(rate=0.2, seed=seed)
-    deployment = engine.build_deployment(load(), faulty_aws(injector))
+    deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector))
     engine.apply(deployment, SilentProgress())
     assert inventory(aws) == ONE_OF_EACH
 
-    report = engine.status(engine.build_deployment(load(), faulty_aws(injector), strict=False))
+    report = engine.status(engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False))
     assert report.healthy, report.problems
 
     clean = CallRecorder()
-    run_setup(load(), clean)
+    run_setup(load(ONE_FORWARDING_REGION), clean)
     assert clean.mutating == []  # nothing half-done, nothing duplicated
 
-    teardown_deployment = engine.build_deployment(load(), faulty_aws(injector), strict=False)
+    teardown_deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False)
     items = engine.teardown_plan(teardown_deployment, delete_bucket=False, delete_trail_logs=False)
     engine.teardown(items, lambda item: None)
     remaining = engine.teardown_plan(
-        engine.build_deployment(load(), faulty_aws(FaultInjector(rate=0)), strict=False),
+        engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(FaultInjector(rate=0)), strict=False),
         delete_bucket=False,
         delete_trail_logs=False,
     )
@@ -86,26 +87,26 @@ def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(
     """After every step of the first resource of each kind (the same kind in another
     region runs the same code)."""
     aws, shared = Clients(), emulator_inprocess.aws
-    resources = engine.resources_for(engine.build_deployment(load(), shared))
+    resources = engine.resources_for(engine.build_deployment(load(ONE_FORWARDING_REGION), shared))
     for k in first_of_each_kind(resources):
         emulator_inprocess.reset()
         deployment = engine.build_deployment(
-            load(), connect_recording(CallRecorder(), reuse=shared)
+            load(ONE_FORWARDING_REGION), connect_recording(CallRecorder(), reuse=shared)
         )
         with pytest.raises(engine.Interrupted) as info:
             engine.apply(deployment, InterruptAt(k))
         assert info.value.exit_code == EXIT_INTERRUPTED
         assert "Re-run `loginwatch setup` to finish the job." in info.value.lines()
-        run_setup(load(), reuse=shared)
+        run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
         assert inventory(aws) == ONE_OF_EACH, f"after Ctrl-C at step {k}"
         again = CallRecorder()
-        run_setup(load(), again, reuse=shared)
+        run_setup(load(ONE_FORWARDING_REGION), again, reuse=shared)
         assert again.mutating == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 def _teardown_plan(aws: Any) -> list[Any]:
-    deployment = engine.build_deployment(load(), aws, strict=False)
+    deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), aws, strict=False)
     return engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
 
 
@@ -113,11 +114,11 @@ def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
     emulator_inprocess: InProcessEmulator,
 ) -> None:
     shared = emulator_inprocess.aws
-    run_setup(load(), reuse=shared)
+    run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
     deleted_in_order = [i.resource for i in _teardown_plan(shared) if i.action == "delete"]
     for k in first_of_each_kind(deleted_in_order):
         emulator_inprocess.reset()
-        run_setup(load(), reuse=shared)
+        run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
         deleted: list[str] = []
 
         def press_ctrl_c_at_k(item: Any, k: int = k, deleted: list[str] = deleted) -> None:
