@@ -42,18 +42,24 @@ def test_setup_status_teardown_converge_under_20_percent_faults(
     engine.apply(deployment, SilentProgress())
     assert inventory(aws) == ONE_OF_EACH
 
-    report = engine.status(engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False))
+    report = engine.status(
+        engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False)
+    )
     assert report.healthy, report.problems
 
     clean = CallRecorder()
     run_setup(load(ONE_FORWARDING_REGION), clean)
     assert clean.mutating == []  # nothing half-done, nothing duplicated
 
-    teardown_deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False)
+    teardown_deployment = engine.build_deployment(
+        load(ONE_FORWARDING_REGION), faulty_aws(injector), strict=False
+    )
     items = engine.teardown_plan(teardown_deployment, delete_bucket=False, delete_trail_logs=False)
     engine.teardown(items, lambda item: None)
     remaining = engine.teardown_plan(
-        engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(FaultInjector(rate=0)), strict=False),
+        engine.build_deployment(
+            load(ONE_FORWARDING_REGION), faulty_aws(FaultInjector(rate=0)), strict=False
+        ),
         delete_bucket=False,
         delete_trail_logs=False,
     )

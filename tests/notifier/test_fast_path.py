@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -27,10 +27,16 @@ from tests.notifier.conftest import (
 from tests.notifier.test_handler import only_log_line, sign_in_sections
 
 
-def eventbridge_event(world: NotifierWorld, kind: str, seconds_ago: float = 4, **overrides: Any):
+def eventbridge_event(
+    world: NotifierWorld,
+    kind: str,
+    seconds_ago: float = 4,
+    at: datetime | None = None,
+    **overrides: Any,
+):
     """The fixture EventBridge event carrying a fixture CloudTrail record as its detail."""
     event = copy.deepcopy(load_fixture("eventbridge/console_signin_event.json"))
-    moment = (world.now - timedelta(seconds=seconds_ago)).replace(microsecond=0)
+    moment = at or (world.now - timedelta(seconds=seconds_ago)).replace(microsecond=0)
     event["detail"] = cloudtrail_record(kind, eventTime=iso(moment), **overrides)
     event["time"] = iso(moment)
     return event, moment
@@ -212,11 +218,14 @@ def test_a_burst_gets_a_bounded_number_of_messages_and_every_sign_in_counted(
     world: NotifierWorld,
 ) -> None:
     events = []
+    # All in one burst window (the previous one: already over, inside the alarm's window).
+    window = fast_path.BURST_WINDOW_SECONDS
+    start = datetime.fromtimestamp((int(world.now.timestamp()) // window - 1) * window, UTC)
     for n in range(100):
         event, moment = eventbridge_event(
             world,
             "alice",
-            seconds_ago=100 - n * 0.5,
+            at=start + timedelta(seconds=n // 2),
             eventID=f"burst-{n:03d}",
             sourceIPAddress=f"198.51.100.{n + 1}",
         )
@@ -234,3 +243,15 @@ def test_a_burst_gets_a_bounded_number_of_messages_and_every_sign_in_counted(
     digest = messages[-1]
     assert digest["blocks"][0]["text"]["text"].startswith(f":warning: {100 - posted} console")
     assert any(f"{posted} more already reported" in t for t in iter_texts(digest))
+
+
+def test_without_a_usable_claims_table_both_paths_still_post(world: NotifierWorld) -> None:
+    """A repeat beats a miss: DynamoDB throttled, denied or the table deleted."""
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=CLAIMS_TABLE)
+    event, moment = eventbridge_event(world, "alice")
+    fast = deliver(event)
+    assert fast["outcome"] == "posted" and "not de-duplicated" in fast["reason"]
+    world.trail.put((moment, event["detail"]))
+    alarm = handler.lambda_handler(alarm_event(state_change_time=world.now), None)
+    assert alarm["outcome"] == "posted" and "without de-duplication" in alarm["reason"]
+    assert len(world.slack.requests) == 2

@@ -26,7 +26,7 @@ from typing import Any
 from . import aws_clients, fast_path
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
-from .claims import Claims
+from .claims import NO_CLAIMS, ClaimError, Claims
 from .events import (
     alarm_window,
     episode_window,
@@ -251,7 +251,14 @@ def _post_unreported(
     are context, not an alert, so their claims are released for a later message.
     """
     claims = _claims(settings)
-    held = set(claims.claim_all(s.event_id for s in sign_ins if s.event_id))
+    try:
+        held = set(claims.claim_all(s.event_id for s in sign_ins if s.event_id))
+    except ClaimError as error:
+        # No table to ask (throttled, deleted, denied): a repeat beats a miss, so post all.
+        run.reason = f"posted without de-duplication: {error}"[:_REASON_LIMIT]
+        claims.release()
+        claims = NO_CLAIMS
+        held = {s.event_id for s in sign_ins}
     fresh = [s for s in sign_ins if not s.event_id or s.event_id in held]
     already = len(sign_ins) - len(fresh)
     run.events = len(fresh)
