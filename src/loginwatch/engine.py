@@ -246,7 +246,9 @@ def _read(deployment: Deployment, resource: Resource) -> Observed | None:
     if not deployment.region_enabled(resource.region):
         return _UNAVAILABLE
     if resource.key in deployment.prefetched:
-        return deployment.prefetched.pop(resource.key)
+        observed = deployment.prefetched.pop(resource.key)
+        resource.adopt(observed)
+        return observed
     return resource.read()
 
 

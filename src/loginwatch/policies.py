@@ -160,6 +160,7 @@ def notifier_role_policy(
             "Effect": "Allow",
             # Each sign-in is claimed once (conditional writes) so no path reports it twice.
             "Action": [
+                "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",

@@ -123,6 +123,7 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
         "cloudwatch:DescribeAlarmHistory",  # when did this ALARM episode start (see notifier)
         "dynamodb:BatchWriteItem",  # claims: no sign-in reported twice
         "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "logs:CreateLogStream",

@@ -470,6 +470,22 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
     updated = {r.resource.kind for r in reconfigured if r.action == "update"}
     assert updated == {"metric-filter", "webhook-parameter", "function"}
 
+    # The fast path turned off removes its resources (setup deletes), then back on.
+    fast_off = parse_config(
+        changed_text + "fast_path:\n  enabled: false\n",
+        "test.yaml",
+        {"LW_WEBHOOK": CHANGED_WEBHOOK},
+    )
+    with recording.command(SETUP):
+        removed = _apply(fast_off, aws)
+        _apply(changed, aws)
+    assert {r.resource.kind for r in removed if r.action == "remove"} == {
+        "events-permission",
+        "sign-in-rule",
+        "forwarding-role",
+        "forwarding-rule",
+    }
+
     _status_and_teardown(recording, changed, aws)
 
     for command in COMMANDS:

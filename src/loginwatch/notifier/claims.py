@@ -2,9 +2,15 @@
 
 A claim is a conditional PutItem on the sign-in's eventID. It is a *lease*: a
 claim in state "posting" that is older than ``LEASE_SECONDS`` (its Lambda died
-mid-post) may be taken over, so a crash never turns into a silent drop. After
-Slack accepted the message the claim becomes "posted" and stays until its TTL;
-if the post fails the claim is released and the sign-in is claimable again.
+mid-post, say at its timeout) may be taken over, so a crash never turns into a
+silent drop. After Slack accepted the message the claim becomes "posted" and
+stays until its TTL; if the post fails the claim is released and the sign-in is
+claimable again.
+
+A sign-in whose claim is *busy* (another run holds a live lease) is not counted
+as reported: that run may still fail. The caller raises ``ClaimBusy`` after
+posting the rest, so Lambda retries the invocation, which then finds it posted
+(skip) or free (post).
 
 The same table counts sign-ins per burst window (``count_in_window``) so a
 credential-stuffing run cannot flood the channel.
@@ -20,15 +26,27 @@ from typing import Any
 KEY = "eventId"
 TTL_ATTRIBUTE = "expires"
 POSTING, POSTED = "posting", "posted"
-# Longer than the function's timeout (30 s) plus Slack's retries: a live claim is never stolen.
-LEASE_SECONDS = 120
+# Longer than the function's timeout (30 s): a live claim is never stolen. Shorter than
+# Lambda's second retry (about 3 min): a claim left by a timed-out run has expired by then.
+LEASE_SECONDS = 90
 # Reported sign-ins are remembered for a week: far beyond any redelivery or alarm window.
 KEEP_SECONDS = 7 * 24 * 3600
 _BATCH = 25  # BatchWriteItem's limit
 
 
 class ClaimError(RuntimeError):
-    """The claims table could not be read or written: post nothing rather than guess."""
+    """The claims table could not be read or written (the callers then post anyway)."""
+
+
+class ClaimBusy(RuntimeError):
+    """Another run is posting these sign-ins right now: retry this invocation later."""
+
+    def __init__(self, event_ids: list[str]) -> None:
+        super().__init__(
+            f"{len(event_ids)} sign-in(s) are being posted by another run "
+            f"({', '.join(event_ids[:3])}); retrying so none is lost if that run fails"
+        )
+        self.event_ids = event_ids
 
 
 @dataclass
@@ -39,9 +57,11 @@ class Claims:
     table: str
     clock: Callable[[], float] = time.time
     held: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
 
     def claim(self, event_id: str) -> bool:
-        """True if this invocation now holds the sign-in; False if another path has it."""
+        """True if this invocation now holds the sign-in; False if it was posted already
+        or another run is posting it (then it is also listed in ``busy``)."""
         now = int(self.clock())
         try:
             self.client.put_item(
@@ -60,17 +80,41 @@ class Claims:
             )
         except Exception as error:
             if _code(error) == "ConditionalCheckFailedException":
+                if self._state(event_id) != POSTED:
+                    self.busy.append(event_id)
                 return False
             raise ClaimError(f"claiming {event_id}: {error}") from error
         self.held.append(event_id)
         return True
 
+    def _state(self, event_id: str) -> str | None:
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key={KEY: {"S": event_id}}, ConsistentRead=True
+            ).get("Item")
+        except Exception as error:
+            raise ClaimError(f"reading the claim on {event_id}: {error}") from error
+        return (item or {}).get("state", {}).get("S")
+
     def claim_all(self, event_ids: Iterable[str]) -> list[str]:
         """The ids this invocation now holds, in the given order."""
         return [e for e in event_ids if self.claim(e)]
 
-    def confirm(self) -> None:
-        """Slack accepted the message: every held claim becomes permanent (until its TTL)."""
+    def confirm(self) -> str | None:
+        """Slack accepted the message: every held claim becomes permanent (until its TTL).
+
+        Never raises: the message is out, and failing now would make Lambda post it
+        again. A claim left "posting" expires; at worst the sign-in is listed twice.
+        Returns what went wrong, for the log line, or None.
+        """
+        try:
+            self._confirm()
+        except Exception as error:
+            self.held = []
+            return f"claims not confirmed (a later run may list them again): {error}"
+        return None
+
+    def _confirm(self) -> None:
         now = int(self.clock())
         for start in range(0, len(self.held), _BATCH):
             requests = [
@@ -86,11 +130,14 @@ class Claims:
                 for event_id in self.held[start : start + _BATCH]
             ]
             pending: dict[str, Any] = {self.table: requests}
-            for _ in range(5):  # unprocessed items come back under throttling: resend them
+            for attempt in range(5):  # unprocessed items come back under throttling: resend
                 answer = self.client.batch_write_item(RequestItems=pending)
                 pending = answer.get("UnprocessedItems") or {}
                 if not pending:
                     break
+                time.sleep(0.05 * 2**attempt)
+            if pending:
+                raise ClaimError(f"{len(pending[self.table])} claim(s) still unprocessed")
         self.held = []
 
     def release(self) -> None:
@@ -140,8 +187,8 @@ class _NoClaims(Claims):
     def claim(self, event_id: str) -> bool:
         return True
 
-    def confirm(self) -> None:
-        pass
+    def confirm(self) -> str | None:
+        return None
 
     def release(self) -> None:
         pass

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .claims import NO_CLAIMS, ClaimError, Claims
+from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .events import SignIn, parse_sign_in
 from .ipmatch import AllowList
 from .protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
@@ -97,8 +97,15 @@ def _test(
 def _report(
     sign_in: SignIn, claims: Claims, post: Callable[[dict[str, Any]], None], now: datetime
 ) -> Outcome:
+    if sign_in.event_id and not claims.claim(sign_in.event_id):
+        if claims.busy:  # another run is posting it: only its success makes it reported
+            raise ClaimBusy(claims.busy)
+        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
+    # Counted once claimed, so a duplicate delivery of the same event is not counted twice.
     window = int(sign_in.event_time.timestamp()) // BURST_WINDOW_SECONDS
     count = claims.count_in_window(f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS)
+    if count > POSTED_PER_WINDOW:
+        claims.release()  # unclaimed: the alarm's digest lists it
     if count > POSTED_PER_WINDOW + 1:
         return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {count} of its window")
     if count == POSTED_PER_WINDOW + 1:
@@ -110,8 +117,6 @@ def _report(
             )
         )
         return Outcome("burst-notice", 1, reason="further sign-ins go to the alarm digest")
-    if sign_in.event_id and not claims.claim(sign_in.event_id):
-        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was claimed already")
     seconds = max(0.0, (now - sign_in.event_time).total_seconds())
     payload = build_alert_message(
         [sign_in], account_id=sign_in.account_id, alarm_name="", fast_path_seconds=seconds
@@ -121,5 +126,4 @@ def _report(
     except BaseException:
         claims.release()  # claimable again: the retry (or the alarm path) reports it
         raise
-    claims.confirm()
-    return Outcome("posted", 1)
+    return Outcome("posted", 1, reason=claims.confirm())

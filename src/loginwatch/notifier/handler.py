@@ -26,7 +26,7 @@ from typing import Any
 from . import aws_clients, fast_path
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
-from .claims import NO_CLAIMS, ClaimError, Claims
+from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .events import (
     alarm_window,
     episode_window,
@@ -260,10 +260,13 @@ def _post_unreported(
         claims = NO_CLAIMS
         held = {s.event_id for s in sign_ins}
     fresh = [s for s in sign_ins if not s.event_id or s.event_id in held]
-    already = len(sign_ins) - len(fresh)
+    busy = list(claims.busy)
+    already = len(sign_ins) - len(fresh) - len(busy)
     run.events = len(fresh)
     if not fresh or (already and not any(s.success for s in fresh)):
         claims.release()
+        if busy:
+            raise ClaimBusy(busy)
         run.outcome = "already-reported"
         run.reason = f"{already} sign-in(s) in the window were reported already"
         return
@@ -272,8 +275,11 @@ def _post_unreported(
     except BaseException:
         claims.release()  # claimable again: Lambda's retry reports them
         raise
-    claims.confirm()
+    run.reason = claims.confirm() or run.reason
     run.outcome = outcome
+    if busy:
+        # Posted what was ours; the retry sees the rest posted (skips) or free (posts).
+        raise ClaimBusy(busy)
 
 
 def _process_fast_path(event: Any, run: _Run) -> None:

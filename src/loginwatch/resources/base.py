@@ -11,6 +11,7 @@ otherwise) and gets its clients for that region.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -131,6 +132,8 @@ class Resource(ABC):
     owner_kind: ClassVar[str | None] = None
     # The stem of this kind's policy statement ids ("Read<sid>", "Setup<sid>", ...).
     sid: ClassVar[str] = ""
+    # The config can stop asking for it (fast path off, a region dropped): setup deletes it.
+    removable_by_setup: ClassVar[bool] = False
 
     def __init__(
         self, deployment: Deployment, region: str | None = None, *, wanted: bool = True
@@ -180,6 +183,9 @@ class Resource(ABC):
 
     def grants(self) -> list[perms.Grant]:
         found = [g for g in self.calls() if g is not None]
+        if self.removable_by_setup:
+            # setup removes it when the config stops asking for it: teardown's calls, on setup.
+            found += [_on_setup(g) for g in found if g.sid.startswith("Teardown")]
         if not self.in_home_region:
             # The engine asks once which regions are enabled before touching another one.
             found.append(perms.no_resource_level(perms.READ_AND_TEST, "ec2", "DescribeRegions"))
@@ -226,6 +232,11 @@ class Resource(ABC):
     def delete(self, observed: Observed) -> str:
         """Remove it; return a short note for the user (or "")."""
 
+    def adopt(self, observed: Observed | None) -> None:
+        """Learn from a reading another instance of this resource made (read() does it
+        itself); most resources need nothing from it."""
+        return None
+
     def owned(self, observed: Observed) -> bool:
         """Did loginwatch make this? Default: our two tags, with our name."""
         return has_our_tags(observed.get("tags", {}), self.names.name)
@@ -251,6 +262,16 @@ class Resource(ABC):
     def aws_call(self, action: str) -> Iterator[None]:
         with translate_errors(action, self.name):
             yield
+
+
+def _on_setup(grant: perms.Grant) -> perms.Grant:
+    """A teardown statement, made again for setup's removal of what is no longer wanted."""
+    return dataclasses.replace(
+        grant,
+        sid="SetupRemove" + grant.sid.removeprefix("Teardown"),
+        operations=tuple((op, perms.ON_SETUP) for op, _ in grant.operations),
+        implied=tuple((action, perms.ON_SETUP) for action, _ in grant.implied),
+    )
 
 
 def has_our_tags(tags: Mapping[str, str], name: str) -> bool:

@@ -97,6 +97,10 @@ class ClaimsTable(Resource):
                     raise
 
     def update(self, observed: Observed, changes: list[str]) -> None:
+        if observed["status"] != "ACTIVE":
+            # A run stopped right after CreateTable: the table is still being made.
+            with self.aws_call("dynamodb:DescribeTable"):
+                self.client.get_waiter("table_exists").wait(TableName=self.name, WaiterConfig=WAIT)
         if observed["billing"] != "PAY_PER_REQUEST":
             with self.aws_call("dynamodb:UpdateTable"):
                 self.client.update_table(TableName=self.name, BillingMode="PAY_PER_REQUEST")

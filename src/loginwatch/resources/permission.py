@@ -98,6 +98,7 @@ class EventsInvokePermission(InvokePermission):
 
     kind = "events-permission"
     label = "EventBridge invoke permission"
+    removable_by_setup = True
     principal = "events.amazonaws.com"
 
     @property

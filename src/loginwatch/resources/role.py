@@ -155,6 +155,7 @@ class ForwardingRole(Role):
 
     kind = "forwarding-role"
     label = "EventBridge forwarding role"
+    removable_by_setup = True
     trusted_service = "events.amazonaws.com"
     scope_to_account = True
 

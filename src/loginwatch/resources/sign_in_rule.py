@@ -45,6 +45,7 @@ class SignInRule(Resource):
     label = "sign-in rule"
     service = "events"
     sid = "SignInRules"
+    removable_by_setup = True
 
     @property
     def name(self) -> str:

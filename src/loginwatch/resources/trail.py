@@ -287,8 +287,12 @@ class ReusedTrail(Resource):
     @absent_on("TrailNotFoundException")
     def read(self) -> Observed | None:
         observed = read_trail(self.client, self.name)
-        self.observed_arn = observed["trail"].get("TrailARN")
+        self.adopt(observed)
         return observed
+
+    def adopt(self, observed: Observed | None) -> None:
+        if observed is not None:
+            self.observed_arn = observed["trail"].get("TrailARN")
 
     def problems(self, observed: Observed | None) -> list[str]:
         """What makes this trail unusable for loginwatch, in words the user can act on."""
