@@ -181,14 +181,22 @@ def _ipv6_expression(network: ipaddress.IPv6Network) -> _Expression | None:
         parts = [_ipv6_expression(sub) for sub in network.subnets(new_prefix=aligned)]
         return _Expression(network, strings=tuple(p.strings[0] for p in parts if p), exact=False)
     # e.g. a /56: the whole hextets as text, then the partial hextet's range in hex.
+    # ":" is written \x3A: AWS's pages disagree on whether ":" may appear in %regex%,
+    # and both versions document \xhh.
     fixed = network.prefixlen // 16
     hextets = [int(h, 16) for h in network.network_address.exploded.split(":")]
-    head = "^" + "".join(f"{h:x}:" for h in hextets[:fixed])
+    head = "^" + "".join(f"{h:x}{COLON}" for h in hextets[:fixed])
     lo = hextets[fixed]
     hi = lo + 2 ** (16 - network.prefixlen % 16) - 1
-    end = "$" if fixed == 7 else ":"
+    end = "$" if fixed == 7 else COLON
     alternatives = tuple(head + alt + end for alt in range_regex(lo, hi, HEX))
+    if lo == 0 and fixed < 7:
+        # The partial hextet is 0 and written as "::" ("2001:db8:ab00::1" in ab00::/56).
+        alternatives += (head + COLON,)
     return _Expression(network, regexes=alternatives, exact=False)
+
+
+COLON = "\\x3A"  # ":" inside a %regex% term
 
 
 def _string_term(text: str) -> str:

@@ -171,9 +171,23 @@ EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 BAD_CREDENTIALS = {"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch"}
 
 
+NOT_FOUND = {
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NoSuchEntity",
+    "NotFound",
+    "ParameterNotFound",
+    "TrailNotFoundException",
+}
+
+
 @contextmanager
-def translate_errors(action: str, resource: str = "") -> Iterator[None]:
-    """Turn botocore errors into one or two lines naming the action, resource and fix."""
+def translate_errors(action: str, resource: str = "", *, missing: str = "") -> Iterator[None]:
+    """Turn botocore errors into one or two lines naming the action, resource and fix.
+
+    ``missing``: the fix to give when the resource does not exist (for commands that
+    need what setup makes), instead of AWS's own words ("An unspecified service error").
+    """
     target = f" on {resource}" if resource else ""
     try:
         yield
@@ -210,6 +224,10 @@ def translate_errors(action: str, resource: str = "") -> Iterator[None]:
                 f"AWS rejected the credentials ({code}).",
                 "Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and that the "
                 "region is enabled for the account.",
+            ) from None
+        if missing and code in NOT_FOUND:
+            raise AwsError(
+                f"{resource or 'A resource'} does not exist ({action}).", missing
             ) from None
         if code in ACCESS_DENIED:
             raise AwsError(

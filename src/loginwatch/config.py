@@ -95,7 +95,7 @@ class Config:
     existing_trail: str | None = None
     bucket: str | None = None
     retention_days: int = 365
-    notifier_retention_days: int = 90
+    notifier_retention_days: int = 365
     alarm_period_seconds: int = 60
     alarm_evaluation_periods: int = 1
     lookback_minutes: int = 10
@@ -642,7 +642,8 @@ def _notifier(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
         reader.problems.add(
             line, "notifier.lookback_minutes", f"{lookback} is out of range (0-120)"
         )
-    days, dline = reader.integer(notifier, "log_retention_days", "notifier.log_retention_days", 90)
+    # 365: Prowler fails log groups kept for less (cloudwatch_log_group_retention_policy_specific_days_enabled).
+    days, dline = reader.integer(notifier, "log_retention_days", "notifier.log_retention_days", 365)
     _check_retention(reader, days, dline, "notifier.log_retention_days")
     return lookback, days
 

@@ -398,10 +398,17 @@ class StatusReport:
     def healthy(self) -> bool:
         return not self.problems
 
+    @property
+    def nothing_set_up(self) -> bool:
+        """Not one resource loginwatch manages exists yet: a first run, before setup."""
+        managed = [r for r in self.resources if r.resource.managed and r.state != "unavailable"]
+        return bool(managed) and all(r.state == "missing" for r in managed)
+
     def to_json(self) -> dict[str, Any]:
         names = self.deployment.names
         return {
             "healthy": self.healthy,
+            "nothing_set_up": self.nothing_set_up,
             "name": names.name,
             "region": names.region,
             "account": names.account,

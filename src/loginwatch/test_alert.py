@@ -35,6 +35,7 @@ from .notifier.slack_message import build_test_message
 from .resources.function import count_errors
 
 POLL_SECONDS = 3.0
+NOT_SET_UP = "Run `loginwatch setup` first (`loginwatch status` shows what is missing)."
 
 
 def new_test_id() -> str:
@@ -138,7 +139,7 @@ def synthetic_alarm_event(
 
 def via_lambda(aws: Aws, names: Names, test_id: str) -> TestAlertResult:
     started = time.perf_counter()
-    with translate_errors("lambda:InvokeFunction", names.function):
+    with translate_errors("lambda:InvokeFunction", names.function, missing=NOT_SET_UP):
         response = aws.client("lambda").invoke(
             FunctionName=names.function,
             InvocationType="RequestResponse",
@@ -217,7 +218,9 @@ def via_alarm(
     logs = aws.client("logs")
     since = datetime.now(UTC) - timedelta(minutes=1)
     started = clock.now()
-    with translate_errors("cloudwatch:SetAlarmState", names.alarm):
+    with translate_errors(
+        "cloudwatch:SetAlarmState", f"the alarm {names.alarm}", missing=NOT_SET_UP
+    ):
         cloudwatch.set_alarm_state(
             AlarmName=names.alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id)
         )

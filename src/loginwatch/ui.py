@@ -207,6 +207,16 @@ _STATE_STYLE = {
 
 def render_status(report: Any) -> None:
     names = report.deployment.names
+    if report.nothing_set_up:
+        out.print(
+            f"[bold]Nothing is set up yet[/] for loginwatch '{escape(names.name)}' in account "
+            f"{names.account}, region {names.region}."
+        )
+        out.print(
+            "Run [bold]loginwatch setup[/] to create it ([bold]loginwatch setup --dry-run[/] "
+            "shows the plan first)."
+        )
+        return
     table = Table(title=f"loginwatch '{names.name}' in {names.region} (home region)")
     table.add_column("resource")
     table.add_column("region", overflow="fold")

@@ -77,7 +77,7 @@ def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> Non
         states["trail"]["state"] == "drift"
         and "logging: stopped → started" in states["trail"]["details"]
     )
-    assert states["notifier-log-group"]["details"] == ["retention days: 7 → 90"]
+    assert states["notifier-log-group"]["details"] == ["retention days: 7 → 365"]
     assert states["webhook-parameter"]["details"] == [
         "webhook value differs from the config (value not shown)"
     ]
@@ -231,3 +231,25 @@ def test_status_says_what_setup_cannot_repair(cli: Cli, aws: Any) -> None:
     assert "1 problem(s) setup cannot repair" in run.stdout
     assert "reused trail is usable: logging is stopped" in run.stdout
     assert "run loginwatch setup to repair" not in run.stdout
+
+
+def test_first_run_before_setup_says_to_run_setup(cli: Cli) -> None:
+    human = cli.run("status")
+    assert human.returncode == 1
+    assert "Nothing is set up yet" in human.stdout and "loginwatch setup" in human.stdout
+    assert "problem(s)" not in human.stdout and "Can it fire?" not in human.stdout
+    code, report = status_json(cli)
+    assert code == 1 and report["nothing_set_up"] is True and report["healthy"] is False
+
+    for via in ("alarm", "lambda"):
+        alert = cli.run("test-alert", "--via", via, "--timeout", "5")
+        assert alert.returncode == 1, alert.stdout + alert.stderr
+        lines = [line for line in alert.stderr.splitlines() if line.strip()]
+        assert len(lines) == 2, alert.stderr  # what is missing, and what to do
+        assert "does not exist" in lines[0] and "lwtest" in lines[0]
+        assert "Run `loginwatch setup` first" in lines[1]
+        assert "unspecified" not in alert.stderr and "Traceback" not in alert.stderr
+
+    setup_ok(cli)
+    code, report = status_json(cli)
+    assert code == 0 and report["nothing_set_up"] is False

@@ -49,7 +49,7 @@ VALID: dict[str, Any] = {
     "trail": {"existing": None, "bucket": None},
     "log_group": {"retention_days": 365},
     "alarm": {"period_seconds": 60, "evaluation_periods": 1},
-    "notifier": {"lookback_minutes": 10, "log_retention_days": 90},
+    "notifier": {"lookback_minutes": 10, "log_retention_days": 365},
     "kms": {"log_group": None, "topic": None, "parameter": None, "bucket": None},
     "tags": {"team": "security"},
 }
