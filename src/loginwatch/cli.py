@@ -217,7 +217,11 @@ def teardown(
         if not click.confirm(f"Remove these {len(to_delete)} resource(s)?", default=False):
             ui.out.print("Nothing was changed.")
             raise SystemExit(EXIT_FAILURE)
-    engine.teardown(items, ui.teardown_done)
+    printer = ui.TeardownPrinter()
+    try:
+        engine.teardown(items, printer.done)
+    finally:
+        printer.stop()
     ui.out.print(f"[bold]Removed {len(to_delete)} resource(s).[/]")
 
 

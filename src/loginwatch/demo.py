@@ -248,7 +248,9 @@ def _run(
     else:
         ui.demo_step("end", "Teardown: remove everything (the demo's bucket and logs too)")
         items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
-        engine.teardown(items, ui.teardown_done)
+        printer = ui.TeardownPrinter()
+        engine.teardown(items, printer.done)
+        printer.stop()
     ui.demo_outro(EMULATED)
     return payload
 

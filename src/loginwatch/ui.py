@@ -281,11 +281,34 @@ def render_teardown_plan(items: list[Any]) -> None:
         out.print("Nothing left to remove.")
 
 
-def teardown_done(item: Any) -> None:
-    note = f" ({escape(item.note)})" if item.note else ""
-    verb = "cleaned" if item.action == "clean" else "deleted"
-    line = _resource_line("red", "-", [item], lambda i: i.resource)
-    out.print(f"{line}  {verb}{note}")
+class TeardownPrinter:
+    """One line per removed resource; one kind removed in many regions is one line."""
+
+    def __init__(self) -> None:
+        self._held: list[Any] = []
+
+    def done(self, item: Any) -> None:
+        held = self._held
+        if held and (held[0].resource.kind, held[0].action) != (item.resource.kind, item.action):
+            self.stop()
+        if item.resource.in_home_region or item.note:
+            self.stop()
+            self._print([item])
+        else:
+            self._held.append(item)
+
+    def stop(self) -> None:
+        if self._held:
+            self._print(self._held)
+            self._held = []
+
+    @staticmethod
+    def _print(group: list[Any]) -> None:
+        item = group[0]
+        note = f" ({escape(item.note)})" if item.note else ""
+        verb = "cleaned" if item.action == "clean" else "deleted"
+        line = _resource_line("red", "-", group, lambda i: i.resource)
+        out.print(f"{line}  {verb}{note}")
 
 
 def notice(message: str) -> None:

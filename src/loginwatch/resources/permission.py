@@ -97,7 +97,7 @@ class EventsInvokePermission(InvokePermission):
     """EventBridge may invoke the notifier, from the home sign-in rule only."""
 
     kind = "events-permission"
-    label = "EventBridge invoke permission"
+    label = "rule invoke permission"
     removable_by_setup = True
     principal = "events.amazonaws.com"
 

@@ -154,7 +154,7 @@ class ForwardingRole(Role):
     """Assumed by EventBridge to put other regions' sign-ins on the home region's bus."""
 
     kind = "forwarding-role"
-    label = "EventBridge forwarding role"
+    label = "forwarding role"
     removable_by_setup = True
     trusted_service = "events.amazonaws.com"
     scope_to_account = True
