@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -112,6 +113,30 @@ def _resource_line(style: str, symbol: str, group: list[Any], resource_of: Any) 
     return f"[{style}]{symbol} {first.label:<24}[/] {escape(first.name)}  [dim]{escape(where)}[/]"
 
 
+class _RegionalLines:
+    """Prints results as they come; those outside the home region are held while they
+    agree (same ``same(item)``) and printed as one line for the kind."""
+
+    def __init__(self, print_group: Callable[[list[Any]], None], same: Callable[[Any], Any]):
+        self._print = print_group
+        self._same = same
+        self._held: list[Any] = []
+
+    def add(self, item: Any) -> None:
+        if self._held and self._same(self._held[0]) != self._same(item):
+            self.flush()
+        if item.resource.in_home_region:
+            self.flush()
+            self._print([item])
+        else:
+            self._held.append(item)
+
+    def flush(self) -> None:
+        if self._held:
+            self._print(self._held)
+            self._held = []
+
+
 class StepPrinter:
     """One line per resource as it is settled, with a spinner on the step in flight.
 
@@ -122,7 +147,7 @@ class StepPrinter:
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
         self._status: Any = None
-        self._held: list[Any] = []
+        self._lines = _RegionalLines(self._print, lambda r: (r.resource.kind, r.action, r.changes))
 
     def checking(self, resource: Any) -> None:
         self._spin(f"Checking {resource.label} {escape(resource.name)} …")
@@ -142,23 +167,7 @@ class StepPrinter:
         self._stop_spinner()
         if result.action == "none":
             return  # not asked for and not there: nothing to say
-        held = self._held
-
-        def same(r: Any) -> tuple[Any, ...]:
-            return (r.resource.kind, r.action, r.changes)
-
-        if held and same(held[0]) != same(result):
-            self._flush()
-        if result.resource.in_home_region:
-            self._flush()
-            self._print([result])
-        else:
-            self._held.append(result)
-
-    def _flush(self) -> None:
-        if self._held:
-            self._print(self._held)
-            self._held = []
+        self._lines.add(result)
 
     def _print(self, group: list[Any]) -> None:
         first = group[0]
@@ -177,7 +186,7 @@ class StepPrinter:
 
     def stop(self) -> None:
         self._stop_spinner()
-        self._flush()
+        self._lines.flush()
 
 
 def setup_summary(results: list[Any], dry_run: bool) -> None:
@@ -285,22 +294,13 @@ class TeardownPrinter:
     """One line per removed resource; one kind removed in many regions is one line."""
 
     def __init__(self) -> None:
-        self._held: list[Any] = []
+        self._lines = _RegionalLines(self._print, lambda i: (i.resource.kind, i.action, i.note))
 
     def done(self, item: Any) -> None:
-        held = self._held
-        if held and (held[0].resource.kind, held[0].action) != (item.resource.kind, item.action):
-            self.stop()
-        if item.resource.in_home_region or item.note:
-            self.stop()
-            self._print([item])
-        else:
-            self._held.append(item)
+        self._lines.add(item)
 
     def stop(self) -> None:
-        if self._held:
-            self._print(self._held)
-            self._held = []
+        self._lines.flush()
 
     @staticmethod
     def _print(group: list[Any]) -> None:

@@ -28,6 +28,7 @@ from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
 from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .events import (
+    SignIn,
     alarm_window,
     episode_window,
     fetch_log_events,
@@ -162,18 +163,7 @@ def _process(event: Any, run: _Run) -> None:
         run.reason = f"{len(allowed_successes)} sign-in(s) in the window, all from the allowlist"
         return
     if sign_ins:
-        _post_unreported(
-            settings,
-            sign_ins,
-            run,
-            lambda fresh, already: build_alert_message(
-                fresh,
-                account_id=notice.account_id,
-                alarm_name=notice.alarm_name,
-                already_reported=already,
-            ),
-            "posted",
-        )
+        _post_unreported(settings, notice, sign_ins, run, already_firing=False)
     else:
         # Delivery lag or a hand-set alarm state: say so rather than stay silent.
         payload = build_empty_window_message(
@@ -220,29 +210,18 @@ def _report_rest_of_episode(
             f"alarm back to OK; no further sign-ins from outside the allowlist ({start.note})"
         )
         return
-    _post_unreported(
-        settings,
-        sign_ins,
-        run,
-        lambda fresh, already: build_alert_message(
-            fresh,
-            account_id=notice.account_id,
-            alarm_name=notice.alarm_name,
-            already_firing=True,
-            already_reported=already,
-        ),
-        "posted-during-alarm",
-    )
+    _post_unreported(settings, notice, sign_ins, run, already_firing=True)
     if run.outcome == "posted-during-alarm":
         run.reason = start.note
 
 
 def _post_unreported(
     settings: Settings,
-    sign_ins: list[Any],
+    notice: AlarmNotification,
+    sign_ins: list[SignIn],
     run: _Run,
-    build: Any,
-    outcome: str,
+    *,
+    already_firing: bool,
 ) -> None:
     """Claim the sign-ins, post the ones no other run reported, confirm or release.
 
@@ -270,13 +249,20 @@ def _post_unreported(
         run.outcome = "already-reported"
         run.reason = f"{already} sign-in(s) in the window were reported already"
         return
+    payload = build_alert_message(
+        fresh,
+        account_id=notice.account_id,
+        alarm_name=notice.alarm_name,
+        already_firing=already_firing,
+        already_reported=already,
+    )
     try:
-        _post(settings, build(fresh, already), run)
+        _post(settings, payload, run)
     except BaseException:
         claims.release()  # claimable again: Lambda's retry reports them
         raise
     run.reason = claims.confirm() or run.reason
-    run.outcome = outcome
+    run.outcome = "posted-during-alarm" if already_firing else "posted"
     if busy:
         # Posted what was ours; the retry sees the rest posted (skips) or free (posts).
         raise ClaimBusy(busy)
