@@ -25,7 +25,6 @@ from .resources.base import (
     Deployment,
     Observed,
     Resource,
-    enabled_regions,
     partition_regions,
 )
 from .resources.bucket import TrailBucket
@@ -256,9 +255,8 @@ def read_all(
     deployment: Deployment, resources: list[Resource], *, concurrency: int = READ_CONCURRENCY
 ) -> list[Observed | None]:
     """Read every resource, concurrently (reads are independent), in the given order."""
-    if deployment.enabled_regions is None and any(not r.in_home_region for r in resources):
-        # Asked once, here, rather than from every reading thread.
-        deployment.enabled_regions = enabled_regions(deployment.live_aws)
+    if any(not r.in_home_region for r in resources):
+        deployment.regions_enabled()  # asked here, once, rather than from the reading threads
     if concurrency <= 1:
         return [_read(deployment, r) for r in resources]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

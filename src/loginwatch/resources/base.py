@@ -58,24 +58,22 @@ class Deployment:
     notices: list[str] = field(default_factory=list)
     # Reads made while building the deployment, handed to the plan so nothing is read twice.
     prefetched: dict[str, Observed | None] = field(default_factory=dict)
-    # Regions enabled for the account: None until asked (see region_enabled).
+    # Regions enabled for the account: None until first needed (see regions_enabled).
     enabled_regions: frozenset[str] | None = None
+
+    def regions_enabled(self) -> frozenset[str]:
+        """Regions this account may use, asked once (opt-in regions are off until enabled)."""
+        if self.enabled_regions is None:
+            self.enabled_regions = enabled_regions(self.live_aws)
+        return self.enabled_regions
 
     @property
     def other_regions(self) -> list[str]:
         """Every region but the home one that the account (may) use, in a stable order."""
-        if self.enabled_regions is None:
-            self.enabled_regions = enabled_regions(self.live_aws)
-        return sorted(self.enabled_regions - {self.names.region})
+        return sorted(self.regions_enabled() - {self.names.region})
 
     def region_enabled(self, region: str) -> bool:
-        """Is ``region`` usable by this account? The home region always is; others are
-        asked once (opt-in regions are off until the account enables them)."""
-        if region == self.names.region:
-            return True
-        if self.enabled_regions is None:
-            self.enabled_regions = enabled_regions(self.live_aws)
-        return region in self.enabled_regions
+        return region == self.names.region or region in self.regions_enabled()
 
     @property
     def live_aws(self) -> Aws:
