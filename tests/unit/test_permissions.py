@@ -344,14 +344,12 @@ ROLE_PARAMETERS = ("Role", "CloudWatchLogsRoleArn")
 def required_actions(call: Call) -> list[str]:
     """What IAM checks for the call: its mapped actions, and PassRole for a target's role."""
     actions = list(iam_actions((call.service, call.operation)))
-    if _implied_pass_role("", call) and any(
-        "RoleArn" in t for t in call.params.get("Targets") or []
-    ):
+    if _implied_pass_role(call) and any("RoleArn" in t for t in call.params.get("Targets") or []):
         actions.append("iam:PassRole")
     return actions
 
 
-def _implied_pass_role(command: str, call: Call) -> bool:
+def _implied_pass_role(call: Call) -> bool:
     """EventBridge targets hand their role over: declared as an implied iam:PassRole."""
     return call.service == "events" and call.operation == "PutTargets"
 
@@ -367,7 +365,7 @@ def implied_problems(command: str, call: Call) -> list[str]:
     passes_role = any(call.params.get(p) for p in ROLE_PARAMETERS) or any(
         "RoleArn" in t for t in call.params.get("Targets") or [] if isinstance(t, dict)
     )
-    if passes_role and "iam:PassRole" not in mapped and not _implied_pass_role(command, call):
+    if passes_role and "iam:PassRole" not in mapped and not _implied_pass_role(call):
         problems.append(f"{command}: {op} passes a role but does not map to iam:PassRole")
     if call.params.get("ObjectOwnership") and "s3:PutBucketOwnershipControls" not in mapped:
         problems.append(f"{command}: {op} sets Object Ownership without its permission")
