@@ -192,9 +192,20 @@ def status(options: Options, as_json: bool) -> None:
     is_flag=True,
     help="Also delete the trail's CloudWatch Logs group (a copy of CloudTrail events).",
 )
+@click.option(
+    "--discard-undelivered",
+    is_flag=True,
+    help="Delete queued alerts Slack never received along with their queues "
+    "(without it, teardown refuses while any are queued).",
+)
 @pass_options
 def teardown(
-    options: Options, yes: bool, dry_run: bool, delete_bucket: bool, delete_trail_logs: bool
+    options: Options,
+    yes: bool,
+    dry_run: bool,
+    delete_bucket: bool,
+    delete_trail_logs: bool,
+    discard_undelivered: bool,
 ) -> None:
     """Remove what setup created; keeps the trail bucket (audit logs) by default."""
     from . import engine
@@ -206,6 +217,17 @@ def teardown(
     )
     ui.render_teardown_plan(items)
     to_delete = [i for i in items if i.action in ("delete", "clean")]
+    queued = [i for i in items if i.undelivered]
+    if queued and not discard_undelivered and not dry_run:
+        held = ", ".join(
+            f"{i.undelivered} in {i.resource.name} ({i.resource.region})" for i in queued
+        )
+        raise UsageError(
+            f"{sum(i.undelivered for i in queued)} alert(s) Slack never received are still "
+            f"queued: {held}. Nothing was removed.",
+            "Run `loginwatch redeliver` first (`--dry-run` lists them), or re-run teardown "
+            "with --discard-undelivered to delete them with their queues.",
+        )
     if dry_run or not to_delete:
         return
     if not yes:
@@ -296,6 +318,24 @@ def test_alert(options: Options, via: str, timeout: int, from_region: str | None
         raise SystemExit(EXIT_FAILURE)
 
 
+@cli.command()
+@_config_option
+@click.option("--dry-run", is_flag=True, help="List the undelivered alerts; post nothing.")
+@pass_options
+def redeliver(options: Options, dry_run: bool) -> None:
+    """Post the alerts that failed for days (after you fixed the cause), then remove them."""
+    from . import engine
+    from .redeliver import lambda_invoker, redeliver
+
+    config, aws = _connect(options)
+    deployment = engine.build_deployment(config, aws, strict=False)
+    invoke = lambda_invoker(aws, deployment.names)
+    items = redeliver(deployment, invoke, dry_run=dry_run, on_item=ui.redelivered)
+    ui.redeliver_summary(items, dry_run)
+    if any(not i.delivered for i in items) and not dry_run:
+        raise SystemExit(EXIT_FAILURE)
+
+
 def _fast_path_test_region(config: Config, aws: Aws) -> str:
     """A region other than the home one, so the test crosses a forwarding rule too."""
     from .resources.base import enabled_regions
@@ -316,7 +356,7 @@ def _fast_path_test_region(config: Config, aws: Aws) -> str:
 @click.option(
     "--for",
     "commands",
-    type=click.Choice(["setup", "status", "teardown", "test-alert", "all"]),
+    type=click.Choice(["setup", "status", "teardown", "test-alert", "redeliver", "all"]),
     multiple=True,
     default=("all",),
     show_default=True,

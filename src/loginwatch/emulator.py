@@ -4,8 +4,12 @@ moto is laxer than AWS in a few places loginwatch relies on; ``match_aws()``
 makes it behave as AWS documents, so code written for AWS is exercised as is:
 - PutMetricFilter with an existing name replaces the filter (moto adds a copy);
 - CreateTrail with an existing name raises TrailAlreadyExistsException;
-- DeleteTrail of a missing trail raises TrailNotFoundException.
-And one place where moto stops short: an EventBridge rule whose target is a Lambda
+- DeleteTrail of a missing trail raises TrailNotFoundException;
+- GetQueueAttributes reports a queue's RedriveAllowPolicy (moto keeps it, unreported);
+- PutFunctionEventInvokeConfig replaces the configuration (moto keeps the first).
+And two places where moto stops short. An SQS event source mapping makes moto invoke
+the function at once, in Docker: here nothing polls (the messages stay queued, as
+if Lambda had not polled yet) and the batch is recorded in ``SQS_POLLS``. And: an EventBridge rule whose target is a Lambda
 function raises NotImplementedError inside PutEvents. Here the event is recorded
 in ``LAMBDA_DELIVERIES`` instead (what EventBridge would have invoked the function
 with), so the fast path's forwarding can be followed end to end and the demo or a
@@ -15,6 +19,7 @@ Needs the optional extra: ``pip install 'loginwatch[demo]'``.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import urllib.request
@@ -25,6 +30,8 @@ from .errors import UsageError
 _patched = False
 # (function ARN, event) for every Lambda target an EventBridge rule matched, in order.
 LAMBDA_DELIVERIES: list[tuple[str, dict[str, Any]]] = []
+# (function ARN, queue ARN) each time moto would have had an event source mapping poll.
+SQS_POLLS: list[tuple[str, str]] = []
 
 
 def _require_moto() -> None:
@@ -100,11 +107,42 @@ def match_aws() -> None:
         finally:
             self.targets = kept
 
+    _patch_sqs_and_lambda()
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
     _patched = True
+
+
+def _patch_sqs_and_lambda() -> None:
+    from moto.awslambda import models as lambda_models
+    from moto.sqs import models as sqs_models
+
+    queue_attributes = sqs_models.Queue.attributes.fget  # type: ignore[attr-defined]
+
+    def attributes(self: Any) -> dict[str, Any]:
+        found = queue_attributes(self)
+        allow = getattr(self, "redrive_allow_policy", None)
+        if allow:
+            found["RedriveAllowPolicy"] = allow if isinstance(allow, str) else json.dumps(allow)
+        return found
+
+    put_config = lambda_models.LambdaBackend.put_function_event_invoke_config
+
+    def put_function_event_invoke_config(self: Any, function_name: str, config: Any) -> Any:
+        self.get_function(function_name).event_invoke_config = []
+        return put_config(self, function_name, config)
+
+    def send_sqs_batch(self: Any, function_arn: str, messages: Any, queue_arn: str) -> bool:
+        SQS_POLLS.append((function_arn, queue_arn))
+        return False  # not processed: the messages become visible again, still queued
+
+    sqs_models.Queue.attributes = property(attributes)  # type: ignore[method-assign,assignment]
+    lambda_models.LambdaBackend.put_function_event_invoke_config = (  # type: ignore[method-assign]
+        put_function_event_invoke_config
+    )
+    lambda_models.LambdaBackend.send_sqs_batch = send_sqs_batch  # type: ignore[method-assign]
 
 
 def free_port() -> int:

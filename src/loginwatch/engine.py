@@ -34,6 +34,8 @@ from .resources.log_group import NotifierLogGroup, TrailLogGroup
 from .resources.metric_filter import MetricFilter
 from .resources.parameter import WebhookParameter
 from .resources.permission import EventsInvokePermission, InvokePermission
+from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
+from .resources.retry_wiring import FailureDestination, RetryMapping
 from .resources.role import ForwardingRole, NotifierRole, TrailRole
 from .resources.sign_in_rule import ForwardingRule, SignInRule
 from .resources.subscription import Subscription
@@ -66,6 +68,7 @@ def notifier_settings(
         "lookback_minutes": config.lookback_minutes,
         "alarm_name": names.alarm,
         "claims_table": names.claims_table,
+        "retry_queue": names.retry_queue,
     }
 
 
@@ -144,8 +147,13 @@ def resources_for(deployment: Deployment) -> list[Resource]:
         WebhookParameter(deployment),
         ClaimsTable(deployment),
         NotifierRole(deployment),
+        # After the role: the retry queue's policy names it as the only producer.
+        FinalQueue(deployment),
+        RetryQueue(deployment),
         NotifierLogGroup(deployment),
         Function(deployment),
+        FailureDestination(deployment),
+        RetryMapping(deployment),
         InvokePermission(deployment),
         Subscription(deployment),
         *fast_path_resources(deployment),
@@ -163,15 +171,15 @@ def fast_path_resources(deployment: Deployment) -> list[Resource]:
     others = deployment.other_regions
     wanted = set(others) if fast.regions is None else set(fast.regions) - {home}
     regions = sorted(set(others) | wanted)
-    forwarding = [
-        ForwardingRule(deployment, region, wanted=fast.enabled and region in wanted)
-        for region in regions
-    ]
+    here = {region: fast.enabled and region in wanted for region in regions}
     return [
         EventsInvokePermission(deployment, wanted=fast.enabled),
+        # Each rule's dead-letter queue comes first: it must be in the rule's own region.
+        EventsDeadLetterQueue(deployment, wanted=fast.enabled),
+        *(EventsDeadLetterQueue(deployment, r, wanted=here[r]) for r in regions),
         SignInRule(deployment, wanted=fast.enabled),
         ForwardingRole(deployment, wanted=fast.enabled and bool(wanted)),
-        *forwarding,
+        *(ForwardingRule(deployment, r, wanted=here[r]) for r in regions),
     ]
 
 
@@ -239,6 +247,11 @@ def _require_ours(resource: Resource, observed: Observed) -> None:
 
 # Read before anything is judged: a resource in a region the account has not enabled.
 _UNAVAILABLE: Observed = {"__unavailable__": True}
+
+
+def is_unavailable(observed: Observed | None) -> bool:
+    """The reading of a resource in a region the account has not enabled."""
+    return observed is _UNAVAILABLE
 
 
 def _read(deployment: Deployment, resource: Resource) -> Observed | None:
@@ -343,9 +356,10 @@ class ResourceStatus:
     state: State
     details: list[str] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "kind": self.resource.kind,
             "name": self.resource.name,
             "region": self.resource.region,
@@ -353,6 +367,7 @@ class ResourceStatus:
             "state": self.state,
             "details": self.details,
         }
+        return {**found, **self.facts}
 
 
 @dataclass
@@ -410,8 +425,20 @@ class StatusReport:
             "name": names.name,
             "region": names.region,
             "account": names.account,
+            "undelivered": self.undelivered(),
             "resources": [r.to_json() for r in self.resources],
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+    def undelivered(self) -> dict[str, Any]:
+        """Alerts Slack has not taken yet: waiting for a retry, or in a dead-letter queue."""
+        queued = [r.facts for r in self.resources if "messages" in r.facts]
+        dead = [f for f in queued if f["dead_letter"]]
+        ages = [f["oldest_age_seconds"] for f in dead if f.get("oldest_age_seconds") is not None]
+        return {
+            "waiting_for_retry": sum(f["messages"] for f in queued if not f["dead_letter"]),
+            "dead_letter": sum(f["messages"] for f in dead),
+            "oldest_dead_letter_age_seconds": max(ages) if ages else None,
         }
 
 
@@ -439,9 +466,9 @@ def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus 
     if not resource.owned(observed) and not resource.adoptable(observed):
         return ResourceStatus(resource, "drift", [NOT_OURS])
     changes = resource.diff(observed)
-    return ResourceStatus(
-        resource, "drift" if changes else "ok", changes, resource.checks(observed)
-    )
+    checks = resource.checks(observed)
+    state: State = "drift" if changes else "ok"
+    return ResourceStatus(resource, state, changes, checks, resource.facts(observed))
 
 
 def status(deployment: Deployment, *, concurrency: int = READ_CONCURRENCY) -> StatusReport:
@@ -472,6 +499,13 @@ class TeardownItem:
     reason: str = ""
     observed: Observed | None = None
     note: str = ""
+
+    @property
+    def undelivered(self) -> int:
+        """Alerts nobody received that deleting this would drop (a queue's messages)."""
+        if self.action != "delete" or self.observed is None:
+            return 0
+        return self.resource.undelivered(self.observed)
 
 
 def teardown_plan(

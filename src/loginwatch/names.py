@@ -144,6 +144,30 @@ class Names:
     def claims_table_arn(self) -> str:
         return self._arn("dynamodb", f"table/{self.claims_table}")
 
+    # ------------------------------------------------------------ undelivered alerts (SQS)
+    @property
+    def retry_queue(self) -> str:
+        """The notifier's OnFailure destination: failed alerts wait here for a retry."""
+        return f"{self.function}-retry"
+
+    @property
+    def final_queue(self) -> str:
+        """Where the retry queue gives up (after days): `loginwatch redeliver` reads it."""
+        return f"{self.function}-undelivered"
+
+    @property
+    def events_dead_letter_queue(self) -> str:
+        """Each region's: events its sign-in rule could not hand over (24 h of retries)."""
+        return f"{self.name}-events-undelivered"
+
+    def queue_arn(self, queue: str, region: str | None = None) -> str:
+        return self._arn("sqs", queue, region)
+
+    @property
+    def event_source_mappings_arn(self) -> str:
+        """Every event source mapping in the home region (their ids are generated)."""
+        return self._arn("lambda", "event-source-mapping:*")
+
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
 

@@ -33,7 +33,8 @@ SETUP = "setup"
 STATUS = "status"
 TEARDOWN = "teardown"
 TEST_ALERT = "test-alert"
-COMMANDS = (SETUP, STATUS, TEARDOWN, TEST_ALERT)
+REDELIVER = "redeliver"
+COMMANDS = (SETUP, STATUS, TEARDOWN, TEST_ALERT, REDELIVER)
 ALL = "all"
 
 # Which commands run each phase of a resource: every command reads the state first.
@@ -42,6 +43,7 @@ READ_AND_TEST = READ | {TEST_ALERT}
 ON_SETUP = frozenset({SETUP})
 ON_TEARDOWN = frozenset({TEARDOWN})
 ON_TEST = frozenset({TEST_ALERT})
+ON_REDELIVER = frozenset({REDELIVER})
 EVERY_COMMAND = frozenset(COMMANDS)
 
 NO_RESOURCE_LEVEL_SID = "ReadOnlyNoResourceLevel"

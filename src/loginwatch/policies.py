@@ -18,6 +18,8 @@ TRAIL_ACL_SID = "LoginwatchCloudTrailAclCheck"
 TRAIL_WRITE_SID = "LoginwatchCloudTrailWrite"
 DENY_INSECURE_SID = "LoginwatchDenyInsecureTransport"
 TOPIC_PUBLISH_SID = "LoginwatchAllowAlarmPublish"
+QUEUE_PRODUCER_SID = "LoginwatchProducer"
+QUEUE_ONLY_PRODUCER_SID = "LoginwatchOnlyTheProducer"
 
 Policy = dict[str, Any]
 
@@ -169,6 +171,23 @@ def notifier_role_policy(
             "Resource": names.claims_table_arn,
         }
     )
+    statements.append(
+        {
+            "Sid": "RetryUndeliveredAlerts",
+            "Effect": "Allow",
+            # SendMessage: Lambda's OnFailure destination writes with this role. The rest:
+            # the retry mapping reads with it, and the notifier sets each retry's backoff.
+            "Action": [
+                "sqs:SendMessage",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:GetQueueUrl",
+                "sqs:ChangeMessageVisibility",
+            ],
+            "Resource": names.queue_arn(names.retry_queue),
+        }
+    )
     if parameter_key_arn:
         statements.append(
             {
@@ -225,3 +244,54 @@ def forwarding_role_policy(names: Names) -> Policy:
             }
         ],
     }
+
+
+def producer_only_queue_policy(
+    queue_arn: str, allow: dict[str, Any], sole_producer: dict[str, Any]
+) -> Policy:
+    """A queue only its producer may write to: the allow, and a deny for everyone else.
+
+    ``allow`` names the producer's principal (and condition); ``sole_producer`` is
+    the condition that is true for every request *not* from it. Only SendMessage is
+    denied: whoever may read the queue in IAM still can (redeliver, an admin).
+    """
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": QUEUE_PRODUCER_SID,
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                **allow,
+            },
+            {
+                "Sid": QUEUE_ONLY_PRODUCER_SID,
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": sole_producer,
+            },
+        ],
+    }
+
+
+def retry_queue_policy(names: Names) -> Policy:
+    """The notifier's role (Lambda's OnFailure destination writes with it) and nobody else."""
+    role = names.role_arn(names.notifier_role)
+    return producer_only_queue_policy(
+        names.queue_arn(names.retry_queue),
+        {"Principal": {"AWS": role}},
+        {"ArnNotEquals": {"aws:PrincipalArn": role}},
+    )
+
+
+def events_dead_letter_policy(names: Names, region: str) -> Policy:
+    """EventBridge, for this region's sign-in rule only (and nobody else)."""
+    rule = {"aws:SourceArn": names.rule_arn(region)}
+    return producer_only_queue_policy(
+        names.queue_arn(names.events_dead_letter_queue, region),
+        {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnEquals": rule}},
+        {"ArnNotEquals": rule},
+    )

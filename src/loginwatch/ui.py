@@ -311,6 +311,40 @@ class TeardownPrinter:
         out.print(f"{line}  {verb}{note}")
 
 
+# ---------------------------------------------------------------- redeliver
+
+
+def redelivered(item: Any) -> None:
+    where = f"{item.queue.name} ({item.queue.region})"
+    if item.outcome == "listed":
+        out.print(f"[cyan]•[/] {escape(item.summary)}  [dim]{escape(where)}[/]")
+        return
+    reason = f": {escape(item.reason)}" if item.reason else ""
+    if item.delivered:
+        out.print(f"[green]✓[/] {escape(item.summary)}  {escape(item.outcome)}{reason}")
+    else:
+        out.print(f"[red]✗[/] {escape(item.summary)}  [red]{escape(item.outcome)}[/]{reason}")
+
+
+def redeliver_summary(items: list[Any], dry_run: bool) -> None:
+    if not items:
+        out.print("No undelivered alerts: every dead-letter queue is empty.")
+        return
+    if dry_run:
+        out.print(
+            f"[bold]{len(items)} undelivered alert(s).[/] Fix the cause (the notifier's log "
+            "says it), then run [bold]loginwatch redeliver[/] to post them."
+        )
+        return
+    done = sum(1 for i in items if i.delivered)
+    out.print(f"[bold]{done} of {len(items)} alert(s) delivered and removed from their queue.[/]")
+    if done < len(items):
+        out.print(
+            f"[bold red]{len(items) - done} still undelivered[/] — they stay queued; "
+            "check `loginwatch status` and the notifier's log, then re-run."
+        )
+
+
 def notice(message: str) -> None:
     out.print(f"[cyan]Notice:[/] {escape(message)}")
 

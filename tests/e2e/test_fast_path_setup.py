@@ -35,6 +35,17 @@ def rules_by_region(aws: Any) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def dead_letter_queue_regions(aws: Any) -> list[str]:
+    """Where a rule's events dead-letter queue exists."""
+    return [
+        region
+        for region in EMULATED_REGIONS
+        if aws.in_region("sqs", region)
+        .list_queues(QueueNamePrefix="lwtest-events")
+        .get("QueueUrls")
+    ]
+
+
 def setup_with(cli: Cli, extra: str = "") -> Any:
     cli.write_config(BASE_CONFIG + extra)
     run = cli.run("setup")
@@ -54,6 +65,9 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     (forward,) = rules["us-west-2"]
     (target,) = forward["Targets"]
     assert target["Arn"] == HOME_BUS and target["RoleArn"] == ROLE_ARN
+    # Each rule's dead-letter queue, in the rule's own region (EventBridge requires it).
+    assert target["DeadLetterConfig"]["Arn"].startswith(f"arn:aws:sqs:us-west-2:{ACCOUNT}:")
+    assert dead_letter_queue_regions(aws) == ["us-east-1", "us-west-2"]
     assert json.loads(forward["EventPattern"]) == event_pattern()
 
     role = aws.iam.get_role(RoleName="lwtest-events-forward")["Role"]
@@ -77,19 +91,23 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     # Back to one region: the 18 others are removed, and only those.
     narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
     assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
-    assert narrowed.stdout.count("  removed") == 1  # one line for the 18 regions
+    # one line per kind (rule, dead-letter queue) for the 18 regions
+    assert narrowed.stdout.count("  removed") == 2
     assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
+    assert dead_letter_queue_regions(aws) == ["us-east-1", "us-west-2"]
 
     # Off: every fast-path resource goes; status is healthy without them.
     setup_with(cli, "fast_path:\n  enabled: false\n")
     assert rules_by_region(aws) == {}
+    assert dead_letter_queue_regions(aws) == []
     assert "lwtest-events-forward" not in [r["RoleName"] for r in aws.iam.list_roles()["Roles"]]
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
     assert [s["Sid"] for s in policy["Statement"]] == ["lwtest-sns-invoke"]
     status = cli.run("status", "--json")
     assert status.returncode == 0, status.stdout
     kinds = {r["kind"] for r in json.loads(status.stdout)["resources"]}
-    assert not kinds & {"sign-in-rule", "forwarding-rule", "forwarding-role", "events-permission"}
+    fast_kinds = {"sign-in-rule", "forwarding-rule", "forwarding-role", "events-permission"}
+    assert not kinds & (fast_kinds | {"events-dead-letter-queue"})
     assert setup_with(cli, "fast_path:\n  enabled: false\n").mutating == []
 
     # On again, then teardown removes it all.

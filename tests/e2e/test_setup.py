@@ -16,6 +16,10 @@ TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/lwtest-trail"
 TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:lwtest-alerts"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
 RULE_ARN = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-console-sign-in"
+RETRY_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:lwtest-notifier-retry"
+FINAL_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:lwtest-notifier-undelivered"
+# Lines setup prints: one per home resource, one per kind in the 19 other regions.
+LINES = 24
 OUR_TAGS = {"managed-by": "loginwatch", "loginwatch:name": "lwtest", "team": "security"}
 
 
@@ -36,8 +40,8 @@ def setup_ok(cli: Cli, *args: str) -> Any:
 
 def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> None:
     run = setup_ok(cli)
-    # one line per resource; the forwarding rules of 19 regions on one line
-    assert run.stdout.count("  created") == 18, run.stdout
+    # one line per resource; the forwarding rules (and their queues) of 19 regions on one
+    assert run.stdout.count("  created") == LINES, run.stdout
     assert f"{len(FORWARDING_REGIONS)} regions (" in run.stdout
     assert "loginwatch test-alert" in run.stdout
 
@@ -129,6 +133,12 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
         "logs:CreateLogStream",
         "logs:FilterLogEvents",
         "logs:PutLogEvents",
+        "sqs:ChangeMessageVisibility",  # the retry queue: destination, mapping, backoff
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
         "ssm:GetParameter",
     ]
 
@@ -145,21 +155,84 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == RULE_ARN
     subs = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", FUNCTION_ARN)]
+    assert_failed_deliveries_are_kept(aws)
     # The secret is nowhere in what the user saw.
     assert WEBHOOK not in run.stdout + run.stderr
+
+
+def assert_failed_deliveries_are_kept(aws: Any) -> None:
+    """The OnFailure destination, the retry queue and its mapping, the final queue, and
+    a dead-letter queue on every rule's target, in the rule's own region."""
+    from loginwatch.notifier.redelivery import MAX_RECEIVES, RETRY_AT_LEAST_SECONDS, backoff_seconds
+
+    invoke = aws.lambda_.get_function_event_invoke_config(FunctionName="lwtest-notifier")
+    assert invoke["MaximumRetryAttempts"] == 2 and invoke["MaximumEventAgeInSeconds"] == 3600
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == RETRY_QUEUE_ARN
+
+    sqs = aws.sqs
+    retry_url = sqs.get_queue_url(QueueName="lwtest-notifier-retry")["QueueUrl"]
+    retry = sqs.get_queue_attributes(QueueUrl=retry_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(retry["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == FINAL_QUEUE_ARN
+    assert int(redrive["maxReceiveCount"]) == MAX_RECEIVES
+    tries = sum(backoff_seconds(n) for n in range(1, MAX_RECEIVES + 1))
+    assert tries >= RETRY_AT_LEAST_SECONDS  # retried for at least four days
+    assert retry["VisibilityTimeout"] == "3600" and retry["SqsManagedSseEnabled"] == "true"
+    assert retry["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    allow, deny = json.loads(retry["Policy"])["Statement"]
+    role = f"arn:aws:iam::{ACCOUNT}:role/lwtest-notifier"
+    assert allow["Principal"] == {"AWS": role} and allow["Action"] == "sqs:SendMessage"
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": role}
+    }
+    assert sqs.list_queue_tags(QueueUrl=retry_url)["Tags"] == OUR_TAGS
+
+    final_url = sqs.get_queue_url(QueueName="lwtest-notifier-undelivered")["QueueUrl"]
+    final = sqs.get_queue_attributes(QueueUrl=final_url, AttributeNames=["All"])["Attributes"]
+    assert json.loads(final["RedriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [RETRY_QUEUE_ARN],
+    }
+    assert final["SqsManagedSseEnabled"] == "true"
+
+    (mapping,) = aws.lambda_.list_event_source_mappings(
+        EventSourceArn=RETRY_QUEUE_ARN, FunctionName="lwtest-notifier"
+    )["EventSourceMappings"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == 5 and mapping["State"] == "Enabled"
+
+    for region, rule in (("us-east-1", aws.events), ("eu-west-3", None)):
+        events = rule or aws.in_region("events", region)
+        (target,) = events.list_targets_by_rule(Rule="lwtest-console-sign-in")["Targets"]
+        queue = f"arn:aws:sqs:{region}:{ACCOUNT}:lwtest-events-undelivered"
+        assert target["DeadLetterConfig"] == {"Arn": queue}
+        assert target["RetryPolicy"] == {
+            "MaximumRetryAttempts": 185,
+            "MaximumEventAgeInSeconds": 86400,
+        }
+        regional = aws.in_region("sqs", region)
+        url = regional.get_queue_url(QueueName="lwtest-events-undelivered")["QueueUrl"]
+        policy = regional.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        allow, _ = json.loads(policy["Attributes"]["Policy"])["Statement"]
+        assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(
+            f"arn:aws:events:{region}:{ACCOUNT}:rule/"
+        )
 
 
 def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli) -> None:
     setup_ok(cli)
     run = setup_ok(cli)
     assert run.mutating == [], run.mutating
-    assert run.stdout.count("  unchanged") == 18
+    assert run.stdout.count("  unchanged") == LINES
     assert "created" not in run.stdout and "updated" not in run.stdout
 
 
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     run = setup_ok(cli, "--dry-run")
-    assert run.mutating == [] and f"{17 + len(FORWARDING_REGIONS)} create" in run.stdout
+    home, per_region = 22, 2  # per other region: a forwarding rule and its dead-letter queue
+    creates = home + per_region * len(FORWARDING_REGIONS)
+    assert run.mutating == [] and f"{creates} create" in run.stdout
     assert aws.cloudtrail.describe_trails()["trailList"] == []
 
 

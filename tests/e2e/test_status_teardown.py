@@ -10,10 +10,14 @@ from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
 
 KINDS = [
     "bucket", "trail-log-group", "trail-role", "trail", "metric-filter", "topic", "alarm",
-    "webhook-parameter", "claims-table", "notifier-role", "notifier-log-group", "function",
-    "invoke-permission", "subscription", "events-permission", "sign-in-rule", "forwarding-role",
-    *(["forwarding-rule"] * len(FORWARDING_REGIONS)),
+    "webhook-parameter", "claims-table", "notifier-role", "final-queue", "retry-queue",
+    "notifier-log-group", "function", "failure-destination", "retry-mapping",
+    "invoke-permission", "subscription", "events-permission",
+    *(["events-dead-letter-queue"] * (1 + len(FORWARDING_REGIONS))),
+    "sign-in-rule", "forwarding-role", *(["forwarding-rule"] * len(FORWARDING_REGIONS)),
 ]  # fmt: skip
+# One of each in every other region: a forwarding rule and its dead-letter queue.
+REGIONAL_KINDS = {"forwarding-rule", "events-dead-letter-queue"}
 
 
 def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
@@ -29,8 +33,13 @@ def test_status_after_setup_is_healthy_and_lists_every_kind_in_every_region(cli:
     assert [r["kind"] for r in report["resources"]] == KINDS
     forwarding = [r["region"] for r in report["resources"] if r["kind"] == "forwarding-rule"]
     assert sorted(forwarding) == sorted(FORWARDING_REGIONS)
-    assert {r["region"] for r in report["resources"] if r["kind"] != "forwarding-rule"} == {
+    assert {r["region"] for r in report["resources"] if r["kind"] not in REGIONAL_KINDS} == {
         "us-east-1"
+    }
+    assert report["undelivered"] == {
+        "waiting_for_retry": 0,
+        "dead_letter": 0,
+        "oldest_dead_letter_age_seconds": None,
     }
     assert all(r["state"] == "ok" for r in report["resources"])
     assert report["account"] == "123456789012" and report["region"] == "us-east-1"
@@ -144,8 +153,9 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     _make_look_alikes(aws)
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr
-    # 11 of the alarm chain, claims table, 2 rule resources + role, a rule in 19 regions
-    assert f"Removed {15 + len(FORWARDING_REGIONS)} resource(s)" in run.stdout
+    # 11 of the alarm chain, claims table, 2 queues, destination and mapping, 2 rule
+    # resources + role + queue, and a rule and its queue in 19 regions
+    assert f"Removed {20 + 2 * len(FORWARDING_REGIONS)} resource(s)" in run.stdout
     assert ("cloudtrail", "StopLogging") in run.calls
     stop, delete = (
         run.calls.index(("cloudtrail", "StopLogging")),

@@ -24,6 +24,7 @@ WEBHOOK_PARAMETER = "/loginwatch/slack-webhook-url"
 ALARM_NAME = "loginwatch-unallowed-console-login"
 ACCOUNT_ID = "111122223333"
 CLAIMS_TABLE = "loginwatch-claims"
+RETRY_QUEUE = "loginwatch-notifier-retry"
 
 BASE_SETTINGS: dict[str, Any] = {
     "name": "loginwatch",
@@ -36,6 +37,7 @@ BASE_SETTINGS: dict[str, Any] = {
     "lookback_minutes": 10,
     "alarm_name": ALARM_NAME,
     "claims_table": CLAIMS_TABLE,
+    "retry_queue": RETRY_QUEUE,
 }
 
 FIXTURE_NAMES = {

@@ -30,6 +30,7 @@ EXPECTED_MODULES = {
     "handler.py",
     "ipmatch.py",
     "protocol.py",
+    "redelivery.py",
     "settings.py",
     "slack_delivery.py",
     "slack_message.py",

@@ -19,6 +19,7 @@ credential-stuffing run cannot flood the channel.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ LEASE_SECONDS = 90
 # Reported sign-ins are remembered for a week: far beyond any redelivery or alarm window.
 KEEP_SECONDS = 7 * 24 * 3600
 _BATCH = 25  # BatchWriteItem's limit
+# A burst window remembers at most this many sign-ins (event ids: about 40 bytes each).
+BURST_CAP = 100
+_MEMBERS = "sign_in_ids"
 
 
 class ClaimError(RuntimeError):
@@ -155,26 +159,41 @@ class Claims:
                 pass
         self.held = []
 
-    def count_in_window(self, window_key: str, window_seconds: int) -> int:
-        """Add one sign-in to a burst window and return how many it holds now."""
-        now = int(self.clock())
-        try:
-            answer = self._count(window_key, window_seconds, now)
-        except Exception as error:
-            raise ClaimError(f"counting the burst window: {error}") from error
-        return int(answer["Attributes"]["sign_ins"]["N"])
+    def count_in_window(self, window_key: str, window_seconds: int, member: str) -> int:
+        """Add one sign-in (``member``, its event id) to a burst window; return how many
+        different ones the window holds now, or ``BURST_CAP + 1`` once it is past the cap.
 
-    def _count(self, window_key: str, window_seconds: int, now: int) -> Any:
+        A set rather than a counter: a retry of the same sign-in (Slack was down, the
+        retry queue hands it back every few minutes) must not count as a new one.
+        """
+        now = int(self.clock())
+        member = member or uuid.uuid4().hex  # no eventID: count it, it cannot repeat
+        try:
+            answer = self._count(window_key, window_seconds, now, member)
+        except Exception as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return BURST_CAP + 1  # the window is full: far past any threshold
+            raise ClaimError(f"counting the burst window: {error}") from error
+        return len(answer["Attributes"][_MEMBERS]["SS"])
+
+    def _count(self, window_key: str, window_seconds: int, now: int, member: str) -> Any:
         return self.client.update_item(
             TableName=self.table,
             Key={KEY: {"S": window_key}},
-            UpdateExpression="ADD sign_ins :one SET #ttl = if_not_exists(#ttl, :expires)",
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            UpdateExpression="ADD #members :member SET #ttl = if_not_exists(#ttl, :expires)",
+            # The item stays small whatever the burst: past the cap nobody needs the exact count.
+            ConditionExpression=(
+                "attribute_not_exists(#members) OR size(#members) < :cap "
+                "OR contains(#members, :one)"
+            ),
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#members": _MEMBERS},
             ExpressionAttributeValues={
-                ":one": {"N": "1"},
+                ":member": {"SS": [member]},
+                ":one": {"S": member},
+                ":cap": {"N": str(BURST_CAP)},
                 ":expires": {"N": str(now + window_seconds + 3600)},
             },
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",  # the whole (small) item, changed or not
         )
 
 
@@ -193,7 +212,7 @@ class _NoClaims(Claims):
     def release(self) -> None:
         pass
 
-    def count_in_window(self, window_key: str, window_seconds: int) -> int:
+    def count_in_window(self, window_key: str, window_seconds: int, member: str) -> int:
         return 1
 
 

@@ -24,6 +24,7 @@ from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .events import SignIn, parse_sign_in
 from .ipmatch import AllowList
 from .protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
+from .redelivery import lateness
 from .slack_message import build_alert_message, build_burst_message, build_test_message
 
 BURST_WINDOW_SECONDS = 300
@@ -51,8 +52,13 @@ def handle(
     claims: Callable[[], Claims],
     post: Callable[[dict[str, Any]], None],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    late_cause: str | None = None,
 ) -> Outcome:
-    """Decide about one EventBridge event and post what it deserves."""
+    """Decide about one EventBridge event and post what it deserves.
+
+    ``late_cause``: the event comes from the retry queue, after delivery failed
+    for this reason; the message then says how late it is and why.
+    """
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         return Outcome("ignored", reason="EventBridge event without a detail object")
@@ -66,11 +72,13 @@ def handle(
     if not sign_in.success:
         # Failures alone do not alert (nor does the alarm); they are listed for context.
         return Outcome("ignored", reason="failed sign-in from outside the allowlist")
+    moment = now()
+    late = lateness(late_cause, sign_in.event_time, moment) if late_cause else None
     try:
-        return _report(sign_in, claims(), post, now())
+        return _report(sign_in, claims(), post, moment, late)
     except ClaimError as error:
         # The table cannot be used: a repeat (the alarm may list it again) beats a miss.
-        outcome = _report(sign_in, NO_CLAIMS, post, now())
+        outcome = _report(sign_in, NO_CLAIMS, post, moment, late)
         return Outcome(outcome.outcome, outcome.events, reason=f"not de-duplicated: {error}")
 
 
@@ -95,15 +103,21 @@ def _test(
 
 
 def _report(
-    sign_in: SignIn, claims: Claims, post: Callable[[dict[str, Any]], None], now: datetime
+    sign_in: SignIn,
+    claims: Claims,
+    post: Callable[[dict[str, Any]], None],
+    now: datetime,
+    late: str | None,
 ) -> Outcome:
     if sign_in.event_id and not claims.claim(sign_in.event_id):
         if claims.busy:  # another run is posting it: only its success makes it reported
             raise ClaimBusy(claims.busy)
         return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
-    # Counted once claimed, so a duplicate delivery of the same event is not counted twice.
+    # Counted by event id, so a retry or a duplicate delivery is not counted twice.
     window = int(sign_in.event_time.timestamp()) // BURST_WINDOW_SECONDS
-    count = claims.count_in_window(f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS)
+    count = claims.count_in_window(
+        f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS, sign_in.event_id
+    )
     if count > POSTED_PER_WINDOW:
         claims.release()  # unclaimed: the alarm's digest lists it
     if count > POSTED_PER_WINDOW + 1:
@@ -119,7 +133,11 @@ def _report(
         return Outcome("burst-notice", 1, reason="further sign-ins go to the alarm digest")
     seconds = max(0.0, (now - sign_in.event_time).total_seconds())
     payload = build_alert_message(
-        [sign_in], account_id=sign_in.account_id, alarm_name="", fast_path_seconds=seconds
+        [sign_in],
+        account_id=sign_in.account_id,
+        alarm_name="",
+        fast_path_seconds=seconds,
+        late=late,
     )
     try:
         post(payload)

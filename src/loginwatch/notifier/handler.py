@@ -12,18 +12,22 @@ transitions, so those (say, an attacker signing in while the alarm is in ALARM
 for a colleague the over-matching filter pattern caught) cause no notification
 of their own.
 
-Every invocation prints exactly one JSON line (Lambda ships stdout to CloudWatch
-Logs) and returns the same dict, so a synchronous invoke can report it.
+Every invocation prints one JSON line (Lambda ships stdout to CloudWatch Logs)
+and returns the same dict, so a synchronous invoke can report it. A batch from
+the retry queue (redelivery.py) prints one line per alert and returns the
+``batchItemFailures`` the event source mapping reads.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from . import aws_clients, fast_path
+from . import aws_clients, fast_path, redelivery
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
 from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
@@ -92,9 +96,11 @@ class _Run:
     slack_status: int | None = None
     test_id: str | None = None
     reason: str | None = None
+    # Set for an alert from the retry or a dead-letter queue: why it is late.
+    late_cause: str | None = None
 
     def as_record(self, duration_ms: float) -> dict[str, Any]:
-        return {
+        record = {
             "loginwatch": "notifier",
             "outcome": self.outcome,
             "events": self.events,
@@ -103,6 +109,9 @@ class _Run:
             "duration_ms": duration_ms,
             "reason": self.reason,
         }
+        if self.late_cause is not None:
+            record["late_cause"] = self.late_cause
+        return record
 
 
 def _post(settings: Settings, payload: dict[str, Any], run: _Run) -> None:
@@ -112,6 +121,12 @@ def _post(settings: Settings, payload: dict[str, Any], run: _Run) -> None:
 
 def _claims(settings: Settings) -> Claims:
     return Claims(aws_clients.client("dynamodb", settings.region), settings.claims_table)
+
+
+def _late_note(run: _Run, since: datetime) -> str | None:
+    if run.late_cause is None:
+        return None
+    return redelivery.lateness(run.late_cause, since, datetime.now(UTC))
 
 
 def _process(event: Any, run: _Run) -> None:
@@ -163,7 +178,14 @@ def _process(event: Any, run: _Run) -> None:
         run.reason = f"{len(allowed_successes)} sign-in(s) in the window, all from the allowlist"
         return
     if sign_ins:
-        _post_unreported(settings, notice, sign_ins, run, already_firing=False)
+        _post_unreported(
+            settings,
+            notice,
+            sign_ins,
+            run,
+            already_firing=False,
+            late=_late_note(run, notice.state_change_time),
+        )
     else:
         # Delivery lag or a hand-set alarm state: say so rather than stay silent.
         payload = build_empty_window_message(
@@ -210,7 +232,8 @@ def _report_rest_of_episode(
             f"alarm back to OK; no further sign-ins from outside the allowlist ({start.note})"
         )
         return
-    _post_unreported(settings, notice, sign_ins, run, already_firing=True)
+    late = _late_note(run, notice.state_change_time)
+    _post_unreported(settings, notice, sign_ins, run, already_firing=True, late=late)
     if run.outcome == "posted-during-alarm":
         run.reason = start.note
 
@@ -222,6 +245,7 @@ def _post_unreported(
     run: _Run,
     *,
     already_firing: bool,
+    late: str | None = None,
 ) -> None:
     """Claim the sign-ins, post the ones no other run reported, confirm or release.
 
@@ -255,6 +279,7 @@ def _post_unreported(
         alarm_name=notice.alarm_name,
         already_firing=already_firing,
         already_reported=already,
+        late=late,
     )
     try:
         _post(settings, payload, run)
@@ -276,6 +301,7 @@ def _process_fast_path(event: Any, run: _Run) -> None:
         alarm_name=settings.alarm_name,
         claims=lambda: _claims(settings),
         post=lambda payload: _post(settings, payload, run),
+        late_cause=run.late_cause,
     )
     run.outcome, run.events = result.outcome, result.events
     run.test_id, run.reason = result.test_id, result.reason
@@ -291,6 +317,8 @@ def _failure_reason(error: BaseException) -> str:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Lambda handler (``loginwatch_notifier.handler.lambda_handler``)."""
+    if redelivery.is_sqs_batch(event):
+        return _process_batch(event, context)
     started = time.perf_counter()
     run = _Run()
     try:
@@ -303,6 +331,77 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         _emit(run, started)
         raise  # let Lambda record the failure (and retry the async invoke)
     return _emit(run, started)
+
+
+# Below this, a record is left for the next try rather than started: one post with its
+# Slack retries may take 15 s, and the function times out at 30 s.
+_TIME_NEEDED_MS = 12_000
+_queue_urls: dict[str, str] = {}
+
+
+def _process_batch(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Alerts from the retry queue (or, via `loginwatch redeliver`, the dead-letter
+    queues): each is processed as its original event was, and reported on its own."""
+    settings, _ = _get_settings()
+    failures: list[str] = []
+    results: list[dict[str, Any]] = []
+    hold_back: str | None = None
+    for record in event["Records"]:
+        started = time.perf_counter()
+        run = _Run()
+        message_id = str(record.get("messageId", ""))
+        if hold_back is None and _out_of_time(context):
+            hold_back = "left for the next try: too little time left in this run"
+        if hold_back is not None:
+            run.outcome, run.reason = "deferred", hold_back
+            failures.append(message_id)
+            _retry_later(settings, record)
+            results.append({"itemIdentifier": message_id, **_emit(run, started)})
+            continue
+        try:
+            undelivered = redelivery.unwrap(record)
+            run.late_cause = undelivered.cause
+            _process(undelivered.event, run)
+        except Exception as error:
+            run.outcome = "failed"
+            run.reason = _failure_reason(error)
+            if isinstance(error, SlackDeliveryError):
+                run.slack_status = error.status
+                # Slack is still failing: do not try the rest of the batch now.
+                hold_back = "left for the next try: Slack is still failing"
+            failures.append(message_id)
+            _retry_later(settings, record)
+        results.append({"itemIdentifier": message_id, **_emit(run, started)})
+    answer: dict[str, Any] = {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+    if event.get(redelivery.REDELIVER_MARKER):
+        # Only for `loginwatch redeliver`: the retry mapping reads batchItemFailures alone.
+        answer["results"] = results
+    return answer
+
+
+def _out_of_time(context: Any) -> bool:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return callable(remaining) and remaining() < _TIME_NEEDED_MS
+
+
+def _retry_later(settings: Settings, record: Mapping[str, Any]) -> None:
+    """Hide a failed record from the retry queue for its backoff. Best effort: if this
+    fails, the queue's visibility timeout (the longest backoff) applies instead."""
+    name = redelivery.queue_name(record)
+    receipt = record.get("receiptHandle")
+    if name != settings.retry_queue or not receipt:
+        return  # a dead-letter queue's message, handed over by `loginwatch redeliver`
+    sqs = aws_clients.client("sqs", settings.region)
+    try:
+        if name not in _queue_urls:
+            _queue_urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.change_message_visibility(
+            QueueUrl=_queue_urls[name],
+            ReceiptHandle=receipt,
+            VisibilityTimeout=redelivery.backoff_seconds(redelivery.receive_count(record)),
+        )
+    except Exception as error:
+        print(json.dumps({"loginwatch": "notifier", "backoff_not_set": str(error)[:200]}))
 
 
 def _emit(run: _Run, started: float) -> dict[str, Any]:

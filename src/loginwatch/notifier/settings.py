@@ -28,6 +28,7 @@ _STRING_KEYS = (
     "filter_pattern",
     "alarm_name",
     "claims_table",
+    "retry_queue",
 )
 _ALL_KEYS = frozenset((*_STRING_KEYS, "allowlist", "lookback_minutes"))
 
@@ -47,6 +48,7 @@ class Settings:
     lookback_minutes: int
     alarm_name: str
     claims_table: str
+    retry_queue: str
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -84,6 +86,7 @@ class Settings:
             lookback_minutes=lookback,
             alarm_name=data["alarm_name"],
             claims_table=data["claims_table"],
+            retry_queue=data["retry_queue"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +101,7 @@ class Settings:
             "lookback_minutes": self.lookback_minutes,
             "alarm_name": self.alarm_name,
             "claims_table": self.claims_table,
+            "retry_queue": self.retry_queue,
         }
 
     def allow_list(self) -> AllowList:

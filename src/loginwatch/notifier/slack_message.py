@@ -105,7 +105,7 @@ def describe_who(sign_in: SignIn) -> str:
     return f"*{label}* {name}"
 
 
-def _who_plain(sign_in: SignIn) -> str:
+def who_plain(sign_in: SignIn) -> str:
     if sign_in.is_root:
         return "ROOT account"
     return _value(sign_in.user_name or sign_in.identity_type)
@@ -152,6 +152,7 @@ def build_alert_message(
     already_firing: bool = False,
     fast_path_seconds: float | None = None,
     already_reported: int = 0,
+    late: str | None = None,
 ) -> dict[str, Any]:
     """One message for every sign-in from outside the allowlist (``sign_ins`` is
     already newest first), listing at most MAX_LISTED.
@@ -161,7 +162,9 @@ def build_alert_message(
     returned to OK; the header says so, so nobody reads them as a fresh alarm.
     ``fast_path_seconds``: it came by the fast path (EventBridge), this many
     seconds after the sign-in. ``already_reported``: sign-ins of the alarm's
-    window left out because the fast path reported them already.
+    window left out because the fast path reported them already. ``late``: it was
+    kept in the retry queue while delivery failed ("delayed 63 min: Slack was
+    unavailable"); the message says so first, so nobody reads it as happening now.
     """
     total = len(sign_ins)
     roots = sum(1 for s in sign_ins if s.is_root)
@@ -183,6 +186,8 @@ def build_alert_message(
         context = f"Account *{account}* · Alarm *{alarm}*{when} · newest first, times in UTC"
     if already_reported:
         context += f" · {already_reported} more already reported by the fast path"
+    if late:
+        context = f":hourglass: *{escape(late)}* · {context}"
     blocks: list[dict[str, Any]] = [
         _header(f"{':rotating_light:' if roots else ':warning:'} {headline}"),
         _context(context),
@@ -202,11 +207,13 @@ def build_alert_message(
         blocks.append(sign_in_block(sign_in, index))
     if total > MAX_LISTED:
         blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
-    listed = ", ".join(f"{_who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
+    listed = ", ".join(f"{who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
     more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     root_note = "ROOT account sign-in! " if roots else ""
     via = "fast path" if fast_path_seconds is not None else f"alarm {alarm}"
     text = f"{root_note}{headline} in account {account} ({via}): {listed}{more}"
+    if late:
+        text = f"[{late}] {text}"
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 

@@ -186,7 +186,11 @@ class Resource(ABC):
             found += [_on_setup(g) for g in found if g.sid.startswith("Teardown")]
         if not self.in_home_region:
             # The engine asks once which regions are enabled before touching another one.
-            found.append(perms.no_resource_level(perms.READ_AND_TEST, "ec2", "DescribeRegions"))
+            found.append(
+                perms.no_resource_level(
+                    perms.READ_AND_TEST | perms.ON_REDELIVER, "ec2", "DescribeRegions"
+                )
+            )
         return found
 
     def policy_arns(self) -> tuple[str, ...]:
@@ -254,6 +258,14 @@ class Resource(ABC):
     def checks(self, observed: Observed) -> list[Check]:
         """Extra health checks for `status`; most resources have none."""
         return []
+
+    def undelivered(self, observed: Observed) -> int:
+        """Alerts this resource holds that nobody has received (a queue's messages)."""
+        return 0
+
+    def facts(self, observed: Observed) -> dict[str, Any]:
+        """Figures `status --json` reports for it, read after checks(); most have none."""
+        return {}
 
     # ------------------------------------------------------------ helpers
     @contextmanager

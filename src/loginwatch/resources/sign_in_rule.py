@@ -22,6 +22,8 @@ from .base import Check, Observed, Resource, absent_on, changed
 # AWS writes the detail-type "Sign In" in practice and "Signin" in one guide: match both.
 SIGN_IN_DETAIL_TYPES = ("AWS Console Sign In via CloudTrail", "AWS Console Signin via CloudTrail")
 TARGET_ID = "loginwatch"
+# EventBridge's longest: a day of retries, then the region's dead-letter queue.
+RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
 def event_pattern() -> dict[str, Any]:
@@ -59,7 +61,12 @@ class SignInRule(Resource):
         return f"loginwatch '{self.names.name}': console sign-ins → notifier (fast path)"
 
     def target(self) -> dict[str, Any]:
-        return {"Id": TARGET_ID, "Arn": self.names.function_arn}
+        return {"Id": TARGET_ID, "Arn": self.names.function_arn, **self.delivery()}
+
+    def delivery(self) -> dict[str, Any]:
+        """Retries, then this region's dead-letter queue: no event is dropped unseen."""
+        queue = self.names.queue_arn(self.names.events_dead_letter_queue, self.region)
+        return {"RetryPolicy": RETRY_POLICY, "DeadLetterConfig": {"Arn": queue}}
 
     def calls(self) -> list[perms.Grant | None]:
         return [
@@ -105,7 +112,7 @@ class SignInRule(Resource):
     def _target_changes(self, observed: Observed) -> list[str]:
         if observed["targets"] == [_comparable(self.target())]:
             return []
-        return [f"target: only {self.target()['Arn']}"]
+        return [f"target: only {self.target()['Arn']}, with retries and a dead-letter queue"]
 
     def diff(self, observed: Observed) -> list[str]:
         return self._rule_changes(observed) + self._target_changes(observed)
@@ -188,6 +195,7 @@ class ForwardingRule(SignInRule):
             "Id": TARGET_ID,
             "Arn": self.names.event_bus_arn(),
             "RoleArn": self.names.role_arn(self.names.forwarding_role),
+            **self.delivery(),
         }
 
     def calls(self) -> list[perms.Grant | None]:
@@ -210,4 +218,5 @@ class ForwardingRule(SignInRule):
 
 
 def _comparable(target: dict[str, Any]) -> dict[str, Any]:
-    return {k: target[k] for k in ("Id", "Arn", "RoleArn") if target.get(k)}
+    keys = ("Id", "Arn", "RoleArn", "RetryPolicy", "DeadLetterConfig")
+    return {k: target[k] for k in keys if target.get(k)}
