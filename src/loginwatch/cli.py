@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import sys
 import traceback
 from dataclasses import dataclass, replace
@@ -44,7 +43,6 @@ class Options:
 
 
 pass_options = click.make_pass_decorator(Options)
-IAM_MANAGED_POLICY_LIMIT = 6144  # characters, not counting white space
 
 
 def _config_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -375,7 +373,7 @@ def permissions(
     """Print the IAM policy (JSON) an operator needs to run loginwatch for this config."""
     from . import engine
     from .aws import connect
-    from .permissions import operator_policy
+    from .permissions import MANAGED_POLICY_LIMIT, operator_policy, policy_size
 
     config = options.load()
     if options.region:
@@ -394,11 +392,12 @@ def permissions(
         deployment = engine.offline_deployment(config, account)
     policy = operator_policy(engine.resources_for(deployment), commands, compact=compact)
     ui.print_json(policy)
-    size = len("".join(json.dumps(policy).split()))
-    if size > IAM_MANAGED_POLICY_LIMIT and not compact:
+    size = policy_size(policy)
+    if size > MANAGED_POLICY_LIMIT:
         ui.warn(
             f"this policy has {size} non-whitespace characters; a managed policy allows "
-            f"{IAM_MANAGED_POLICY_LIMIT}. Use --compact, or split it by --for."
+            f"{MANAGED_POLICY_LIMIT}. "
+            + ("Split it by --for." if compact else "Use --compact, or split it by --for.")
         )
 
 

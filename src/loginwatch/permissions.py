@@ -47,6 +47,7 @@ ON_REDELIVER = frozenset({REDELIVER})
 EVERY_COMMAND = frozenset(COMMANDS)
 
 NO_RESOURCE_LEVEL_SID = "ReadOnlyNoResourceLevel"
+MANAGED_POLICY_LIMIT = 6144  # characters of an IAM managed policy, white space not counted
 
 Operation = tuple[str, str]  # (botocore service name, API operation name)
 Policy = dict[str, Any]
@@ -92,6 +93,8 @@ API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
         "iam:PassRole",
     ),
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
+    # SQS's batch calls are authorised as their single-message action.
+    ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
 }
 
 
@@ -235,9 +238,17 @@ def operator_policy(
     statements = _merge_same_sid(statements)
     if compact:
         statements = _merge_same_resources(statements)
-    sids = [s["Sid"] for s in statements]
+        if policy_size({"Version": VERSION, "Statement": statements}) > MANAGED_POLICY_LIMIT:
+            # Sids are optional: they go before the policy stops fitting.
+            statements = [{k: v for k, v in s.items() if k != "Sid"} for s in statements]
+    sids = [s["Sid"] for s in statements if "Sid" in s]
     assert len(sids) == len(set(sids)), f"duplicate Sids: {sids}"
     return {"Version": VERSION, "Statement": statements}
+
+
+def policy_size(policy: Policy) -> int:
+    """Characters as IAM counts them for its limits: white space left out."""
+    return len("".join(json.dumps(policy).split()))
 
 
 def operations_for(resources: Iterable[Declares], commands: Iterable[str]) -> set[Operation]:
@@ -339,6 +350,47 @@ def _merge_same_sid(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _merge_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Exactly the same (action, resource) pairs, in fewer characters: what another
+    statement already grants is left out, then statements on the same resources and
+    statements of the same actions are joined."""
+    merged_resources = _join_same_resources(_without_repeats(statements))
+    return _join_same_actions(merged_resources)
+
+
+def _without_repeats(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop an action from a statement when other unconditional statements already
+    grant it on every one of its resources (setup's removal copies of teardown's)."""
+    current: list[dict[str, Any] | None] = list(statements)
+    for i, statement in enumerate(statements):
+        others: dict[str, set[str]] = {}
+        for j, other in enumerate(current):
+            if j == i or other is None or other.get("Condition"):
+                continue
+            for action in _as_list(other["Action"]):
+                others.setdefault(action, set()).update(_as_list(other["Resource"]))
+        resources = set(_as_list(statement["Resource"]))
+        actions = [
+            a for a in _as_list(statement["Action"]) if not resources <= others.get(a, set())
+        ]
+        current[i] = {**statement, "Action": actions} if actions else None
+    return [s for s in current if s is not None]
+
+
+def _join_same_actions(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for statement in statements:
+        key = json.dumps(
+            [sorted(_as_list(statement["Action"])), statement.get("Condition")], sort_keys=True
+        )
+        if key not in merged:
+            merged[key] = {**statement, "Resource": _as_list(statement["Resource"])}
+            continue
+        resources = merged[key]["Resource"]
+        resources.extend(r for r in _as_list(statement["Resource"]) if r not in resources)
+    return [_tidy(s) for s in merged.values()]
+
+
+def _join_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for statement in statements:
         key = json.dumps(

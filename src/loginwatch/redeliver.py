@@ -1,7 +1,8 @@
 """`loginwatch redeliver`: post the alerts the retries gave up on, once the cause is fixed.
 
-Every dead-letter queue of the deployment (the final queue after the retry queue,
-and each region's events dead-letter queue) is read. Each message is handed to
+Every queue of undelivered alerts is read: the final queue (where the retry
+queue gives up), each region's events dead-letter queue, and the retry queue
+itself (what waits there for its next try is posted now). Each message is handed to
 the notifier function as the one record of an SQS batch, exactly as the retry
 mapping hands it over, so it is processed, de-duplicated (a sign-in already
 reported is not posted again) and marked late the same way. A message is
@@ -53,9 +54,9 @@ class Redelivered:
         return self.outcome not in NOT_DONE
 
 
-def dead_letter_queues(deployment: Deployment) -> list[Queue]:
-    """Every queue of the deployment that nothing retries by itself."""
-    return [r for r in resources_for(deployment) if isinstance(r, Queue) and r.dead_letter]
+def undelivered_queues(deployment: Deployment) -> list[Queue]:
+    """Every queue of the deployment that holds alerts Slack has not taken."""
+    return [r for r in resources_for(deployment) if isinstance(r, Queue)]
 
 
 def redeliver(
@@ -65,7 +66,7 @@ def redeliver(
     dry_run: bool = False,
     on_item: Callable[[Redelivered], None] = lambda _: None,
 ) -> list[Redelivered]:
-    queues = dead_letter_queues(deployment)
+    queues = undelivered_queues(deployment)
     done: list[Redelivered] = []
     for queue, observed in zip(queues, read_all(deployment, queues), strict=True):
         if observed is None or is_unavailable(observed) or not observed["messages"]:
@@ -74,7 +75,8 @@ def redeliver(
         try:
             for message in _receive_all(queue, observed["url"]):
                 item = _one(queue, observed["url"], message, invoke, dry_run)
-                if not item.delivered or dry_run:
+                # A failed retry-queue record keeps the backoff the notifier gave it.
+                if dry_run or (not item.delivered and queue.dead_letter):
                     held.append(message["ReceiptHandle"])
                 done.append(item)
                 on_item(item)

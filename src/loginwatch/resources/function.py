@@ -44,6 +44,8 @@ class Function(Resource):
             ),
             self.grant("Teardown", perms.ON_TEARDOWN, "DeleteFunction"),
             self.grant("TestAlert", perms.ON_TEST, "Invoke", sid="InvokeFunction"),
+            # redeliver hands each undelivered alert to the notifier, as its retries do.
+            self.grant("Redeliver", perms.ON_REDELIVER, "Invoke", sid="InvokeFunction"),
         ]
 
     @property

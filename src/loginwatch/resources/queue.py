@@ -60,25 +60,22 @@ class Queue(Resource):
         }
 
     def calls(self) -> list[perms.Grant | None]:
-        found: list[perms.Grant | None] = [
-            self.grant("Read", perms.READ, "GetQueueUrl", "GetQueueAttributes", "ListQueueTags"),
+        # redeliver reads the queues first, as every command reads its resources.
+        reads = perms.READ | perms.ON_REDELIVER
+        return [
+            self.grant("Read", reads, "GetQueueUrl", "GetQueueAttributes", "ListQueueTags"),
             self.grant("Setup", perms.ON_SETUP, "CreateQueue", "SetQueueAttributes"),
             self.grant("Teardown", perms.ON_TEARDOWN, "DeleteQueue"),
+            # status asks CloudWatch how old the oldest queued alert is.
+            perms.no_resource_level(frozenset({perms.STATUS}), "cloudwatch", "GetMetricStatistics"),
+            self.grant(
+                "Redeliver",
+                perms.ON_REDELIVER,
+                "ReceiveMessage",
+                "ChangeMessageVisibilityBatch",
+                "DeleteMessage",
+            ),
         ]
-        if self.dead_letter:
-            found += [
-                # status asks CloudWatch how old the oldest undelivered alert is.
-                perms.no_resource_level(perms.READ, "cloudwatch", "GetMetricStatistics"),
-                self.grant(
-                    "Redeliver",
-                    perms.ON_REDELIVER,
-                    "GetQueueUrl",
-                    "ReceiveMessage",
-                    "ChangeMessageVisibility",
-                    "DeleteMessage",
-                ),
-            ]
-        return found
 
     @absent_on(*MISSING)
     def read(self) -> Observed | None:

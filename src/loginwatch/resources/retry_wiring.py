@@ -149,15 +149,11 @@ class RetryMapping(Resource):
         return [
             perms.no_resource_level(perms.READ, "lambda", "ListEventSourceMappings"),
             perms.Grant(
-                "SetupRetryMappingCreate",
-                ("*",),
-                perms.ops(perms.ON_SETUP, "lambda", "CreateEventSourceMapping"),
-                condition=ours,
-            ),
-            perms.Grant(
                 "SetupRetryMapping",
                 mappings,
-                perms.ops(perms.ON_SETUP, "lambda", "UpdateEventSourceMapping"),
+                perms.ops(
+                    perms.ON_SETUP, "lambda", "CreateEventSourceMapping", "UpdateEventSourceMapping"
+                ),
                 condition=ours,
             ),
             perms.Grant(
