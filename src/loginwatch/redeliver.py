@@ -109,7 +109,7 @@ def _receive_all(queue: Queue, url: str) -> Iterator[dict[str, Any]]:
 def _one(
     queue: Queue, url: str, message: dict[str, Any], invoke: Invoker, dry_run: bool
 ) -> Redelivered:
-    record = lambda_record(queue, message)
+    record = lambda_record(message, queue.arn, queue.region)
     summary = describe(record)
     if dry_run:
         return Redelivered(queue, message["MessageId"], summary, "listed")
@@ -140,8 +140,9 @@ def _release(queue: Queue, url: str, receipts: list[str]) -> None:
             queue.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
-def lambda_record(queue: Queue, message: dict[str, Any]) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping hands it to a function."""
+def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message (as ReceiveMessage returns it) as Lambda's event source mapping
+    hands it to a function."""
     attributes = {
         name: {
             "stringValue": value.get("StringValue"),
@@ -157,8 +158,8 @@ def lambda_record(queue: Queue, message: dict[str, Any]) -> dict[str, Any]:
         "messageAttributes": attributes,
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
-        "eventSourceARN": queue.arn,
-        "awsRegion": queue.region,
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
     }
 
 

@@ -27,6 +27,7 @@ class SlackRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what the stub answered
 
     @property
     def json(self) -> Any:
@@ -50,13 +51,15 @@ class SlackStub:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with stub._lock:
-                    stub.requests.append(SlackRequest(self.path, dict(self.headers), body))
+                    request = SlackRequest(self.path, dict(self.headers), body)
+                    stub.requests.append(request)
                     if stub.replies:
                         reply = stub.replies.pop(0)
                     elif stub.responder is not None:
                         reply = stub.responder()
                     else:
                         reply = stub.default_reply
+                    request.status = reply.status
                 payload = reply.body.encode()
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
