@@ -73,7 +73,7 @@ def redeliver(
             continue
         held: list[str] = []  # receipt handles to make visible again at the end
         try:
-            for message in _receive_all(queue, observed["url"]):
+            for message in _receive_all(queue, observed["url"], observed["messages"]):
                 item = _one(queue, observed["url"], message, invoke, dry_run)
                 # A failed retry-queue record keeps the backoff the notifier gave it.
                 if dry_run or (not item.delivered and queue.dead_letter):
@@ -85,11 +85,13 @@ def redeliver(
     return done
 
 
-def _receive_all(queue: Queue, url: str) -> Iterator[dict[str, Any]]:
-    """Every message, once: each stays hidden while this run works, so none repeats."""
+def _receive_all(queue: Queue, url: str, expected: int) -> Iterator[dict[str, Any]]:
+    """Every message (``expected``: how many the queue reported), once: each stays
+    hidden while this run works, so none repeats."""
     seen: set[str] = set()
     empty = 0
-    while empty < 2:  # short polling samples servers: one empty answer is not proof
+    # Short polling samples SQS's servers: an empty answer is proof only when long polled.
+    while len(seen) < expected and empty < 2:
         with queue.aws_call("sqs:ReceiveMessage"):
             found = queue.client.receive_message(
                 QueueUrl=url,
