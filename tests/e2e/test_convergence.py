@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from loginwatch.aws import CallRecorder
-from tests.support.cli import EMULATED_REGIONS
+from tests.conftest import TWO_REGIONS
 from tests.support.inprocess import (
     ONE_FORWARDING_REGION,
     Clients,
@@ -30,8 +30,14 @@ def inventory(aws: Any) -> dict[str, int]:
     from_rule = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
     rules = {
         region: aws.in_region("events", region).list_rules().get("Rules", [])
-        for region in EMULATED_REGIONS
+        for region in TWO_REGIONS
     }
+    queues = [
+        url
+        for region in TWO_REGIONS
+        for url in aws.in_region("sqs", region).list_queues().get("QueueUrls", [])
+    ]
+    mappings = aws.lambda_.list_event_source_mappings()["EventSourceMappings"]
     return {
         "rules": sum(len(found) for found in rules.values()),
         "rules with one target": sum(
@@ -60,6 +66,13 @@ def inventory(aws: Any) -> dict[str, int]:
         "buckets": len(aws.s3.list_buckets()["Buckets"]),
         "roles": len(aws.iam.list_roles()["Roles"]),
         "parameters": len(aws.ssm.describe_parameters()["Parameters"]),
+        "queues": len(queues),
+        "retry mappings": len(mappings),
+        "failure destinations": len(
+            aws.lambda_.list_function_event_invoke_configs(FunctionName="lwtest-notifier")[
+                "FunctionEventInvokeConfigs"
+            ]
+        ),
     }
 
 
@@ -78,6 +91,9 @@ ONE_OF_EACH = {
     "buckets": 1,
     "roles": 3,
     "parameters": 1,
+    "queues": 4,  # retry, final, and an events dead-letter queue in each of the two regions
+    "retry mappings": 1,
+    "failure destinations": 1,
 }
 
 

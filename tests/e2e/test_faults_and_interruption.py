@@ -35,7 +35,7 @@ def faulty_aws(injector: FaultInjector) -> Any:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_setup_status_teardown_converge_under_20_percent_faults(
-    aws_server: Any, aws: Any, retry_sleeps: list[float], seed: int
+    aws_server: Any, aws: Any, retry_sleeps: list[float], seed: int, two_regions: None
 ) -> None:
     injector = FaultInjector(rate=0.2, seed=seed)
     deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), faulty_aws(injector))
