@@ -105,18 +105,46 @@ def _check_ips(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -
     help="Say whether a successful sign-in from this IP would alert (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--aws",
+    "ask_aws",
+    is_flag=True,
+    help="Also have AWS evaluate the pattern (CloudWatch Logs TestMetricFilter) against "
+    "sign-ins at the edges of every allowlist entry; needs credentials.",
+)
 @pass_options
-def validate(options: Options, ips: tuple[str, ...], as_json: bool) -> None:
+def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: bool) -> None:
     """Check the config offline and show the filter pattern it compiles to."""
     config = options.load()
     try:
         summary = summarize(config, ips)
     except PatternError as exc:
         raise UsageError(f"{config.path}: allowed_ips: {exc}") from None
+    verdict = None
+    if ask_aws:
+        from .aws import connect
+        from .pattern_check import verify
+
+        aws = connect(options.profile, options.region or config.region)
+        verdict = verify(aws.client("logs"), summary.compiled.pattern, config.allowed)
     if as_json:
-        ui.print_json(summary.to_json())
+        data = summary.to_json()
+        if verdict is not None:
+            data["aws_verdict"] = {
+                "checked": verdict.checked,
+                "missed": verdict.missed,
+                "over_matched": verdict.over_matched,
+                "unavailable": verdict.unavailable or None,
+            }
+        ui.print_json(data)
     else:
         ui.render_summary(summary)
+        if verdict is not None:
+            ui.render_verdict(verdict)
+    if verdict is not None:
+        from .pattern_check import require_safe
+
+        require_safe(verdict)
 
 
 def _connect(options: Options) -> tuple[Config, Aws]:

@@ -6,7 +6,9 @@ makes it behave as AWS documents, so code written for AWS is exercised as is:
 - CreateTrail with an existing name raises TrailAlreadyExistsException;
 - DeleteTrail of a missing trail raises TrailNotFoundException;
 - GetQueueAttributes reports a queue's RedriveAllowPolicy (moto keeps it, unreported);
-- PutFunctionEventInvokeConfig replaces the configuration (moto keeps the first).
+- PutFunctionEventInvokeConfig replaces the configuration (moto keeps the first);
+- TestMetricFilter, which moto lacks, answers as an endpoint without the operation
+  does (a 400 UnknownOperationException), not with a 500 that botocore retries.
 And two places where moto stops short. An SQS event source mapping makes moto invoke
 the function at once, in Docker: here nothing polls (the messages stay queued, as
 if Lambda had not polled yet) and the batch is recorded in ``SQS_POLLS``. And: an EventBridge rule whose target is a Lambda
@@ -108,11 +110,22 @@ def match_aws() -> None:
             self.targets = kept
 
     _patch_sqs_and_lambda()
+    _patch_logs()
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
     _patched = True
+
+
+def _patch_logs() -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.logs import responses
+
+    def test_metric_filter(self: Any) -> str:
+        raise JsonRESTError("UnknownOperationException", "TestMetricFilter is not emulated")
+
+    responses.LogsResponse.test_metric_filter = test_metric_filter  # type: ignore[attr-defined]
 
 
 def _patch_sqs_and_lambda() -> None:

@@ -325,6 +325,9 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
     interrupted run), and the next run re-reads everything.
     """
     planned = _plan_all(deployment, progress)
+    for resource, action, _, _ in planned:
+        if action in ("create", "update"):
+            resource.preflight()  # e.g. AWS's own test of the filter pattern
     results: list[StepResult] = []
     with safe_points() as stop:
         for resource, action, observed, changes in planned:

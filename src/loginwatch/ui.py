@@ -61,6 +61,20 @@ def render_summary(summary: ConfigSummary) -> None:
             out.print(f"[green]✓ {verdict.ip}[/]: allowed, no alert")
 
 
+def render_verdict(verdict: Any) -> None:
+    """What AWS's own evaluation of the pattern (TestMetricFilter) said."""
+    if verdict.unavailable:
+        warn(f"{verdict.unavailable}: the pattern was not checked by AWS.")
+        return
+    if verdict.safe:
+        out.print(
+            f"[green]✓ AWS agrees[/]: every one of {verdict.checked} sample sign-ins from "
+            "outside the allowlist would alert (TestMetricFilter)."
+        )
+    for address in verdict.over_matched:
+        out.print(f"[yellow]! {address}[/]: inside the allowlist, yet AWS counts it (harmless)")
+
+
 # ---------------------------------------------------------------- setup progress
 
 _ACTION_STYLE = {

@@ -259,6 +259,11 @@ class Resource(ABC):
         """Extra health checks for `status`; most resources have none."""
         return []
 
+    def preflight(self) -> None:
+        """Checks that must pass before setup changes anything, for a resource it will
+        create or update (raise to refuse); most resources have none."""
+        return None
+
     def undelivered(self, observed: Observed) -> int:
         """Alerts this resource holds that nobody has received (a queue's messages)."""
         return 0

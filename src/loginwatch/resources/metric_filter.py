@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import pattern_check
 from .. import permissions as perms
 from .base import Observed, Resource
 from .log_group import log_group_arns
@@ -19,6 +20,8 @@ class MetricFilter(Resource):
         return [
             self.grant("Read", perms.READ, "DescribeMetricFilters"),
             self.grant("Setup", perms.ON_SETUP, "PutMetricFilter"),
+            # AWS's own verdict on the pattern before it is written (no resource-level).
+            perms.no_resource_level(perms.ON_SETUP, "logs", "TestMetricFilter"),
             self.grant("Teardown", perms.ON_TEARDOWN, "DeleteMetricFilter"),
         ]
 
@@ -74,6 +77,24 @@ class MetricFilter(Resource):
                 "metric: value 1 to " + f"{self.names.metric_namespace}/{self.names.metric_name}"
             )
         return changes
+
+    def preflight(self) -> None:
+        """Before anything is written: would AWS's evaluation of the pattern miss a
+        sign-in from outside the allowlist? Then setup refuses."""
+        verdict = pattern_check.verify(self.client, self.d.pattern, self.d.config.allowed)
+        if verdict.unavailable:
+            self.d.notices.append(
+                f"{verdict.unavailable}: the filter pattern was checked by loginwatch's own "
+                "evaluator only, not by AWS."
+            )
+        pattern_check.require_safe(verdict)
+        if verdict.over_matched:
+            self.d.notices.append(
+                f"AWS's test of the filter pattern also counts {len(verdict.over_matched)} "
+                "address(es) inside the allowlist (e.g. "
+                f"{verdict.over_matched[0]}): harmless, the notifier's exact check "
+                "suppresses those alerts."
+            )
 
     def create(self) -> None:
         self._put()
