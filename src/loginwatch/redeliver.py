@@ -12,13 +12,11 @@ already); one it fails on stays, visible again when this run ends.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .aws import Aws, translate_errors
+from .aws import Aws
 from .engine import is_unavailable, read_all, resources_for
 from .names import Names
 from .notifier.alarm_event import Ignored, parse_event
@@ -27,7 +25,7 @@ from .notifier.redelivery import REDELIVER_MARKER, UnreadableRecord, unwrap
 from .notifier.slack_message import who_plain
 from .resources.base import Deployment
 from .resources.queue import REDELIVER_VISIBILITY_SECONDS, Queue
-from .test_alert import NOT_SET_UP
+from .test_alert import invoke_notifier
 
 # Invoke(event) → the notifier's answer, or raises RedeliveryFailed.
 Invoker = Callable[[dict[str, Any]], dict[str, Any]]
@@ -189,24 +187,13 @@ def lambda_invoker(aws: Aws, names: Names) -> Invoker:
     """Invoke the notifier synchronously, as the retry mapping would."""
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        with translate_errors("lambda:InvokeFunction", names.function, missing=NOT_SET_UP):
-            response = aws.client("lambda").invoke(
-                FunctionName=names.function,
-                InvocationType="RequestResponse",
-                LogType="Tail",
-                Payload=json.dumps(event).encode(),
+        answer = invoke_notifier(aws, names, event)
+        if answer.error is not None:
+            raise RedeliveryFailed(
+                f"the notifier failed: {answer.error} {answer.log_tail[-300:]}".strip()
             )
-        raw = response["Payload"].read()
-        try:
-            body = json.loads(raw or b"null")
-        except ValueError:
-            body = None
-        if response.get("FunctionError"):
-            message = body.get("errorMessage") if isinstance(body, dict) else str(raw[:200])
-            tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-            raise RedeliveryFailed(f"the notifier failed: {message} {tail[-300:]}".strip())
-        if not isinstance(body, dict):
+        if not isinstance(answer.body, dict):
             raise RedeliveryFailed("the notifier returned no result")
-        return body
+        return answer.body
 
     return invoke

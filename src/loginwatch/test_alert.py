@@ -137,27 +137,45 @@ def synthetic_alarm_event(
     }
 
 
-def via_lambda(aws: Aws, names: Names, test_id: str) -> TestAlertResult:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class NotifierAnswer:
+    """What a synchronous invoke of the notifier returned."""
+
+    body: Any  # the JSON it returned (None if not JSON)
+    error: str | None  # its error message, when the function failed
+    log_tail: str  # the end of its log (LogType=Tail)
+
+
+def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
+    """Invoke the notifier synchronously with ``event`` (test-alert, redeliver)."""
     with translate_errors("lambda:InvokeFunction", names.function, missing=NOT_SET_UP):
         response = aws.client("lambda").invoke(
             FunctionName=names.function,
             InvocationType="RequestResponse",
             LogType="Tail",
-            Payload=json.dumps(synthetic_alarm_event(names, test_id)).encode(),
+            Payload=json.dumps(event).encode(),
         )
-    seconds = time.perf_counter() - started
     raw = response["Payload"].read()
     try:
         body = json.loads(raw or b"null")
     except ValueError:
         body = None
+    tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
+    error = None
     if response.get("FunctionError"):
-        message = body.get("errorMessage") if isinstance(body, dict) else str(raw[:200])
-        tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
-        status = _slack_status_from_logs(tail)
+        error = str(body.get("errorMessage") if isinstance(body, dict) else raw[:200])
+    return NotifierAnswer(body, error, tail)
+
+
+def via_lambda(aws: Aws, names: Names, test_id: str) -> TestAlertResult:
+    started = time.perf_counter()
+    answer = invoke_notifier(aws, names, synthetic_alarm_event(names, test_id))
+    seconds = time.perf_counter() - started
+    body = answer.body
+    if answer.error is not None:
+        status = _slack_status_from_logs(answer.log_tail)
         return TestAlertResult(
-            "lambda", test_id, False, seconds, status, f"the function failed: {message}"
+            "lambda", test_id, False, seconds, status, f"the function failed: {answer.error}"
         )
     if not isinstance(body, dict):
         return TestAlertResult(

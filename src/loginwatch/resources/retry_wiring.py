@@ -85,11 +85,7 @@ class FailureDestination(Resource):
             "on_failure": "on failure",
             "on_success": "on success",
         }
-        return [
-            changed(labels[key], observed.get(key), value)
-            for key, value in self.desired().items()
-            if observed.get(key) != value
-        ]
+        return _field_changes(observed, self.desired(), labels)
 
     def _put(self) -> None:
         c = self.client
@@ -203,11 +199,7 @@ class RetryMapping(Resource):
             "concurrency": "maximum concurrency",
             "enabled": "enabled",
         }
-        return [
-            changed(labels[key], observed.get(key), value)
-            for key, value in self.desired().items()
-            if observed.get(key) != value
-        ]
+        return _field_changes(observed, self.desired(), labels)
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -266,3 +258,13 @@ class RetryMapping(Resource):
         ok = observed["enabled"] and observed["report_failures"] == ["ReportBatchItemFailures"]
         detail = "enabled, failures reported per alert" if ok else "see its drift"
         return [Check("failed deliveries are retried", ok, detail, repeats_drift=True)]
+
+
+def _field_changes(
+    observed: Observed, desired: dict[str, Any], labels: dict[str, str]
+) -> list[str]:
+    return [
+        changed(labels[key], observed.get(key), value)
+        for key, value in desired.items()
+        if observed.get(key) != value
+    ]
