@@ -7,6 +7,8 @@ makes it behave as AWS documents, so code written for AWS is exercised as is:
 - DeleteTrail of a missing trail raises TrailNotFoundException;
 - GetQueueAttributes reports a queue's RedriveAllowPolicy (moto keeps it, unreported);
 - PutFunctionEventInvokeConfig replaces the configuration (moto keeps the first);
+- AddPermission with a statement id already in the policy raises
+  ResourceConflictException (moto adds a second statement with the same id);
 - TestMetricFilter, which moto lacks, answers as an endpoint without the operation
   does (a 400 UnknownOperationException), not with a 500 that botocore retries.
 And two places where moto stops short. An SQS event source mapping makes moto invoke
@@ -141,6 +143,25 @@ def _patch_sqs_and_lambda() -> None:
             found["RedriveAllowPolicy"] = allow if isinstance(allow, str) else json.dumps(allow)
         return found
 
+    from moto.awslambda import policy as lambda_policy
+    from moto.awslambda.exceptions import LambdaClientError
+
+    class StatementExists(LambdaClientError):
+        code = 409
+
+        def __init__(self, sid: str) -> None:
+            super().__init__(
+                "ResourceConflictException", f"The statement id ({sid}) provided already exists."
+            )
+
+    add_statement = lambda_policy.Policy.add_statement
+
+    def add_unique_statement(self: Any, raw: str, qualifier: str | None = None) -> Any:
+        sid = json.loads(raw).get("StatementId") or json.loads(raw).get("Sid")
+        if sid and any(s.get("Sid") == sid for s in self.statements):
+            raise StatementExists(sid)
+        return add_statement(self, raw, qualifier)
+
     put_config = lambda_models.LambdaBackend.put_function_event_invoke_config
 
     def put_function_event_invoke_config(self: Any, function_name: str, config: Any) -> Any:
@@ -156,6 +177,7 @@ def _patch_sqs_and_lambda() -> None:
         put_function_event_invoke_config
     )
     lambda_models.LambdaBackend.send_sqs_batch = send_sqs_batch  # type: ignore[method-assign]
+    lambda_policy.Policy.add_statement = add_unique_statement  # type: ignore[method-assign]
 
 
 def free_port() -> int:
