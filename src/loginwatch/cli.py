@@ -244,16 +244,19 @@ def teardown(
     ui.render_teardown_plan(items)
     to_delete = [i for i in items if i.action in ("delete", "clean")]
     queued = [i for i in items if i.undelivered]
-    if queued and not discard_undelivered and not dry_run:
+    if queued and not discard_undelivered:
         held = ", ".join(
             f"{i.undelivered} in {i.resource.name} ({i.resource.region})" for i in queued
         )
-        raise UsageError(
+        refusal = UsageError(
             f"{sum(i.undelivered for i in queued)} alert(s) Slack never received are still "
-            f"queued: {held}. Nothing was removed.",
+            f"queued: {held}." + ("" if dry_run else " Nothing was removed."),
             "Run `loginwatch redeliver` first (`--dry-run` lists them), or re-run teardown "
             "with --discard-undelivered to delete them with their queues.",
         )
+        if not dry_run:
+            raise refusal
+        ui.warn(" ".join(refusal.lines()))  # the plan above would drop them
     if dry_run or not to_delete:
         return
     if not yes:

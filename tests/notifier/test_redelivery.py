@@ -114,6 +114,7 @@ class RetryQueue:
         self.url = self.sqs.create_queue(
             QueueName=RETRY_QUEUE, Attributes={"VisibilityTimeout": "3600"}
         )["QueueUrl"]
+        self.received: list[str] = []  # receipt handles of the last poll
 
     def lambda_gives_up(self, event: dict[str, Any], error: Exception) -> None:
         """After its two retries, Lambda sends the OnFailure record (shape of the fixture)."""
@@ -131,6 +132,7 @@ class RetryQueue:
             QueueUrl=self.url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
         ).get("Messages", [])
         assert messages, "nothing visible in the retry queue"
+        self.received = [m["ReceiptHandle"] for m in messages]
         event = {"Records": [lambda_record(m, QUEUE_ARN, REGION) for m in messages]}
         answer = handler.lambda_handler(event, None)
         failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
@@ -155,19 +157,10 @@ class RetryQueue:
             QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=0
         )
         assert "Messages" not in hidden  # they really were hidden
-        for message in self._all_in_flight():
+        for receipt in self.received:
             self.sqs.change_message_visibility(
-                QueueUrl=self.url, ReceiptHandle=message, VisibilityTimeout=0
+                QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=0
             )
-
-    def _all_in_flight(self) -> list[str]:
-        from moto.sqs.models import sqs_backends
-
-        queue = sqs_backends[ACCOUNT_ID_MOTO][REGION].queues[RETRY_QUEUE]
-        return [m.receipt_handle for m in queue._messages if not m.visible]
-
-
-ACCOUNT_ID_MOTO = "123456789012"  # the account moto's in-process backends are keyed by
 
 
 @pytest.fixture

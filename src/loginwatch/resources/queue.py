@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import permissions as perms
 from .. import policies
+from ..aws import error_code
 from ..errors import AwsError
 from ..notifier.redelivery import BACKOFF_MAX_SECONDS, MAX_RECEIVES
 from .base import Check, Observed, Resource, absent_on
@@ -30,7 +31,6 @@ from .base import Check, Observed, Resource, absent_on
 RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
 # While `loginwatch redeliver` posts a dead-letter message, nobody else sees it.
 REDELIVER_VISIBILITY_SECONDS = 300
-# A standard queue keeps a message's first enqueue time when it moves to a DLQ.
 MISSING = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 DELETED_RECENTLY = ("AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently")
 _JSON_ATTRIBUTES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
@@ -107,7 +107,7 @@ class Queue(Resource):
             try:
                 c.create_queue(QueueName=self.name, Attributes=self.attributes(), tags=self.d.tags)
             except c.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = error_code(exc)
                 if code in DELETED_RECENTLY:
                     raise AwsError(
                         f"SQS will not re-create the queue {self.name} in {self.region} within "
