@@ -9,8 +9,8 @@ import pytest
 
 from loginwatch.aws import CallRecorder
 from tests.conftest import TWO_REGIONS
+from tests.support.cli import ONE_FORWARDING_REGION
 from tests.support.inprocess import (
-    ONE_FORWARDING_REGION,
     Clients,
     Crash,
     FailingRecorder,

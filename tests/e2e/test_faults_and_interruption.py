@@ -12,9 +12,9 @@ from loginwatch import engine
 from loginwatch.aws import CallRecorder, connect
 from loginwatch.errors import EXIT_INTERRUPTED
 from tests.e2e.test_convergence import ONE_OF_EACH, inventory
+from tests.support.cli import ONE_FORWARDING_REGION
 from tests.support.faults import FaultInjector, attach_to_every_client
 from tests.support.inprocess import (
-    ONE_FORWARDING_REGION,
     Clients,
     InProcessEmulator,
     SilentProgress,

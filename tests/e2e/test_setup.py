@@ -39,6 +39,7 @@ def setup_ok(cli: Cli, *args: str) -> Any:
 
 
 def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> None:
+    cli.write_config(BASE_CONFIG)  # every region
     run = setup_ok(cli)
     # one line per resource; the forwarding rules (and their queues) of 19 regions on one
     assert run.stdout.count("  created") == LINES, run.stdout
@@ -229,6 +230,7 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli) -> None
 
 
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
+    cli.write_config(BASE_CONFIG)  # every region
     run = setup_ok(cli, "--dry-run")
     home, per_region = 22, 2  # per other region: a forwarding rule and its dead-letter queue
     creates = home + per_region * len(FORWARDING_REGIONS)
@@ -239,7 +241,9 @@ def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
 def test_allowlist_change_updates_only_the_filter_and_the_notifier_code(cli: Cli, aws: Any) -> None:
     setup_ok(cli)
     before = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"]["CodeSha256"]
-    new_config = BASE_CONFIG.replace("  - 203.0.113.10\n", "  - 203.0.113.10\n  - 192.0.2.0/24\n")
+    new_config = cli.config_text.replace(
+        "  - 203.0.113.10\n", "  - 203.0.113.10\n  - 192.0.2.0/24\n"
+    )
     cli.write_config(new_config)
     run = setup_ok(cli)
     assert sorted(set(run.mutating)) == [

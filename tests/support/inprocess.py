@@ -99,11 +99,6 @@ class SilentProgress:
         pass
 
 
-# For the tests that interrupt every step: one forwarding region stands for all (each
-# region runs the same code), and the 18 others are only read, as left-overs would be.
-ONE_FORWARDING_REGION = BASE_CONFIG + "fast_path:\n  regions: [us-west-2]\n"
-
-
 def load(text: str = BASE_CONFIG) -> Config:
     return parse_config(text, "test.yaml", {"LW_WEBHOOK": WEBHOOK})
 
