@@ -38,17 +38,25 @@ sys.path.insert(0, str(ROOT / "src"))
 COLD_RUNS = 7
 WARM_RUNS = 30
 
-SETTINGS = {
-    "name": "bench",
-    "region": "us-east-1",
-    "webhook_parameter": "/bench/slack-webhook-url",
-    "trail_log_group": "/bench/cloudtrail",
-    "allowlist": ["203.0.113.0/24"],
-    "filter_pattern": "{ $.eventName = ConsoleLogin }",
-    "lookback_minutes": 10,
-    "alarm_name": "bench-unallowed-console-login",
-    "claims_table": "bench-claims",
-}
+
+def _settings() -> dict:
+    """settings.json exactly as setup writes it, for a config named bench (so this
+    script never drifts from what the notifier expects)."""
+    from loginwatch.config import parse_config
+    from loginwatch.engine import notifier_settings
+    from loginwatch.names import Names
+
+    config = parse_config(
+        "region: us-east-1\nname: bench\nallowed_ips: [203.0.113.0/24]\n"
+        "slack: {webhook_url: 'https://hooks.slack.com/services/T/B/bench'}\n",
+        "bench.yaml",
+        {},
+    )
+    names = Names.for_config(config, "123456789012")
+    return notifier_settings(config, names, names.trail_log_group, "{ $.eventName = ConsoleLogin }")
+
+
+SETTINGS = _settings()
 
 # Runs in a fresh interpreter: moto, the Slack stand-in, then the handler from the zip.
 PROBE = r"""
@@ -188,6 +196,7 @@ def burst() -> None:
                     "claims_table": CLAIMS_TABLE,
                     "trail_log_group": LOG_GROUP,
                     "alarm_name": ALARM_NAME,
+                    "alarms": {ALARM_NAME: "outside_allowlist"},
                 }
             )
         )

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from . import __version__, ui
 from .allowlist import PatternError
@@ -22,6 +21,7 @@ from .errors import (
     UsageError,
 )
 from .names import Names
+from .notifier.rules import RULE_NAMES
 from .summary import summarize
 
 if TYPE_CHECKING:
@@ -296,24 +296,32 @@ def teardown(
 @click.option(
     "--timeout", type=click.IntRange(5, 900), default=90, show_default=True, help="Seconds to wait."
 )
+@click.option(
+    "--rule",
+    type=click.Choice(RULE_NAMES),
+    help="Test this rule's route: its alarm (--via alarm) and the destination(s) its alerts "
+    "go to. Without it the test goes to the default channel.",
+)
 @pass_options
-def test_alert(options: Options, via: str, timeout: int, from_region: str | None) -> None:
+def test_alert(
+    options: Options, via: str, timeout: int, from_region: str | None, rule: str | None
+) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
     from . import test_alert as alerts
 
     test_id = alerts.new_test_id()
     if via == "slack":
         config = options.load()
-        ui.out.print(
-            f"Posting test {test_id} to {escape(config.masked_webhook)} from this machine …"
-        )
-        result = alerts.via_slack(config, test_id)
+        _require_rule_on(config, rule)
+        ui.out.print(f"Posting test {test_id} to Slack from this machine …")
+        result = alerts.via_slack(config, test_id, rule=rule)
     else:
         config, aws = _connect(options)
+        _require_rule_on(config, rule)
         names = Names.for_config(config, aws.account_id, aws.partition)
         if via == "lambda":
             with ui.out.status(f"Invoking {names.function} with test {test_id} …"):
-                result = alerts.via_lambda(aws, names, test_id)
+                result = alerts.via_lambda(aws, names, test_id, rule)
         elif via == "fast-path":
             region = from_region or _fast_path_test_region(config, aws)
             with ui.out.status(
@@ -325,19 +333,20 @@ def test_alert(options: Options, via: str, timeout: int, from_region: str | None
                     test_id,
                     region=region,
                     timeout=timeout,
+                    rule=rule,
                     on_wait=lambda s: spin.update(
                         f"Waiting for the notifier to deliver test {test_id} … {s:.0f} s"
                     ),
                 )
         else:
-            with ui.out.status(
-                f"Alarm {names.alarm} set to ALARM for test {test_id}; waiting …"
-            ) as spin:
+            alarm = names.rule_alarm(rule or "outside_allowlist")
+            with ui.out.status(f"Alarm {alarm} set to ALARM for test {test_id}; waiting …") as spin:
                 result = alerts.via_alarm(
                     aws,
                     names,
                     test_id,
                     timeout=timeout,
+                    rule=rule,
                     on_wait=lambda s: spin.update(
                         f"Waiting for the notifier to deliver test {test_id} … {s:.0f} s"
                     ),
@@ -363,6 +372,14 @@ def redeliver(options: Options, dry_run: bool) -> None:
     ui.redeliver_summary(items, dry_run)
     if any(not i.delivered for i in items) and not dry_run:
         raise SystemExit(EXIT_FAILURE)
+
+
+def _require_rule_on(config: Config, rule: str | None) -> None:
+    if rule is not None and config.rules.get(rule) is None:
+        raise UsageError(
+            f"The rule {rule} is off in {config.path}, so it has no alarm or route to test.",
+            f"Turn it on (rules.{rule}.enabled: true) and run `loginwatch setup`.",
+        )
 
 
 def _fast_path_test_region(config: Config, aws: Aws) -> str:

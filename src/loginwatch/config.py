@@ -21,6 +21,16 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
+from .notifier.routing import DEFAULT_DESTINATION, DESTINATION_NAME_RE, MENTIONS, USER_GROUP_RE
+from .notifier.rules import (
+    DEFAULT_MINUTES,
+    DEFAULT_SEVERITY,
+    DEFAULT_THRESHOLD,
+    RULE_NAMES,
+    SEVERITIES,
+    Rule,
+    RuleSet,
+)
 from .notifier.slack_delivery import mask_webhook as notifier_mask
 
 DEFAULT_CONFIG_FILE = "loginwatch.yaml"
@@ -86,6 +96,26 @@ class FastPath:
 
 
 @dataclass(frozen=True)
+class SlackDestination:
+    """An extra Slack channel: gets the messages its severities and/or rules select."""
+
+    name: str
+    webhook_url: str = field(repr=False)  # secret, like Config.webhook_url
+    severities: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    mention: str = ""
+
+    @property
+    def masked_webhook(self) -> str:
+        return mask_webhook(self.webhook_url)
+
+
+MAX_DESTINATIONS = 10
+MAX_FAILURE_THRESHOLD = 50  # a failure window remembers 100 failures (claims.BURST_CAP)
+MAX_FAILURE_MINUTES = 60
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     region: str
@@ -102,6 +132,10 @@ class Config:
     kms: KmsKeys = KmsKeys()
     tags: Mapping[str, str] = field(default_factory=dict)
     fast_path: FastPath = FastPath()
+    # The enabled rules (only outside_allowlist unless the config says otherwise).
+    rules: RuleSet = field(default_factory=RuleSet.default)
+    destinations: tuple[SlackDestination, ...] = ()
+    default_gets: str = "unclaimed"  # or "all"
     warnings: tuple[str, ...] = ()
 
     @property
@@ -305,7 +339,7 @@ class _Reader:
 
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
-    "kms", "tags", "fast_path",
+    "kms", "tags", "fast_path", "rules",
 )  # fmt: skip
 
 
@@ -346,7 +380,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     region = _region(reader, top, warnings)
     name = _name(reader, top)
     allowed = _allowlist(reader, top, warnings)
-    webhook = _webhook(reader, top, warnings)
+    webhook, destinations, default_gets = _slack(reader, top, warnings)
     existing, bucket = _trail(reader, top)
     retention = _retention(reader, top)
     period, evaluations = _alarm(reader, top)
@@ -354,6 +388,8 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     kms = _kms(reader, top)
     tags = _tags(reader, top)
     fast_path = _fast_path(reader, top, warnings)
+    rules = _rules(reader, top)
+    _check_routes(rules, destinations, warnings)
 
     if problems.items:
         raise ConfigError(problems.items, path)
@@ -374,6 +410,9 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
         kms=kms,
         tags=tags,
         fast_path=fast_path,
+        rules=rules,
+        destinations=tuple(destinations),
+        default_gets=default_gets,
         warnings=tuple(warnings),
     )
 
@@ -555,45 +594,241 @@ def _parse_network(raw: str, line: int | None, path: str, problems: _Problems) -
     return None
 
 
-def _webhook(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> str | None:
-    slack = reader.mapping(top.get("slack", _Located(None, 0)), "slack", ("webhook_url",))
+SLACK_KEYS = ("webhook_url", "destinations", "default_gets")
+DESTINATION_KEYS = ("name", "webhook_url", "severities", "rules", "mention")
+
+
+def _slack(
+    reader: _Reader, top: dict[str, _Located], warnings: list[str]
+) -> tuple[str | None, list[SlackDestination], str]:
+    slack = reader.mapping(top.get("slack", _Located(None, 0)), "slack", SLACK_KEYS)
     if "slack" not in top:
         reader.problems.add(None, "slack.webhook_url", "is required (a Slack incoming webhook URL)")
-        return None
+        return None, [], "unclaimed"
     url, line = reader.text(slack, "webhook_url", "slack.webhook_url", required=True)
+    webhook = _check_webhook(reader, url, line, "slack.webhook_url", warnings)
+    gets, gline = reader.text(slack, "default_gets", "slack.default_gets")
+    if gets is not None and gets not in ("all", "unclaimed"):
+        reader.problems.add(
+            gline,
+            "slack.default_gets",
+            f"'{gets}' is not valid: use `all` (the default channel gets every message) or "
+            "`unclaimed` (only what no destination selects; the default)",
+        )
+    return webhook, _destinations(reader, slack, warnings), gets or "unclaimed"
+
+
+def _destinations(
+    reader: _Reader, slack: dict[str, _Located], warnings: list[str]
+) -> list[SlackDestination]:
+    node = slack.get("destinations")
+    if node is None or node.value is None:
+        return []
+    if not isinstance(node.value, list):
+        reader.problems.add(
+            node.line, "slack.destinations", f"expected a list, got {_type_name(node.value)}"
+        )
+        return []
+    if len(node.value) > MAX_DESTINATIONS:
+        reader.problems.add(
+            node.line, "slack.destinations", f"at most {MAX_DESTINATIONS} destinations"
+        )
+        return []
+    found: list[SlackDestination] = []
+    seen: set[str] = set()
+    for index, item in enumerate(node.value):
+        path = f"slack.destinations[{index}]"
+        fields = reader.mapping(item, path, DESTINATION_KEYS)
+        if not isinstance(item.value, dict):
+            continue
+        name, nline = reader.text(fields, "name", f"{path}.name", required=True)
+        if name is not None:
+            if not DESTINATION_NAME_RE.match(name) or name == DEFAULT_DESTINATION:
+                reader.problems.add(
+                    nline,
+                    f"{path}.name",
+                    f"'{name}' is not valid: 1-31 lowercase letters, digits and hyphens "
+                    f"(not '{DEFAULT_DESTINATION}': that is slack.webhook_url)",
+                )
+                name = None
+            elif name in seen:
+                reader.problems.add(nline, f"{path}.name", f"'{name}' is used twice")
+                name = None
+            else:
+                seen.add(name)
+        url, uline = reader.text(fields, "webhook_url", f"{path}.webhook_url", required=True)
+        url = _check_webhook(reader, url, uline, f"{path}.webhook_url", warnings)
+        severities = _choices(reader, fields, "severities", path, SEVERITIES)
+        rules = _choices(reader, fields, "rules", path, RULE_NAMES)
+        if not severities and not rules and "severities" not in fields and "rules" not in fields:
+            reader.problems.add(
+                item.line,
+                path,
+                "selects nothing: give `severities` (e.g. [critical]) and/or `rules` "
+                "(e.g. [root_sign_in])",
+            )
+        mention, mline = reader.text(fields, "mention", f"{path}.mention")
+        if mention is not None and mention not in MENTIONS and not USER_GROUP_RE.match(mention):
+            reader.problems.add(
+                mline,
+                f"{path}.mention",
+                f"'{mention}' is not valid: use here, channel or a Slack user group id "
+                "(S followed by letters and digits, e.g. S0123ABCD)",
+            )
+            mention = None
+        if name is not None and url is not None:
+            found.append(SlackDestination(name, url, severities, rules, mention or ""))
+    return found
+
+
+def _choices(
+    reader: _Reader,
+    fields: dict[str, _Located],
+    key: str,
+    path: str,
+    allowed: tuple[str, ...],
+) -> tuple[str, ...]:
+    node = fields.get(key)
+    if node is None or node.value is None:
+        return ()
+    items = node.value if isinstance(node.value, list) else [node]
+    chosen: list[str] = []
+    for item in items:
+        value = item.value
+        if not isinstance(value, str) or value not in allowed:
+            close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6)
+            hint = f" — did you mean '{close[0]}'?" if close else ""
+            reader.problems.add(
+                item.line,
+                f"{path}.{key}",
+                f"'{value}' is not one of {', '.join(allowed)}{hint}",
+            )
+        elif value not in chosen:
+            chosen.append(value)
+    return tuple(chosen)
+
+
+def _check_webhook(
+    reader: _Reader, url: str | None, line: int | None, path: str, warnings: list[str]
+) -> str | None:
     if url is None:
         return None
     if not url.strip():
-        reader.problems.add(
-            line, "slack.webhook_url", "is empty (is the environment variable set?)"
-        )
+        reader.problems.add(line, path, "is empty (is the environment variable set?)")
         return None
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         _ = parts.port  # raises for a port that is not a number in 0-65535
     except ValueError:
-        reader.problems.add(line, "slack.webhook_url", "is not a valid URL")
+        reader.problems.add(line, path, "is not a valid URL")
         return None
     # Never echo the URL itself: it is the secret. Name the host only.
     if parts.scheme == "https" and host:
         if host != SLACK_HOST:
             warnings.append(
-                f"slack.webhook_url: host is {host}, not {SLACK_HOST}; make sure it is a Slack "
+                f"{path}: host is {host}, not {SLACK_HOST}; make sure it is a Slack "
                 "incoming webhook"
             )
         return url
-    if (parts.scheme == "http" and host in LOOPBACK_HOSTS | {"127.0.0.1"}) or (
-        parts.scheme == "http" and host.startswith("127.")
-    ):
+    if parts.scheme == "http" and (host in LOOPBACK_HOSTS or host.startswith("127.")):
         return url
     reader.problems.add(
         line,
-        "slack.webhook_url",
+        path,
         "must be an https:// URL (https://hooks.slack.com/services/...); "
         "plain http:// is accepted only for a loopback host in local tests",
     )
     return None
+
+
+RULE_KEYS = ("enabled", "severity")
+FAILED_RULE_KEYS = (*RULE_KEYS, "threshold", "minutes")
+
+
+def _rules(reader: _Reader, top: dict[str, _Located]) -> RuleSet:
+    node = top.get("rules", _Located(None, 0))
+    listed = reader.mapping(node, "rules", RULE_NAMES)
+    enabled: list[Rule] = []
+    for name in RULE_NAMES:
+        path = f"rules.{name}"
+        entry = listed.get(name)
+        # Listing a rule turns it on; outside_allowlist (today's behaviour) is on unless off.
+        on = entry is not None or name == "outside_allowlist"
+        keys = FAILED_RULE_KEYS if name == "failed_sign_ins" else RULE_KEYS
+        fields: dict[str, _Located] = {}
+        if entry is not None and isinstance(entry.value, bool):
+            on = entry.value  # `root_sign_in: true` as short for {enabled: true}
+        elif entry is not None:
+            if entry.value is not None and not isinstance(entry.value, dict):
+                reader.problems.add(
+                    entry.line,
+                    path,
+                    f"expected true/false or a mapping such as {{enabled: true, severity: "
+                    f"{DEFAULT_SEVERITY[name]}}}, got {_type_name(entry.value)}",
+                )
+                continue
+            fields = reader.mapping(entry, path, keys)
+        flag = fields.get("enabled")
+        if flag is not None and flag.value is not None:
+            if isinstance(flag.value, bool):
+                on = flag.value
+            else:
+                reader.problems.add(
+                    flag.line,
+                    f"{path}.enabled",
+                    f"expected true or false, got {_type_name(flag.value)}",
+                )
+        severity, sline = reader.text(fields, "severity", f"{path}.severity")
+        if severity is None:
+            severity = DEFAULT_SEVERITY[name]
+        elif severity not in SEVERITIES:
+            reader.problems.add(
+                sline, f"{path}.severity", f"'{severity}' is not one of {', '.join(SEVERITIES)}"
+            )
+            severity = DEFAULT_SEVERITY[name]
+        threshold = minutes = 0
+        if name == "failed_sign_ins":
+            threshold, tline = reader.integer(
+                fields, "threshold", f"{path}.threshold", DEFAULT_THRESHOLD
+            )
+            if not 1 <= threshold <= MAX_FAILURE_THRESHOLD:
+                reader.problems.add(
+                    tline,
+                    f"{path}.threshold",
+                    f"{threshold} is out of range (1-{MAX_FAILURE_THRESHOLD})",
+                )
+            minutes, mline = reader.integer(fields, "minutes", f"{path}.minutes", DEFAULT_MINUTES)
+            if not 1 <= minutes <= MAX_FAILURE_MINUTES:
+                reader.problems.add(
+                    mline, f"{path}.minutes", f"{minutes} is out of range (1-{MAX_FAILURE_MINUTES})"
+                )
+        if on:
+            enabled.append(Rule(name, severity, threshold, minutes))
+    if not enabled and node.value is not None:
+        reader.problems.add(
+            node.line, "rules", "every rule is turned off: nothing would ever alert; enable one"
+        )
+    return RuleSet(tuple(enabled))
+
+
+def _check_routes(
+    rules: RuleSet, destinations: list[SlackDestination], warnings: list[str]
+) -> None:
+    """A destination that can never receive anything is a mistake worth a word."""
+    live = {r.name for r in rules.rules}
+    severities = {r.severity for r in rules.rules}
+    for destination in destinations:
+        off = [r for r in destination.rules if r not in live]
+        if off:
+            warnings.append(
+                f"slack.destinations '{destination.name}': rule(s) {', '.join(off)} are off"
+            )
+        if not (set(destination.rules) & live) and not (set(destination.severities) & severities):
+            warnings.append(
+                f"slack.destinations '{destination.name}': no enabled rule has the severities "
+                "or names it selects, so it receives nothing"
+            )
 
 
 def _trail(reader: _Reader, top: dict[str, _Located]) -> tuple[str | None, str | None]:

@@ -18,6 +18,8 @@ from .aws import Aws
 from .config import Config
 from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
+from .notifier.routing import Destination
+from .notifier.rules import RULE_NAMES
 from .notifier_package import build_zip, code_sha256
 from .resources.alarm import Alarm
 from .resources.base import (
@@ -32,7 +34,7 @@ from .resources.claims_table import ClaimsTable
 from .resources.function import Function
 from .resources.log_group import NotifierLogGroup, TrailLogGroup
 from .resources.metric_filter import MetricFilter
-from .resources.parameter import WebhookParameter
+from .resources.parameter import DestinationParameter, WebhookParameter, stored_destinations
 from .resources.permission import EventsInvokePermission, InvokePermission
 from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
 from .resources.retry_wiring import FailureDestination, RetryMapping
@@ -44,7 +46,7 @@ from .resources.trail import ReusedTrail, Trail
 
 Action = Literal["create", "update", "unchanged", "in use", "unavailable", "remove", "none"]
 REGION_NOT_ENABLED = "region not enabled for this account"
-NOT_WANTED = "no longer in the config (fast path off or region not listed): setup removes it"
+NOT_WANTED = "no longer in the config (rule or fast path off, region or destination not listed): setup removes it"
 READ_CONCURRENCY = 8
 
 
@@ -69,6 +71,15 @@ def notifier_settings(
         "alarm_name": names.alarm,
         "claims_table": names.claims_table,
         "retry_queue": names.retry_queue,
+        "rules": [rule.to_dict() for rule in config.rules.rules],
+        "alarms": names.alarm_rules([rule.name for rule in config.rules.rules]),
+        "destinations": [
+            Destination(
+                d.name, names.destination_parameter(d.name), d.severities, d.rules, d.mention
+            ).to_dict()
+            for d in config.destinations
+        ],
+        "default_gets": config.default_gets,
     }
 
 
@@ -139,12 +150,15 @@ def resources_for(deployment: Deployment) -> list[Resource]:
             TrailRole(deployment),
             Trail(deployment),
         ]
+    # Every rule is listed, on or off: a rule turned off has its filter and alarm removed.
+    rule_on = {rule: deployment.config.rules.get(rule) is not None for rule in RULE_NAMES}
     return [
         *trail_side,
-        MetricFilter(deployment),
+        *(MetricFilter(deployment, rule, wanted=on) for rule, on in rule_on.items()),
         Topic(deployment),
-        Alarm(deployment),
+        *(Alarm(deployment, rule, wanted=on) for rule, on in rule_on.items()),
         WebhookParameter(deployment),
+        *destination_parameters(deployment),
         ClaimsTable(deployment),
         NotifierRole(deployment),
         # After the role: the retry queue's policy names it as the only producer.
@@ -157,6 +171,20 @@ def resources_for(deployment: Deployment) -> list[Resource]:
         InvokePermission(deployment),
         Subscription(deployment),
         *fast_path_resources(deployment),
+    ]
+
+
+def destination_parameters(deployment: Deployment) -> list[Resource]:
+    """One per destination the config names, and one per destination an earlier setup
+    stored that the config no longer names (setup removes those)."""
+    named = [d.name for d in deployment.config.destinations]
+    if deployment.stored_destinations is None:
+        online = deployment.aws is not None
+        deployment.stored_destinations = stored_destinations(deployment) if online else []
+    dropped = [d for d in deployment.stored_destinations if d not in named]
+    return [
+        *(DestinationParameter(deployment, d) for d in named),
+        *(DestinationParameter(deployment, d, wanted=False) for d in dropped),
     ]
 
 

@@ -9,6 +9,17 @@ from .config import Config
 MANAGED_BY = ("managed-by", "loginwatch")
 NAME_TAG = "loginwatch:name"
 
+# Each rule's metric filter and alarm: (name suffix, metric name). outside_allowlist keeps
+# the names it had before there were rules, so an upgrade changes nothing. The CIS rules'
+# share "cis-", so the operator's policy names them all in one ARN (CIS_PREFIX).
+CIS_PREFIX = "cis-"
+RULE_RESOURCES = {
+    "outside_allowlist": ("unallowed-console-login", "UnallowedConsoleLogin"),
+    "root_sign_in": (f"{CIS_PREFIX}root-usage", "RootAccountUsage"),
+    "no_mfa": (f"{CIS_PREFIX}console-sign-in-without-mfa", "ConsoleSignInWithoutMfa"),
+    "failed_sign_ins": (f"{CIS_PREFIX}console-sign-in-failures", "ConsoleSignInFailures"),
+}
+
 
 @dataclass(frozen=True)
 class Names:
@@ -63,21 +74,48 @@ class Names:
     # ------------------------------------------------------------ detection
     @property
     def metric_filter(self) -> str:
-        return f"{self.name}-unallowed-console-login"
+        return self.rule_filter("outside_allowlist")
 
     @property
     def metric_namespace(self) -> str:
         return f"LoginWatch/{self.name}"
 
-    metric_name = "UnallowedConsoleLogin"
+    metric_name = RULE_RESOURCES["outside_allowlist"][1]
 
     @property
     def alarm(self) -> str:
-        return f"{self.name}-unallowed-console-login"
+        return self.rule_alarm("outside_allowlist")
 
     @property
     def alarm_arn(self) -> str:
-        return self._arn("cloudwatch", f"alarm:{self.alarm}")
+        return self.rule_alarm_arn("outside_allowlist")
+
+    def rule_filter(self, rule: str) -> str:
+        return f"{self.name}-{RULE_RESOURCES[rule][0]}"
+
+    def rule_alarm(self, rule: str) -> str:
+        return f"{self.name}-{RULE_RESOURCES[rule][0]}"
+
+    def rule_metric(self, rule: str) -> str:
+        return RULE_RESOURCES[rule][1]
+
+    def rule_alarm_arn(self, rule: str) -> str:
+        return self._arn("cloudwatch", f"alarm:{self.rule_alarm(rule)}")
+
+    @property
+    def cis_alarms_arn(self) -> str:
+        """The CIS rules' alarms, for the operator's policy (a rule on or off)."""
+        return self._arn("cloudwatch", f"alarm:{self.name}-{CIS_PREFIX}*")
+
+    @property
+    def every_alarm_arn(self) -> list[str]:
+        """Every rule's alarm, on or off: the topic and the notifier's role name them all,
+        so turning a rule on or off changes neither."""
+        return [self.rule_alarm_arn(rule) for rule in RULE_RESOURCES]
+
+    def alarm_rules(self, rules: list[str]) -> dict[str, str]:
+        """Alarm name → rule, for the notifier."""
+        return {self.rule_alarm(rule): rule for rule in rules}
 
     @property
     def topic(self) -> str:
@@ -95,6 +133,22 @@ class Names:
     @property
     def parameter_arn(self) -> str:
         return self._arn("ssm", f"parameter{self.parameter}")
+
+    @property
+    def destinations_path(self) -> str:
+        """Where the extra Slack destinations' webhooks live, one SecureString each."""
+        return f"/{self.name}/slack-destinations"
+
+    def destination_parameter(self, destination: str) -> str:
+        return f"{self.destinations_path}/{destination}"
+
+    def destination_parameter_arn(self, destination: str) -> str:
+        return self._arn("ssm", f"parameter{self.destination_parameter(destination)}")
+
+    @property
+    def destinations_path_arn(self) -> str:
+        """GetParametersByPath is authorised on the path itself."""
+        return self._arn("ssm", f"parameter{self.destinations_path}")
 
     @property
     def notifier_role(self) -> str:

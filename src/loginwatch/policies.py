@@ -78,7 +78,7 @@ def without_our_statements(existing: Policy) -> Policy:
 
 
 def topic_policy(names: Names) -> Policy:
-    """Only our alarm may publish. CloudWatch sets aws:SourceArn to the alarm ARN."""
+    """Only our alarms may publish. CloudWatch sets aws:SourceArn to the alarm ARN."""
     return {
         "Version": VERSION,
         "Statement": [
@@ -89,7 +89,8 @@ def topic_policy(names: Names) -> Policy:
                 "Action": "sns:Publish",
                 "Resource": names.topic_arn,
                 "Condition": {
-                    "ArnLike": {"aws:SourceArn": names.alarm_arn},
+                    # Every rule's alarm, on or off: turning a rule on changes no policy.
+                    "ArnLike": {"aws:SourceArn": names.every_alarm_arn},
                     "StringEquals": {"aws:SourceAccount": names.account},
                 },
             }
@@ -139,7 +140,8 @@ def notifier_role_policy(
             "Sid": "ReadWebhook",
             "Effect": "Allow",
             "Action": "ssm:GetParameter",
-            "Resource": names.parameter_arn,
+            # The default webhook and every destination's (named by setup, not by events).
+            "Resource": [names.parameter_arn, names.destination_parameter_arn("*")],
         },
         {
             "Sid": "ReadSignInEvents",
@@ -153,7 +155,7 @@ def notifier_role_policy(
             "Effect": "Allow",
             # On ALARM → OK the notifier looks up when the episode began.
             "Action": "cloudwatch:DescribeAlarmHistory",
-            "Resource": names.alarm_arn,
+            "Resource": names.every_alarm_arn,
         },
     ]
     statements.append(

@@ -3,16 +3,56 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .allowlist import CompiledPattern, collapse, compile_pattern, is_allowed
 from .config import Config, IPNetwork
+from .notifier.events import SignIn
+from .notifier.ipmatch import AllowList
+from .notifier.routing import DEFAULT_DESTINATION, Destination, Routes
+from .notifier.rules import Rule, highest
+
+# The kinds of successful sign-in `validate --ip` reports on: identity type and MFA.
+SAMPLE_SIGN_INS = {
+    "IAM user with MFA": ("IAMUser", "Yes"),
+    "IAM user without MFA": ("IAMUser", "No"),
+    "root": ("Root", "Yes"),
+    "SSO / federated": ("AssumedRole", "No"),
+}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What a kind of sign-in from one address would set off."""
+
+    kind: str
+    rules: tuple[Rule, ...]
+    destinations: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rules": [r.name for r in self.rules],
+            "severity": highest(self.rules) if self.rules else None,
+            "destinations": list(self.destinations),
+        }
 
 
 @dataclass(frozen=True)
 class IpVerdict:
     ip: str
-    alerts: bool
+    alerts: bool  # outside the allowlist: any successful sign-in from here alerts
+    triggers: tuple[Trigger, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleRoute:
+    rule: Rule
+    destinations: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.rule.to_dict(), "destinations": list(self.destinations)}
 
 
 @dataclass(frozen=True)
@@ -21,6 +61,7 @@ class ConfigSummary:
     compiled: CompiledPattern
     allowlist: tuple[str, ...]
     ips: tuple[IpVerdict, ...]
+    routes: tuple[RuleRoute, ...] = ()
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -42,22 +83,74 @@ class ConfigSummary:
                 if self.config.fast_path.regions is None
                 else list(self.config.fast_path.regions),
             },
-            "ips": [{"ip": v.ip, "alerts": v.alerts} for v in self.ips],
+            "rules": [r.to_json() for r in self.routes],
+            "destinations": [
+                {"name": d.name, "webhook": d.masked_webhook, "mention": d.mention or None}
+                for d in self.config.destinations
+            ],
+            "default_gets": self.config.default_gets,
+            "ips": [
+                {"ip": v.ip, "alerts": v.alerts, "triggers": [t.to_json() for t in v.triggers]}
+                for v in self.ips
+            ],
         }
 
 
 def summarize(config: Config, ips: tuple[str, ...] = ()) -> ConfigSummary:
     networks = collapse(config.allowed)
-    verdicts = tuple(_verdict(ip, networks) for ip in ips)
+    routes = config_routes(config)
+    verdicts = tuple(_verdict(config, ip, networks, routes) for ip in ips)
     return ConfigSummary(
         config=config,
         compiled=compile_pattern(networks),
         allowlist=tuple(str(n) for n in networks),
         ips=verdicts,
+        routes=tuple(
+            RuleRoute(rule, _names(routes.targets((rule.name,), rule.severity)))
+            for rule in config.rules.rules
+        ),
     )
 
 
-def _verdict(ip: str, networks: list[IPNetwork]) -> IpVerdict:
+def config_routes(config: Config) -> Routes:
+    """The notifier's routing, from the config (the webhooks' parameters do not matter)."""
+    extra = tuple(
+        Destination(d.name, d.name, d.severities, d.rules, d.mention) for d in config.destinations
+    )
+    return Routes(Destination(DEFAULT_DESTINATION, ""), extra, config.default_gets == "all")
+
+
+def _names(destinations: tuple[Destination, ...]) -> tuple[str, ...]:
+    return tuple(d.name for d in destinations)
+
+
+def _verdict(config: Config, ip: str, networks: list[IPNetwork], routes: Routes) -> IpVerdict:
     # A successful sign-in alerts exactly when the notifier's exact check says
     # the address is outside the allowlist (the pattern may over-match, never under).
-    return IpVerdict(ip=ip, alerts=not is_allowed(ip, networks))
+    # Which rules each kind of sign-in sets off is the notifier's own decision (rules.py).
+    allowlist = AllowList([str(n) for n in networks])
+    triggers = []
+    for kind, (identity, mfa) in SAMPLE_SIGN_INS.items():
+        matched = config.rules.matches(_sample(ip, identity, mfa), allowlist)
+        where = routes.targets([r.name for r in matched], highest(matched)) if matched else ()
+        triggers.append(Trigger(kind, matched, _names(where)))
+    return IpVerdict(ip=ip, alerts=not is_allowed(ip, networks), triggers=tuple(triggers))
+
+
+def _sample(ip: str, identity: str, mfa: str) -> SignIn:
+    arn = "arn:aws:sts::000000000000:assumed-role/Role/user" if identity == "AssumedRole" else ""
+    return SignIn(
+        event_id="validate",
+        event_time=datetime.now(UTC),
+        identity_type=identity,
+        user_name="" if identity == "Root" else "user",
+        role_name="",
+        arn=arn,
+        source_ip=ip,
+        mfa_used=mfa,
+        success=True,
+        error_message="",
+        region="",
+        user_agent="",
+        account_id="",
+    )

@@ -24,6 +24,7 @@ from typing import Any
 from .aws import Aws, translate_errors
 from .config import Config
 from .names import Names
+from .notifier.fast_path import test_targets
 from .notifier.protocol import (
     TEST_EVENT_DETAIL_TYPE,
     TEST_EVENT_SOURCE,
@@ -58,27 +59,49 @@ class TestAlertResult:
 # ---------------------------------------------------------------- --via slack
 
 
-def via_slack(config: Config, test_id: str, *, account: str = "") -> TestAlertResult:
-    payload = build_test_message(
-        test_id=test_id,
-        account_id=account,
-        alarm_name=f"{config.name}-unallowed-console-login",
-        path="this machine → Slack webhook (AWS not involved)",
-    )
+def via_slack(
+    config: Config, test_id: str, *, account: str = "", rule: str | None = None
+) -> TestAlertResult:
+    """Post to the default webhook, or, for ``rule``, to every destination its alerts go to."""
+    from .summary import config_routes
+
+    webhooks = {"default": config.webhook_url} | {
+        d.name: d.webhook_url for d in config.destinations
+    }
+    targets = test_targets(config.rules, config_routes(config), rule)
     started = time.perf_counter()
-    try:
-        response = post_to_slack(config.webhook_url, payload)
-    except SlackDeliveryError as exc:
-        return TestAlertResult(
-            "slack", test_id, False, time.perf_counter() - started, exc.status, str(exc)
+    statuses: list[str] = []
+    status = None
+    for destination in targets:
+        payload = build_test_message(
+            test_id=test_id,
+            account_id=account,
+            alarm_name=Names.for_config(config, account or "0" * 12).rule_alarm(
+                rule or "outside_allowlist"
+            ),
+            path="this machine → Slack webhook (AWS not involved)",
+            destination=destination.name,
+            rule=rule,
         )
+        try:
+            status = post_to_slack(webhooks[destination.name], payload).status
+        except SlackDeliveryError as exc:
+            return TestAlertResult(
+                "slack",
+                test_id,
+                False,
+                time.perf_counter() - started,
+                exc.status,
+                f"destination {destination.name}: {exc}",
+            )
+        statuses.append(destination.name)
     return TestAlertResult(
         "slack",
         test_id,
         True,
         time.perf_counter() - started,
-        response.status,
-        "Slack accepted the message",
+        status,
+        f"Slack accepted the message ({', '.join(statuses)})",
     )
 
 
@@ -93,6 +116,7 @@ def synthetic_alarm_event(
     reason: str | None = None,
     period: int = 60,
     evaluation_periods: int = 1,
+    rule: str | None = None,
 ) -> dict[str, Any]:
     """The event Lambda receives when SNS delivers our alarm's ALARM notification.
 
@@ -100,17 +124,18 @@ def synthetic_alarm_event(
     passes the reason CloudWatch itself would write for a threshold crossing.
     """
     moment = now or datetime.now(UTC)
+    alarm = rule or "outside_allowlist"
     message = {
-        "AlarmName": names.alarm,
+        "AlarmName": names.rule_alarm(alarm),
         "AWSAccountId": names.account,
         "NewStateValue": "ALARM",
         "OldStateValue": "OK",
-        "NewStateReason": test_alert_reason(test_id) if test_id else (reason or ""),
+        "NewStateReason": test_alert_reason(test_id, rule) if test_id else (reason or ""),
         "StateChangeTime": moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
         "Region": names.region,
-        "AlarmArn": names.alarm_arn,
+        "AlarmArn": names.rule_alarm_arn(alarm),
         "Trigger": {
-            "MetricName": names.metric_name,
+            "MetricName": names.rule_metric(alarm),
             "Namespace": names.metric_namespace,
             "Statistic": "SUM",
             "Period": period,
@@ -128,7 +153,7 @@ def synthetic_alarm_event(
                 "Sns": {
                     "Type": "Notification",
                     "TopicArn": names.topic_arn,
-                    "Subject": f'ALARM: "{names.alarm}"',
+                    "Subject": f'ALARM: "{names.rule_alarm(alarm)}"',
                     "Message": json.dumps(message),
                     "Timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                 },
@@ -167,9 +192,9 @@ def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
     return NotifierAnswer(body, error, tail)
 
 
-def via_lambda(aws: Aws, names: Names, test_id: str) -> TestAlertResult:
+def via_lambda(aws: Aws, names: Names, test_id: str, rule: str | None = None) -> TestAlertResult:
     started = time.perf_counter()
-    answer = invoke_notifier(aws, names, synthetic_alarm_event(names, test_id))
+    answer = invoke_notifier(aws, names, synthetic_alarm_event(names, test_id, rule=rule))
     seconds = time.perf_counter() - started
     body = answer.body
     if answer.error is not None:
@@ -229,18 +254,19 @@ def via_alarm(
     timeout: float,
     clock: Clock | None = None,
     on_wait: Callable[[float], None] | None = None,
+    rule: str | None = None,
 ) -> TestAlertResult:
-    """Fire the real alarm, wait for the notifier's log line with our test id, reset the alarm."""
+    """Fire the real alarm (``rule``'s, or outside_allowlist's), wait for the notifier's log
+    line with our test id, reset the alarm."""
     clock = clock or Clock()
     cloudwatch = aws.client("cloudwatch")
     logs = aws.client("logs")
     since = datetime.now(UTC) - timedelta(minutes=1)
     started = clock.now()
-    with translate_errors(
-        "cloudwatch:SetAlarmState", f"the alarm {names.alarm}", missing=NOT_SET_UP
-    ):
+    alarm = names.rule_alarm(rule or "outside_allowlist")
+    with translate_errors("cloudwatch:SetAlarmState", f"the alarm {alarm}", missing=NOT_SET_UP):
         cloudwatch.set_alarm_state(
-            AlarmName=names.alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id)
+            AlarmName=alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id, rule)
         )
     try:
         return _wait_for_delivery(
@@ -258,9 +284,9 @@ def via_alarm(
     finally:
         # Back to OK, so a real sign-in right after this still causes a transition (alarm
         # actions only run on state changes).
-        with translate_errors("cloudwatch:SetAlarmState", names.alarm):
+        with translate_errors("cloudwatch:SetAlarmState", alarm):
             cloudwatch.set_alarm_state(
-                AlarmName=names.alarm,
+                AlarmName=alarm,
                 StateValue="OK",
                 StateReason=f"loginwatch test-alert {test_id} done",
             )
@@ -318,6 +344,7 @@ def via_fast_path(
     timeout: float,
     clock: Clock | None = None,
     on_wait: Callable[[float], None] | None = None,
+    rule: str | None = None,
 ) -> TestAlertResult:
     """Put a marked test event on ``region``'s default bus and wait for the notifier."""
     clock = clock or Clock()
@@ -330,7 +357,7 @@ def via_fast_path(
                 {
                     "Source": TEST_EVENT_SOURCE,
                     "DetailType": TEST_EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps(test_event_detail(test_id, region)),
+                    "Detail": json.dumps(test_event_detail(test_id, region, rule)),
                     "EventBusName": "default",
                 }
             ]

@@ -47,6 +47,20 @@ def render_summary(summary: ConfigSummary) -> None:
     trail = f"reuse {config.existing_trail}" if config.existing_trail else "create a new trail"
     table.add_row("trail", escape(trail))
     table.add_row("fast path", escape(config.fast_path.describe))
+    table.add_row("rules", "\n".join(_route_line(r) for r in summary.routes))
+    for destination in config.destinations:
+        mention = f", mentions @{destination.mention}" if destination.mention else ""
+        table.add_row(
+            f"destination {escape(destination.name)}",
+            escape(f"{destination.masked_webhook}{mention}"),
+        )
+    if config.destinations:
+        table.add_row(
+            "default channel",
+            "gets every message"
+            if config.default_gets == "all"
+            else "gets what no destination selects",
+        )
     compiled = summary.compiled
     exact = "[green]exact[/]" if compiled.exact else "[yellow]over-matches (notifier re-checks)[/]"
     table.add_row("pattern", f"{compiled.length}/1024 characters, {exact}")
@@ -57,8 +71,27 @@ def render_summary(summary: ConfigSummary) -> None:
     for verdict in summary.ips:
         if verdict.alerts:
             out.print(f"[red]✗ {verdict.ip}[/]: a console sign-in from here would alert")
+        elif any(t.rules for t in verdict.triggers):
+            out.print(f"[green]✓ {verdict.ip}[/]: in the allowlist; other rules still apply")
         else:
             out.print(f"[green]✓ {verdict.ip}[/]: allowed, no alert")
+        for trigger in verdict.triggers:
+            out.print(f"    {escape(trigger.kind)}: {escape(_trigger_line(trigger))}")
+
+
+def _route_line(route: Any) -> str:
+    rule = route.rule
+    extra = f", {rule.threshold} within {rule.minutes} min" if rule.threshold else ""
+    return escape(f"{rule.name} ({rule.severity}{extra}) → {', '.join(route.destinations)}")
+
+
+def _trigger_line(trigger: Any) -> str:
+    if not trigger.rules:
+        return "no alert"
+    from .notifier.rules import highest
+
+    names = ", ".join(r.name for r in trigger.rules)
+    return f"{names} ({highest(trigger.rules)}) → {', '.join(trigger.destinations)}"
 
 
 def render_verdict(verdict: Any) -> None:
@@ -113,6 +146,8 @@ def group_by_kind(items: list[Any], resource_of: Any, same: Any) -> list[list[An
         if (
             previous is not None
             and resource_of(previous).kind == resource_of(item).kind
+            # One kind, several names (a filter per rule): each its own line.
+            and resource_of(previous).name == resource_of(item).name
             and same(previous) == same(item)
         ):
             groups[-1].append(item)

@@ -100,9 +100,13 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     topic = aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
     (publish,) = json.loads(topic["Policy"])["Statement"]
     assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert publish["Condition"]["ArnLike"]["aws:SourceArn"].endswith(
-        ":alarm:lwtest-unallowed-console-login"
-    )
+    # Every rule's alarm, on or off (turning a rule on or off changes no policy).
+    assert [a.rsplit(":", 1)[1] for a in publish["Condition"]["ArnLike"]["aws:SourceArn"]] == [
+        "lwtest-unallowed-console-login",
+        "lwtest-cis-root-usage",
+        "lwtest-cis-console-sign-in-without-mfa",
+        "lwtest-cis-console-sign-in-failures",
+    ]
 
     (alarm,) = aws.cloudwatch.describe_alarms(AlarmNames=["lwtest-unallowed-console-login"])[
         "MetricAlarms"

@@ -38,6 +38,11 @@ BASE_SETTINGS: dict[str, Any] = {
     "alarm_name": ALARM_NAME,
     "claims_table": CLAIMS_TABLE,
     "retry_queue": RETRY_QUEUE,
+    # Before rules: outside_allowlist alone, one destination (what the CLI writes then).
+    "rules": [{"name": "outside_allowlist", "severity": "high"}],
+    "alarms": {ALARM_NAME: "outside_allowlist"},
+    "destinations": [],
+    "default_gets": "unclaimed",
 }
 
 FIXTURE_NAMES = {
@@ -105,6 +110,8 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     def write(**overrides: Any) -> dict[str, Any]:
         data = {**BASE_SETTINGS, **overrides}
+        if "alarm_name" in overrides and "alarms" not in overrides:
+            data["alarms"] = {overrides["alarm_name"]: "outside_allowlist"}
         path = tmp_path / "settings.json"
         path.write_text(json.dumps(data))
         monkeypatch.setattr(settings, "SETTINGS_FILE", path)

@@ -85,8 +85,8 @@ def test_sign_in_during_the_alarm_is_reported_on_ok(
     assert reported_ips(payload) == ["192.0.2.77"]
     header = payload["blocks"][0]["text"]["text"]
     assert header == (
-        ":rotating_light: 1 more console sign-in from outside the allowlist "
-        "while the alarm was already firing"
+        ":rotating_light: ROOT account sign-in · 1 more console sign-in from outside the "
+        "allowlist while the alarm was already firing"
     )
     assert "while the alarm was already firing" in payload["text"]
     assert any("returned to OK" in text for text in iter_texts(payload))

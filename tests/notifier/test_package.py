@@ -25,12 +25,15 @@ EXPECTED_MODULES = {
     "alarm_history.py",
     "aws_clients.py",
     "claims.py",
+    "dispatch.py",
     "fast_path.py",
     "events.py",
     "handler.py",
     "ipmatch.py",
     "protocol.py",
     "redelivery.py",
+    "routing.py",
+    "rules.py",
     "settings.py",
     "slack_delivery.py",
     "slack_message.py",
@@ -151,10 +154,16 @@ def test_handler_from_zip_runs_end_to_end(world: NotifierWorld, tmp_path: Path) 
 
 def test_repeated_loads_use_their_own_settings(tmp_path: Path) -> None:
     first = notifier_package.load_handler_from_zip(
-        notifier_package.build_zip({**BASE_SETTINGS, "alarm_name": "first"}), tmp_path
+        notifier_package.build_zip(
+            {**BASE_SETTINGS, "alarm_name": "first", "alarms": {"first": "outside_allowlist"}}
+        ),
+        tmp_path,
     )
     second = notifier_package.load_handler_from_zip(
-        notifier_package.build_zip({**BASE_SETTINGS, "alarm_name": "second"}), tmp_path
+        notifier_package.build_zip(
+            {**BASE_SETTINGS, "alarm_name": "second", "alarms": {"second": "outside_allowlist"}}
+        ),
+        tmp_path,
     )
     assert first is not second
     assert sys.modules["loginwatch_notifier.handler"] is second

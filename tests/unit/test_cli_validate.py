@@ -22,7 +22,10 @@ def test_validate_example_human_output() -> None:
     result = run("validate", "--config", EXAMPLE, "--ip", "8.8.8.8", "--ip", "203.0.113.10")
     assert result.exit_code == 0, result.output
     assert "8.8.8.8: a console sign-in from here would alert" in result.output
-    assert "203.0.113.10: allowed" in result.output
+    # Allowed by the allowlist; the example's other rules still watch what it cannot.
+    assert "203.0.113.10: in the allowlist; other rules still apply" in result.output
+    assert "root: root_sign_in (critical) → default" in result.output
+    assert "IAM user with MFA: outside_allowlist (high) → default" in result.output
     assert "/1024" in result.output
     assert WEBHOOK not in result.output and "…mnop" in result.output
 
@@ -44,9 +47,24 @@ def test_validate_json_schema() -> None:
         "ips",
     }
     assert data["pattern_length"] == len(data["pattern"])
-    assert data["ips"] == [
-        {"ip": "2001:db8:1::1", "alerts": False},
-        {"ip": "192.0.2.1", "alerts": True},
+    assert [(v["ip"], v["alerts"]) for v in data["ips"]] == [
+        ("2001:db8:1::1", False),
+        ("192.0.2.1", True),
+    ]
+    inside = {t["kind"]: t["rules"] for t in data["ips"][0]["triggers"]}
+    assert inside == {
+        "IAM user with MFA": [],
+        "IAM user without MFA": ["no_mfa"],
+        "root": ["root_sign_in"],
+        "SSO / federated": [],
+    }
+    outside = {t["kind"]: (t["rules"], t["severity"]) for t in data["ips"][1]["triggers"]}
+    assert outside["root"] == (["root_sign_in", "outside_allowlist"], "critical")
+    assert [r["name"] for r in data["rules"]] == [
+        "outside_allowlist",
+        "root_sign_in",
+        "no_mfa",
+        "failed_sign_ins",
     ]
     assert data["exact"] is False  # the example has an IPv6 prefix
     assert data["fast_path"] == {"enabled": True, "regions": "all"}

@@ -54,6 +54,27 @@ CHANGED_WEBHOOK = "https://hooks.slack.com/services/T000/B000/changedSECRETwebho
 
 # Declared operations the emulator run cannot reach, and why. Anything else
 # declared but never called is a needless grant and fails the test.
+ALL_RULES = """
+rules:
+  root_sign_in: {}
+  no_mfa: {}
+  failed_sign_ins: {threshold: 3, minutes: 5}
+"""
+URGENT_DESTINATION = """\
+  destinations:
+    - name: urgent
+      webhook_url: http://127.0.0.1:9/urgent
+      severities: [critical]
+"""
+
+
+def with_destination(config_text: str) -> str:
+    """The config with a second Slack destination under `slack:`."""
+    webhook = "  webhook_url: ${LW_WEBHOOK}\n"
+    assert webhook in config_text
+    return config_text.replace(webhook, webhook + URGENT_DESTINATION)
+
+
 NOT_EXERCISED = {
     SETUP: {
         ("sns", "Unsubscribe"),  # only when duplicate subscriptions exist (SNS dedupes them)
@@ -277,7 +298,7 @@ def _status_and_teardown(recording: Recording, config: Any, aws: Aws) -> None:
         deployment = engine.build_deployment(config, aws, strict=False)
         items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
         engine.teardown(items, lambda _: None)
-    assert all(i.action in ("delete", "keep") for i in items)
+    assert all(i.action in ("delete", "keep") or not i.resource.wanted for i in items)
 
 
 # ---------------------------------------------------------------- checking
@@ -367,6 +388,7 @@ NO_RESOURCE_LEVEL = {
     ("cloudwatch", "GetMetricStatistics"),
     ("lambda", "ListEventSourceMappings"),
     ("logs", "TestMetricFilter"),
+    ("ssm", "DescribeParameters"),
 }
 
 
@@ -514,8 +536,9 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
     with recording.command(SETUP):
         first = _apply(config, aws)
         again = _apply(config, aws)
-    assert {r.action for r in first} == {"create"}
-    assert {r.action for r in again} == {"unchanged"}
+    # "none": the rules this config leaves off have nothing to remove.
+    assert {r.action for r in first} == {"create", "none"}
+    assert {r.action for r in again} == {"unchanged", "none"}
 
     _drift(aws, names)
     with recording.command(SETUP):
@@ -526,16 +549,21 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
     assert updated >= {"sign-in-rule", "claims-table"}
     assert updated >= {"retry-queue", "failure-destination", "retry-mapping"}
 
-    changed_text = BASE_CONFIG.replace("203.0.113.10", "203.0.113.99")
+    # Every rule on, and a second Slack destination: their filters, alarms and parameter.
+    moved = BASE_CONFIG.replace("203.0.113.10", "203.0.113.99")
+    changed_text = with_destination(moved) + ALL_RULES
     changed = parse_config(changed_text, "test.yaml", {"LW_WEBHOOK": CHANGED_WEBHOOK})
     with recording.command(SETUP):
         reconfigured = _apply(changed, aws)
     updated = {r.resource.kind for r in reconfigured if r.action == "update"}
     assert updated == {"metric-filter", "webhook-parameter", "function"}
+    created = {r.resource.kind for r in reconfigured if r.action == "create"}
+    assert created == {"metric-filter", "alarm", "destination-parameter"}
 
-    # The fast path turned off removes its resources (setup deletes), then back on.
+    # Rules, the destination and the fast path turned off: setup removes what they made,
+    # then they are turned back on.
     fast_off = parse_config(
-        changed_text + "fast_path:\n  enabled: false\n",
+        moved + "fast_path:\n  enabled: false\n",
         "test.yaml",
         {"LW_WEBHOOK": CHANGED_WEBHOOK},
     )
@@ -548,6 +576,9 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
         "sign-in-rule",
         "forwarding-role",
         "forwarding-rule",
+        "metric-filter",
+        "alarm",
+        "destination-parameter",
     }
 
     _status_and_teardown(recording, changed, aws)
@@ -634,6 +665,9 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
         names.queue_arn(names.events_dead_letter_queue, "*"),
         # the retry mapping's id is generated (granted on the condition of our function)
         names.event_source_mappings_arn,
+        # the CIS rules' alarms (one prefix) and every destination's webhook (one path)
+        names.cis_alarms_arn,
+        names.destination_parameter_arn("*"),
     }
 
 
@@ -687,6 +721,7 @@ def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
         "ec2:DescribeRegions",  # which regions the fast path covers
         "lambda:ListEventSourceMappings",  # the retry mapping has a generated id
         "logs:TestMetricFilter",  # AWS's verdict on the pattern before setup writes it
+        "ssm:DescribeParameters",  # which destinations' webhooks an earlier setup stored
     }
     assert all(is_read(a.split(":")[1]) for a in actions)
     assert "Condition" not in star[0]

@@ -311,3 +311,71 @@ def test_fast_path_test_is_refused_when_the_fast_path_is_off(
     )
     assert run_cli(["test-alert", "--via", "fast-path", "--config", str(path)]) == 2
     assert "The fast path is off" in capsys.readouterr().err
+
+
+RULES_CONFIG = (
+    CONFIG
+    + """\
+  destinations:
+    - name: urgent
+      webhook_url: {urgent}
+      severities: [critical]
+      mention: here
+rules:
+  root_sign_in: {{}}
+"""
+)
+
+
+def test_via_slack_for_a_rule_posts_to_the_channels_that_rule_goes_to(
+    tmp_path: Path, slack_server: SlackStub
+) -> None:
+    urgent = SlackStub().start()
+    try:
+        path = tmp_path / "lw.yaml"
+        path.write_text(RULES_CONFIG.format(url=slack_server.url, urgent=urgent.url))
+        args = ["test-alert", "--via", "slack", "--config", str(path)]
+        assert run_cli([*args, "--rule", "root_sign_in"]) == 0
+        (request,) = urgent.requests
+        assert (
+            "rule `root_sign_in` reach this channel (destination `urgent`)" in request.body.decode()
+        )
+        assert slack_server.requests == []
+        assert run_cli(args) == 0  # without --rule: the default channel
+        assert len(slack_server.requests) == 1 and len(urgent.requests) == 1
+    finally:
+        urgent.stop()
+
+
+def test_a_rule_that_is_off_cannot_be_tested(
+    tmp_path: Path, slack_server: SlackStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, slack_server.url)
+    assert run_cli(["test-alert", "--via", "slack", "--rule", "no_mfa", "--config", config]) == 2
+    err = capsys.readouterr().err
+    assert "The rule no_mfa is off" in err and "rules.no_mfa.enabled: true" in err
+    assert "Traceback" not in err and slack_server.requests == []
+
+
+def test_via_alarm_for_a_rule_fires_that_rules_alarm() -> None:
+    aws = offline_aws()
+    cw, logs = aws.client("cloudwatch"), aws.client("logs")
+    record = {"loginwatch": "notifier", "outcome": "test-posted", "test_id": "t1-abc"}
+    alarm = "lwtest-cis-root-usage"
+    with Stubber(cw) as cw_stub, Stubber(logs) as logs_stub:
+        cw_stub.add_response(
+            "set_alarm_state",
+            {},
+            {
+                "AlarmName": alarm,
+                "StateValue": "ALARM",
+                "StateReason": "loginwatch test-alert t1-abc for rule root_sign_in",
+            },
+        )
+        logs_stub.add_response("filter_log_events", {"events": [_log_event(record)]}, None)
+        cw_stub.add_response(
+            "set_alarm_state", {}, {"AlarmName": alarm, "StateValue": "OK", "StateReason": ANY}
+        )
+        result = via_alarm(aws, NAMES, "t1-abc", timeout=90, clock=FakeClock(), rule="root_sign_in")
+        cw_stub.assert_no_pending_responses()
+    assert result.delivered

@@ -166,15 +166,21 @@ class Claims:
         A set rather than a counter: a retry of the same sign-in (Slack was down, the
         retry queue hands it back every few minutes) must not count as a new one.
         """
+        members = self.add_to_window(window_key, window_seconds, member)
+        return BURST_CAP + 1 if members is None else len(members)
+
+    def add_to_window(self, window_key: str, window_seconds: int, member: str) -> list[str] | None:
+        """Add ``member`` to a window's set; every member it holds now (``None`` when the
+        window is full: far past any threshold)."""
         now = int(self.clock())
         member = member or uuid.uuid4().hex  # no eventID: count it, it cannot repeat
         try:
             answer = self._count(window_key, window_seconds, now, member)
         except Exception as error:
             if _code(error) == "ConditionalCheckFailedException":
-                return BURST_CAP + 1  # the window is full: far past any threshold
+                return None
             raise ClaimError(f"counting the burst window: {error}") from error
-        return len(answer["Attributes"][_MEMBERS]["SS"])
+        return list(answer["Attributes"][_MEMBERS]["SS"])
 
     def _count(self, window_key: str, window_seconds: int, now: int, member: str) -> Any:
         return self.client.update_item(
@@ -196,6 +202,16 @@ class Claims:
             ReturnValues="ALL_NEW",  # the whole (small) item, changed or not
         )
 
+    def window_members(self, window_key: str) -> list[str]:
+        """A window's members, read without adding to it."""
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key={KEY: {"S": window_key}}, ConsistentRead=True
+            ).get("Item")
+        except Exception as error:
+            raise ClaimError(f"reading the burst window: {error}") from error
+        return list((item or {}).get(_MEMBERS, {}).get("SS", []))
+
 
 class _NoClaims(Claims):
     """Stands in when the table cannot be used: claims nothing, confirms nothing."""
@@ -212,8 +228,11 @@ class _NoClaims(Claims):
     def release(self) -> None:
         pass
 
-    def count_in_window(self, window_key: str, window_seconds: int, member: str) -> int:
-        return 1
+    def add_to_window(self, window_key: str, window_seconds: int, member: str) -> list[str] | None:
+        return [member]
+
+    def window_members(self, window_key: str) -> list[str]:
+        return []
 
 
 NO_CLAIMS = _NoClaims()

@@ -184,7 +184,8 @@ def parse_sign_in(
     if not user_name and identity_type != "Root":
         user_name = _text(identity.get("principalId"))
     outcome = _text(_mapping(record.get("responseElements")).get("ConsoleLogin"))
-    mfa = _text(_mapping(record.get("additionalEventData")).get("MFAUsed"))
+    # "YES" is seen in published records: compare without case.
+    mfa = _text(_mapping(record.get("additionalEventData")).get("MFAUsed")).strip().capitalize()
     return SignIn(
         event_id=_text(record.get("eventID")),
         event_time=_parse_event_time(record.get("eventTime"), log_timestamp_ms),

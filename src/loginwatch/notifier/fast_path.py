@@ -1,8 +1,11 @@
 """The fast path: one EventBridge sign-in event → (maybe) one Slack message, in seconds.
 
-The CloudTrail record is the event's ``detail``. It is re-checked exactly
-against the allowlist; a successful sign-in from outside it is claimed (so the
-alarm path, minutes later, does not list it again) and posted.
+The CloudTrail record is the event's ``detail``. The same rules as the alarm
+path's decide (rules.py); a sign-in that matches one is claimed (so the alarm
+path, minutes later, does not list it again) and posted to the destinations its
+severity and rules select. A failed sign-in is added to its account's failure
+window in the claims table; when the window holds a burst, the burst is posted
+once (dispatch.py).
 
 Bursts: a credential-stuffing run can bring a hundred sign-ins a minute. Per
 ``BURST_WINDOW_SECONDS`` window of sign-in time, the first ``POSTED_PER_WINDOW``
@@ -15,21 +18,31 @@ is counted in one of them, and none is dropped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
+from .claims import ClaimError, Claims
+from .dispatch import Composer, Payload, Sent, send
 from .events import SignIn, parse_sign_in
 from .ipmatch import AllowList
 from .protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
 from .redelivery import lateness
-from .slack_message import build_alert_message, build_burst_message, build_test_message
+from .routing import Destination, Routes
+from .rules import Alert, Burst, Rule, RuleSet, find_bursts
+from .slack_message import (
+    build_alert_message,
+    build_burst_message,
+    build_failure_burst_message,
+    build_test_message,
+)
 
 BURST_WINDOW_SECONDS = 300
 POSTED_PER_WINDOW = 3
+FAILURE_WINDOW = "failed-window#"
 _TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
+_FIELD_LIMIT = 64  # a failure window member holds IP and user name: keep it small
 
 
 @dataclass(frozen=True)
@@ -38,22 +51,27 @@ class Outcome:
     events: int = 0
     test_id: str | None = None
     reason: str | None = None
+    slack_status: int | None = None
 
 
 def is_eventbridge_event(event: Any) -> bool:
     return isinstance(event, Mapping) and "detail-type" in event and "detail" in event
 
 
-def handle(
-    event: Mapping[str, Any],
-    *,
-    allowlist: AllowList,
-    alarm_name: str,
-    claims: Callable[[], Claims],
-    post: Callable[[dict[str, Any]], None],
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    late_cause: str | None = None,
-) -> Outcome:
+@dataclass(frozen=True)
+class Context:
+    """What the handler gives the fast path: the rules, the routes, claims and Slack."""
+
+    allowlist: AllowList
+    rules: RuleSet
+    routes: Routes
+    alarm_name: str
+    claims: Callable[[], Claims]
+    post: Callable[[Destination, Payload], int | None]
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def handle(event: Mapping[str, Any], ctx: Context, *, late_cause: str | None = None) -> Outcome:
     """Decide about one EventBridge event and post what it deserves.
 
     ``late_cause``: the event comes from the retry queue, after delivery failed
@@ -63,85 +81,202 @@ def handle(
     if not isinstance(detail, Mapping):
         return Outcome("ignored", reason="EventBridge event without a detail object")
     if event.get("source") == TEST_EVENT_SOURCE:
-        return _test(event, detail, alarm_name, post)
+        return _test(event, detail, ctx)
     sign_in = parse_sign_in(detail)
     if sign_in is None:
         return Outcome("ignored", reason="not a console sign-in")
-    if allowlist.contains(sign_in.source_ip):
-        return Outcome("ignored-allowed", reason="sign-in from the allowlist")
-    if not sign_in.success:
-        # Failures alone do not alert (nor does the alarm); they are listed for context.
-        return Outcome("ignored", reason="failed sign-in from outside the allowlist")
-    moment = now()
+    moment = ctx.now()
     late = lateness(late_cause, sign_in.event_time, moment) if late_cause else None
-    try:
-        return _report(sign_in, claims(), post, moment, late)
-    except ClaimError as error:
-        # The table cannot be used: a repeat (the alarm may list it again) beats a miss.
-        outcome = _report(sign_in, NO_CLAIMS, post, moment, late)
-        return Outcome(outcome.outcome, outcome.events, reason=f"not de-duplicated: {error}")
+    table = ctx.claims()
+    failed_rule = ctx.rules.failures
+    bursts: list[Burst] = []
+    if failed_rule is not None:
+        try:
+            bursts = _failure_bursts(sign_in, failed_rule, table)
+        except ClaimError:
+            pass  # no window to count in: the alarm path counts from the logs
+        except _WindowFull:
+            return Outcome("burst-continues", 1, reason="its failure window is full")
+    if not sign_in.success:
+        return _report_failure(sign_in, bursts, ctx, late)
+    alert = ctx.rules.alert(sign_in, ctx.allowlist, bursts)
+    if alert is None:
+        if ctx.allowlist.contains(sign_in.source_ip):
+            return Outcome("ignored-allowed", reason="sign-in from the allowlist, no rule matched")
+        return Outcome("ignored", reason="sign-in matched no enabled rule")
+    return _report(alert, ctx, table, moment, late)
 
 
-def _test(
-    event: Mapping[str, Any],
-    detail: Mapping[str, Any],
-    alarm_name: str,
-    post: Callable[[dict[str, Any]], None],
-) -> Outcome:
+class _WindowFull(Exception):
+    """A failure window holds BURST_CAP failures: its burst was reported long ago."""
+
+
+def _test(event: Mapping[str, Any], detail: Mapping[str, Any], ctx: Context) -> Outcome:
     test_id = detail.get("loginwatchTestId")
     if not isinstance(test_id, str) or not _TEST_ID_RE.match(test_id):
         return Outcome("ignored", reason="test event without a valid test id")
     origin = detail.get("awsRegion") or event.get("region") or "?"
-    payload = build_test_message(
-        test_id=test_id,
-        account_id=str(event.get("account", "")),
-        alarm_name=alarm_name,
-        path=f"fast path: EventBridge ({origin}) → Lambda → Slack",
+    targets = test_targets(ctx.rules, ctx.routes, detail.get("loginwatchTestRule"))
+    status = None
+    for destination in targets:
+        payload = build_test_message(
+            test_id=test_id,
+            account_id=str(event.get("account", "")),
+            alarm_name=ctx.alarm_name,
+            path=f"fast path: EventBridge ({origin}) → Lambda → Slack",
+            destination=destination.name,
+            rule=detail.get("loginwatchTestRule") if destination else None,
+        )
+        status = ctx.post(destination, payload)
+    return Outcome("test-posted", test_id=test_id, slack_status=status)
+
+
+def test_targets(rules: RuleSet, routes: Routes, rule_name: Any) -> Sequence[Destination]:
+    """A test for one rule goes where that rule's alerts go; without one, to the default."""
+    rule = rules.get(rule_name) if isinstance(rule_name, str) else None
+    if rule is None:
+        return (routes.default,)
+    return routes.targets((rule.name,), rule.severity)
+
+
+test_targets.__test__ = False  # type: ignore[attr-defined]
+
+
+def _member(sign_in: SignIn) -> str:
+    """One failure in its window: time, id, IP and name (what a burst report shows)."""
+    ip, name = sign_in.source_ip[:_FIELD_LIMIT], sign_in.user_name[:_FIELD_LIMIT]
+    who = "root" if sign_in.is_root else name
+    return "|".join((str(int(sign_in.event_time.timestamp())), sign_in.event_id, ip, who))
+
+
+def _from_member(member: str, account_id: str) -> SignIn | None:
+    parts = member.split("|", 3)
+    if len(parts) != 4 or not parts[0].isdigit():
+        return None
+    seconds, event_id, ip, who = parts
+    return SignIn(
+        event_id=event_id,
+        event_time=datetime.fromtimestamp(int(seconds), tz=UTC),
+        identity_type="Root" if who == "root" else "IAMUser",
+        user_name="" if who == "root" else who,
+        role_name="",
+        arn="",
+        source_ip=ip,
+        mfa_used="Unknown",
+        success=False,
+        error_message="",
+        region="",
+        user_agent="",
+        account_id=account_id,
     )
-    post(payload)
-    return Outcome("test-posted", test_id=test_id)
 
 
-def _report(
-    sign_in: SignIn,
-    claims: Claims,
-    post: Callable[[dict[str, Any]], None],
-    now: datetime,
-    late: str | None,
+def _failure_bursts(sign_in: SignIn, rule: Rule, table: Claims) -> list[Burst]:
+    """The bursts around this sign-in, from its account's failure windows (the window of
+    its time and the one before, so a burst across their boundary is seen whole).
+    A failure is added to its window; a success only reads them."""
+    seconds = rule.minutes * 60
+    window = int(sign_in.event_time.timestamp()) // seconds
+    keys = [f"{FAILURE_WINDOW}{sign_in.account_id}#{w}" for w in (window - 1, window)]
+    if sign_in.success:
+        members = [m for key in keys for m in table.window_members(key)]
+    else:
+        added = table.add_to_window(keys[1], seconds, _member(sign_in))
+        if added is None:
+            raise _WindowFull
+        members = table.window_members(keys[0]) + added
+    failures = [f for m in members if (f := _from_member(m, sign_in.account_id))]
+    return find_bursts([*failures, sign_in] if sign_in.success else failures, rule)
+
+
+def _report_failure(
+    sign_in: SignIn, bursts: list[Burst], ctx: Context, late: str | None
 ) -> Outcome:
-    if sign_in.event_id and not claims.claim(sign_in.event_id):
-        if claims.busy:  # another run is posting it: only its success makes it reported
-            raise ClaimBusy(claims.busy)
-        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
+    if ctx.rules.failures is None:
+        return Outcome("ignored", reason="failed sign-in (failed_sign_ins is off)")
+    mine = [b for b in bursts if sign_in.event_id in b.event_ids]
+    if not mine:
+        return Outcome("ignored", reason="failed sign-in, below the failed_sign_ins threshold")
+    sent = _send([], mine, ctx, late, fast_path_seconds=None)
+    sent.raise_if_incomplete()
+    if sent.messages:
+        return Outcome(
+            "posted-burst", sent.events, reason=_notes(sent), slack_status=sent.slack_status
+        )
+    return Outcome("burst-continues", 1, reason="a burst reported already goes on")
+
+
+def _report(alert: Alert, ctx: Context, table: Claims, now: datetime, late: str | None) -> Outcome:
+    sign_in = alert.sign_in
     # Counted by event id, so a retry or a duplicate delivery is not counted twice.
     window = int(sign_in.event_time.timestamp()) // BURST_WINDOW_SECONDS
-    count = claims.count_in_window(
-        f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS, sign_in.event_id
-    )
-    if count > POSTED_PER_WINDOW:
-        claims.release()  # unclaimed: the alarm's digest lists it
+    try:
+        count = table.count_in_window(
+            f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS, sign_in.event_id
+        )
+    except ClaimError:
+        count = 1  # cannot count: post it (a repeat or a long digest beats a miss)
     if count > POSTED_PER_WINDOW + 1:
         return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {count} of its window")
     if count == POSTED_PER_WINDOW + 1:
-        post(
-            build_burst_message(
-                account_id=sign_in.account_id,
-                count=count,
-                window_minutes=BURST_WINDOW_SECONDS // 60,
+        status = None
+        for destination in ctx.routes.targets(alert.rule_names, alert.severity):
+            status = ctx.post(
+                destination,
+                build_burst_message(
+                    account_id=sign_in.account_id,
+                    count=count,
+                    window_minutes=BURST_WINDOW_SECONDS // 60,
+                    mention=destination.mention,
+                ),
             )
+        return Outcome(
+            "burst-notice", 1, reason="further sign-ins go to the alarm digest", slack_status=status
         )
-        return Outcome("burst-notice", 1, reason="further sign-ins go to the alarm digest")
     seconds = max(0.0, (now - sign_in.event_time).total_seconds())
-    payload = build_alert_message(
-        [sign_in],
-        account_id=sign_in.account_id,
-        alarm_name="",
-        fast_path_seconds=seconds,
-        late=late,
+    sent = _send([alert], [], ctx, late, fast_path_seconds=seconds)
+    sent.raise_if_incomplete()
+    if not sent.messages:
+        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
+    return Outcome("posted", 1, reason=_notes(sent), slack_status=sent.slack_status)
+
+
+def _send(
+    alerts: list[Alert],
+    bursts: list[Burst],
+    ctx: Context,
+    late: str | None,
+    *,
+    fast_path_seconds: float | None,
+) -> Sent:
+    def alert_payload(destination: Destination, fresh: Sequence[Alert], already: int) -> Payload:
+        return build_alert_message(
+            fresh,
+            account_id=fresh[0].sign_in.account_id,
+            alarm_name="",
+            fast_path_seconds=fast_path_seconds,
+            late=late,
+            mention=destination.mention,
+        )
+
+    def burst_payload(destination: Destination, burst: Burst) -> Payload:
+        return build_failure_burst_message(
+            burst,
+            via="fast path (EventBridge)",
+            allowed=ctx.allowlist.contains,
+            mention=destination.mention,
+            late=late,
+        )
+
+    return send(
+        alerts,
+        bursts,
+        routes=ctx.routes,
+        claims=ctx.claims,
+        post=ctx.post,
+        compose=Composer(alert_payload, burst_payload),
     )
-    try:
-        post(payload)
-    except BaseException:
-        claims.release()  # claimable again: the retry (or the alarm path) reports it
-        raise
-    return Outcome("posted", 1, reason=claims.confirm())
+
+
+def _notes(sent: Sent) -> str | None:
+    return "; ".join(sent.notes) or None

@@ -30,7 +30,8 @@ from typing import Any
 from . import aws_clients, fast_path, redelivery
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
-from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
+from .claims import Claims
+from .dispatch import Composer, Payload, send
 from .events import (
     SignIn,
     alarm_window,
@@ -41,10 +42,17 @@ from .events import (
     sign_ins_from_log_events,
 )
 from .ipmatch import AllowList
-from .protocol import TEST_ALERT_MARKER, find_test_id, test_alert_reason
+from .protocol import TEST_ALERT_MARKER, find_test_id, find_test_rule, test_alert_reason
+from .routing import Destination
+from .rules import RULE_PHRASES, Alert, Burst, find_bursts
 from .settings import Settings, load_settings
 from .slack_delivery import SlackDeliveryError, mask_webhook, post_to_slack
-from .slack_message import build_alert_message, build_empty_window_message, build_test_message
+from .slack_message import (
+    build_alert_message,
+    build_empty_window_message,
+    build_failure_burst_message,
+    build_test_message,
+)
 from .webhook_secret import WebhookNotConfigured, read_webhook_url
 
 __all__ = [
@@ -60,14 +68,15 @@ _REASON_LIMIT = 300
 
 # Container-lifetime caches: a warm Lambda reuses them across invocations.
 _settings: tuple[Settings, AllowList] | None = None
-_webhook_url: str | None = None
+# SSM parameter name → webhook URL, one per destination.
+_webhook_urls: dict[str, str] = {}
 
 
 def reset_caches() -> None:
-    """Forget settings, the webhook URL and boto3 clients (as a cold start would)."""
-    global _settings, _webhook_url
+    """Forget settings, the webhook URLs and boto3 clients (as a cold start would)."""
+    global _settings
     _settings = None
-    _webhook_url = None
+    _webhook_urls.clear()
     aws_clients.reset()
 
 
@@ -79,12 +88,12 @@ def _get_settings() -> tuple[Settings, AllowList]:
     return _settings
 
 
-def _get_webhook_url(settings: Settings) -> str:
-    global _webhook_url
-    if _webhook_url is None:
+def _get_webhook_url(settings: Settings, parameter: str | None = None) -> str:
+    name = parameter or settings.webhook_parameter
+    if name not in _webhook_urls:
         ssm = aws_clients.client("ssm", settings.region)
-        _webhook_url = read_webhook_url(ssm, settings.webhook_parameter, settings.region)
-    return _webhook_url
+        _webhook_urls[name] = read_webhook_url(ssm, name, settings.region)
+    return _webhook_urls[name]
 
 
 @dataclass
@@ -114,9 +123,8 @@ class _Run:
         return record
 
 
-def _post(settings: Settings, payload: dict[str, Any], run: _Run) -> None:
-    response = post_to_slack(_get_webhook_url(settings), payload)
-    run.slack_status = response.status
+def _post_to(settings: Settings, destination: Destination, payload: Payload) -> int:
+    return post_to_slack(_get_webhook_url(settings, destination.parameter), payload).status
 
 
 def _claims(settings: Settings) -> Claims:
@@ -138,12 +146,13 @@ def _process(event: Any, run: _Run) -> None:
         run.outcome, run.reason = "ignored", notice.reason
         return
     settings, allowlist = _get_settings()
-    if notice.alarm_name != settings.alarm_name:
+    rule = settings.alarm_rules.get(notice.alarm_name)
+    if rule is None:
         # The topic is loginwatch's; an unrelated alarm wired to it is not a sign-in.
         run.outcome, run.reason = "ignored", f"alarm {notice.alarm_name!r} is not loginwatch's"
         return
     if notice.new_state == "OK" and notice.old_state == "ALARM":
-        _report_rest_of_episode(notice, settings, allowlist, run)
+        _report_rest_of_episode(notice, rule, settings, allowlist, run)
         return
     if notice.new_state != "ALARM":
         came_from = f" (from {notice.old_state})" if notice.old_state else ""
@@ -154,10 +163,16 @@ def _process(event: Any, run: _Run) -> None:
     test_id = find_test_id(notice.state_reason)
     if test_id is not None:
         run.test_id = test_id
-        payload = build_test_message(
-            test_id=test_id, account_id=notice.account_id, alarm_name=notice.alarm_name
-        )
-        _post(settings, payload, run)
+        tested = find_test_rule(notice.state_reason)
+        for destination in fast_path.test_targets(settings.rules, settings.routes(), tested):
+            payload = build_test_message(
+                test_id=test_id,
+                account_id=notice.account_id,
+                alarm_name=notice.alarm_name,
+                destination=destination.name,
+                rule=tested,
+            )
+            run.slack_status = _post_to(settings, destination, payload)
         run.outcome = "test-posted"
         return
 
@@ -165,46 +180,104 @@ def _process(event: Any, run: _Run) -> None:
     _get_webhook_url(settings)
     window = alarm_window(notice, settings.lookback_minutes)
     logs = aws_clients.client("logs", settings.region)
-    log_events = fetch_log_events(logs, settings.trail_log_group, window)
-    all_sign_ins = sign_ins_from_log_events(log_events)
-    sign_ins = select_unallowed(all_sign_ins, allowlist)
-    run.events = len(sign_ins)
-    allowed_successes = [s for s in all_sign_ins if s.success and allowlist.contains(s.source_ip)]
-    if not sign_ins and allowed_successes:
-        # The filter pattern may over-match (IPv6 written differently, entries that did
-        # not fit in 1024 characters): the alarm fired on an allowed sign-in. The exact
-        # check is the final word, so nobody is paged for a colleague at the office.
-        run.outcome = "suppressed-allowed"
-        run.reason = f"{len(allowed_successes)} sign-in(s) in the window, all from the allowlist"
+    all_sign_ins = sign_ins_from_log_events(
+        fetch_log_events(logs, settings.trail_log_group, window)
+    )
+    alerts, bursts = _evaluate(all_sign_ins, all_sign_ins, rule, settings, allowlist)
+    if alerts or bursts:
+        late = _late_note(run, notice.state_change_time)
+        _post_unreported(settings, notice, alerts, bursts, run, already_firing=False, late=late)
         return
-    if sign_ins:
-        _post_unreported(
-            settings,
-            notice,
-            sign_ins,
-            run,
-            already_firing=False,
-            late=_late_note(run, notice.state_change_time),
-        )
-    else:
-        # Delivery lag or a hand-set alarm state: say so rather than stay silent.
+    quiet = _why_quiet(rule, all_sign_ins, allowlist)
+    if quiet is not None:
+        # The filter pattern over-counts by design (an approximate allowlist, the CIS
+        # patterns): the exact check is the final word, so nobody is paged for nothing.
+        run.outcome, run.reason = quiet
+        return
+    # Delivery lag or a hand-set alarm state: say so rather than stay silent.
+    rule_of = settings.rules.get(rule)
+    for destination in settings.routes().targets((rule,), rule_of.severity if rule_of else "low"):
         payload = build_empty_window_message(
             account_id=notice.account_id,
             alarm_name=notice.alarm_name,
             window=window,
             region=settings.region,
             log_group=settings.trail_log_group,
+            rule=rule,
+            mention=destination.mention,
         )
-        _post(settings, payload, run)
-        run.outcome = "posted-empty-window"
-        run.reason = "no sign-ins from outside the allowlist in the alarm window"
+        run.slack_status = _post_to(settings, destination, payload)
+    run.outcome = "posted-empty-window"
+    run.reason = f"nothing for rule {rule} in the alarm window"
+
+
+def _evaluate(
+    candidates: list[SignIn],
+    everything: list[SignIn],
+    alarm_rule: str,
+    settings: Settings,
+    allowlist: AllowList,
+) -> tuple[list[Alert], list[Burst]]:
+    """Every rule over the sign-ins of a window: the alerts among ``candidates`` (newest
+    first, one per eventID) and the bursts of failures among ``everything``."""
+    rules = settings.rules
+    bursts = find_bursts(everything, rules.failures) if rules.failures else []
+    in_bursts = {event_id for b in bursts for event_id in b.event_ids}
+    outside = rules.get("outside_allowlist")
+    alerts: list[Alert] = []
+    for sign_in in select_unique(candidates):
+        alert = rules.alert(sign_in, allowlist, bursts)
+        # The allowlist alarm's digest lists failures from outside too, as context.
+        context = (
+            outside is not None
+            and alarm_rule == outside.name
+            and not sign_in.success
+            and sign_in.event_id not in in_bursts
+            and not allowlist.contains(sign_in.source_ip)
+        )
+        if alert is None and context:
+            alert = Alert(sign_in, (outside,))
+        if alert is not None:
+            alerts.append(alert)
+    return alerts, bursts
+
+
+def select_unique(sign_ins: list[SignIn]) -> list[SignIn]:
+    """One per eventID (CloudTrail may deliver an event twice), newest first."""
+    return select_unallowed(sign_ins, _EVERYONE_OUTSIDE)
+
+
+_EVERYONE_OUTSIDE = AllowList([])
+
+
+def _why_quiet(rule: str, sign_ins: list[SignIn], allowlist: AllowList) -> tuple[str, str] | None:
+    """(outcome, reason) when the window explains the alarm without an alert, else None."""
+    successes = [s for s in sign_ins if s.success]
+    if rule == "outside_allowlist":
+        allowed = [s for s in successes if allowlist.contains(s.source_ip)]
+        if allowed:
+            return "suppressed-allowed", (
+                f"{len(allowed)} sign-in(s) in the window, all from the allowlist"
+            )
+    elif rule == "no_mfa" and successes:
+        return "suppressed-mfa", (
+            f"{len(successes)} sign-in(s) in the window, none by an IAM user without MFA "
+            "(SSO and federated sign-ins record MFA at the identity provider)"
+        )
+    elif rule == "failed_sign_ins":
+        failures = [s for s in sign_ins if not s.success]
+        if failures:
+            return "below-threshold", (
+                f"{len(failures)} failed sign-in(s) in the window, not a burst"
+            )
+    return None
 
 
 def _report_rest_of_episode(
-    notice: AlarmNotification, settings: Settings, allowlist: AllowList, run: _Run
+    notice: AlarmNotification, rule: str, settings: Settings, allowlist: AllowList, run: _Run
 ) -> None:
-    """ALARM → OK: post the sign-ins from outside the allowlist that arrived while the
-    alarm was already in ALARM, if there were any.
+    """ALARM → OK: post the sign-ins the rules alert for that arrived while the alarm was
+    already in ALARM, if there were any.
 
     A test-alert episode is handled like any other: its ALARM-time run posted the
     test message without reading the logs, and real sign-ins may have come meanwhile.
@@ -222,18 +295,17 @@ def _report_rest_of_episode(
     # ingested by then was already reported (or rightly suppressed). Its query ran a few
     # seconds after the start, so an event ingested in between is reported twice: a
     # duplicate is better than a miss. A test's ALARM-time run did not read the logs at
-    # all, so nothing in its window has been seen.
+    # all, so nothing in its window has been seen. Bursts are counted over the whole
+    # episode: their claims tell what was reported.
     unseen = all_sign_ins if start.test_alert else first_ingested_after(all_sign_ins, start.time)
-    sign_ins = select_unallowed(unseen, allowlist)
-    run.events = len(sign_ins)
-    if not sign_ins:
+    alerts, bursts = _evaluate(unseen, all_sign_ins, rule, settings, allowlist)
+    if not alerts and not bursts:
         run.outcome = "ignored"
-        run.reason = (
-            f"alarm back to OK; no further sign-ins from outside the allowlist ({start.note})"
-        )
+        what = RULE_PHRASES["outside_allowlist"] if rule == "outside_allowlist" else f"for {rule}"
+        run.reason = f"alarm back to OK; no further sign-ins {what} ({start.note})"
         return
     late = _late_note(run, notice.state_change_time)
-    _post_unreported(settings, notice, sign_ins, run, already_firing=True, late=late)
+    _post_unreported(settings, notice, alerts, bursts, run, already_firing=True, late=late)
     if run.outcome == "posted-during-alarm":
         run.reason = start.note
 
@@ -241,77 +313,90 @@ def _report_rest_of_episode(
 def _post_unreported(
     settings: Settings,
     notice: AlarmNotification,
-    sign_ins: list[SignIn],
+    alerts: list[Alert],
+    bursts: list[Burst],
     run: _Run,
     *,
     already_firing: bool,
     late: str | None = None,
 ) -> None:
-    """Claim the sign-ins, post the ones no other run reported, confirm or release.
+    """Claim, post what no other run reported (per destination), confirm or release.
 
     A window whose successful sign-ins were all reported already (by the fast
     path, or an earlier delivery of this alarm) posts nothing: the failures left
     are context, not an alert, so their claims are released for a later message.
     """
-    claims = _claims(settings)
-    try:
-        held = set(claims.claim_all(s.event_id for s in sign_ins if s.event_id))
-    except ClaimError as error:
-        # No table to ask (throttled, deleted, denied): a repeat beats a miss, so post all.
-        run.reason = f"posted without de-duplication: {error}"[:_REASON_LIMIT]
-        claims.release()
-        claims = NO_CLAIMS
-        held = {s.event_id for s in sign_ins}
-    fresh = [s for s in sign_ins if not s.event_id or s.event_id in held]
-    busy = list(claims.busy)
-    already = len(sign_ins) - len(fresh) - len(busy)
-    run.events = len(fresh)
-    if not fresh or (already and not any(s.success for s in fresh)):
-        claims.release()
-        if busy:
-            raise ClaimBusy(busy)
-        run.outcome = "already-reported"
-        run.reason = f"{already} sign-in(s) in the window were reported already"
-        return
-    payload = build_alert_message(
-        fresh,
-        account_id=notice.account_id,
-        alarm_name=notice.alarm_name,
-        already_firing=already_firing,
-        already_reported=already,
-        late=late,
+    _, allowlist = _get_settings()
+    # Counted before posting, so a failed run's log line says how many it was about.
+    run.events = len(alerts) + sum(b.count for b in bursts)
+
+    def alert_payload(destination: Destination, fresh: Any, already: int) -> Payload:
+        return build_alert_message(
+            fresh,
+            account_id=notice.account_id,
+            alarm_name=notice.alarm_name,
+            already_firing=already_firing,
+            already_reported=already,
+            late=late,
+            mention=destination.mention,
+        )
+
+    def burst_payload(destination: Destination, burst: Burst) -> Payload:
+        return build_failure_burst_message(
+            burst,
+            via=f"alarm {notice.alarm_name}",
+            allowed=allowlist.contains,
+            mention=destination.mention,
+            late=late,
+        )
+
+    sent = send(
+        alerts,
+        bursts,
+        routes=settings.routes(),
+        claims=lambda: _claims(settings),
+        post=lambda destination, payload: _post_to(settings, destination, payload),
+        compose=Composer(alert_payload, burst_payload),
     )
-    try:
-        _post(settings, payload, run)
-    except BaseException:
-        claims.release()  # claimable again: Lambda's retry reports them
-        raise
-    run.reason = claims.confirm() or run.reason
-    run.outcome = "posted-during-alarm" if already_firing else "posted"
-    if busy:
-        # Posted what was ours; the retry sees the rest posted (skips) or free (posts).
-        raise ClaimBusy(busy)
+    if sent.messages or not sent.failed:
+        run.events = sent.events
+    run.slack_status = sent.slack_status
+    if sent.notes:
+        run.reason = "; ".join(sent.notes)[:_REASON_LIMIT]
+    if sent.messages:
+        run.outcome = "posted-during-alarm" if already_firing else "posted"
+    elif not sent.failed and not sent.busy:
+        run.outcome = "already-reported"
+        said = [f"{sent.already} sign-in(s) in the window were reported already"] if alerts else []
+        if bursts:
+            said.append(f"{len(bursts)} burst(s) of failed sign-ins were reported already")
+        if sent.absorbed:
+            said.append(f"{sent.absorbed} failure(s) joined a burst reported earlier")
+        run.reason = "; ".join(said)
+    sent.raise_if_incomplete()
 
 
 def _process_fast_path(event: Any, run: _Run) -> None:
     settings, allowlist = _get_settings()
-    result = fast_path.handle(
-        event,
+    context = fast_path.Context(
         allowlist=allowlist,
+        rules=settings.rules,
+        routes=settings.routes(),
         alarm_name=settings.alarm_name,
         claims=lambda: _claims(settings),
-        post=lambda payload: _post(settings, payload, run),
-        late_cause=run.late_cause,
+        post=lambda destination, payload: _post_to(settings, destination, payload),
     )
+    result = fast_path.handle(event, context, late_cause=run.late_cause)
     run.outcome, run.events = result.outcome, result.events
     run.test_id, run.reason = result.test_id, result.reason
+    run.slack_status = result.slack_status
 
 
 def _failure_reason(error: BaseException) -> str:
     reason = f"{type(error).__name__}: {error}"
     # Belt and braces: no message we build contains the webhook, but a library's might.
-    if _webhook_url:
-        reason = reason.replace(_webhook_url, mask_webhook(_webhook_url))
+    for url in _webhook_urls.values():
+        reason = reason.replace(url, mask_webhook(url))
     return reason[:_REASON_LIMIT]
 
 

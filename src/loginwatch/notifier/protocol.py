@@ -14,13 +14,17 @@ TEST_ID_PATTERN = r"[A-Za-z0-9-]+"
 
 _TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
 _MARKER_RE = re.compile(rf"{re.escape(TEST_ALERT_MARKER)} ({TEST_ID_PATTERN})")
+_RULE_RE = re.compile(rf"{re.escape(TEST_ALERT_MARKER)} {TEST_ID_PATTERN} for rule ([a-z_]+)")
 
 
-def test_alert_reason(test_id: str) -> str:
-    """The alarm StateReason that marks a test alert with ``test_id``."""
+def test_alert_reason(test_id: str, rule: str | None = None) -> str:
+    """The alarm StateReason that marks a test alert with ``test_id`` (and, for
+    ``test-alert --rule``, the rule whose route it tests)."""
     if not _TEST_ID_RE.match(test_id):
         raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
-    return f"{TEST_ALERT_MARKER} {test_id}"
+    if rule is not None and not re.fullmatch(r"[a-z_]+", rule):
+        raise ValueError(f"rule {rule!r} is not a rule name")
+    return f"{TEST_ALERT_MARKER} {test_id}" + (f" for rule {rule}" if rule else "")
 
 
 # Its name starts with "test_"; stop pytest from collecting it wherever it is imported.
@@ -33,6 +37,12 @@ def find_test_id(state_reason: str) -> str | None:
     return match.group(1) if match else None
 
 
+def find_test_rule(state_reason: str) -> str | None:
+    """The rule a test alert is for, if it names one."""
+    match = _RULE_RE.search(state_reason)
+    return match.group(1) if match else None
+
+
 # ---------------------------------------------------------------- fast path test events
 # EventBridge reserves aws.* sources (PutEvents cannot send one), so `test-alert
 # --via fast-path` sends an event of loginwatch's own that the rules also match.
@@ -40,11 +50,14 @@ TEST_EVENT_SOURCE = "loginwatch-test"
 TEST_EVENT_DETAIL_TYPE = "loginwatch test sign-in"
 
 
-def test_event_detail(test_id: str, region: str) -> dict[str, str]:
+def test_event_detail(test_id: str, region: str, rule: str | None = None) -> dict[str, str]:
     """The detail of a fast-path test event: shaped like a sign-in, marked as a test."""
     if not _TEST_ID_RE.match(test_id):
         raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
-    return {"eventName": "ConsoleLogin", "loginwatchTestId": test_id, "awsRegion": region}
+    detail = {"eventName": "ConsoleLogin", "loginwatchTestId": test_id, "awsRegion": region}
+    if rule:
+        detail["loginwatchTestRule"] = rule
+    return detail
 
 
 test_event_detail.__test__ = False  # type: ignore[attr-defined]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .ipmatch import AllowList
+from .routing import DEFAULT_DESTINATION, Destination, Routes
+from .rules import Rule, RuleSet
 
 # Looked up at call time (not bound as a default argument) so tests can point it
 # at a temporary file.
@@ -30,7 +32,11 @@ _STRING_KEYS = (
     "claims_table",
     "retry_queue",
 )
-_ALL_KEYS = frozenset((*_STRING_KEYS, "allowlist", "lookback_minutes"))
+_ALL_KEYS = frozenset(
+    (*_STRING_KEYS, "allowlist", "lookback_minutes", "rules", "alarms", "destinations",
+     "default_gets")
+)  # fmt: skip
+DEFAULT_GETS = ("unclaimed", "all")
 
 
 class SettingsError(ValueError):
@@ -49,6 +55,12 @@ class Settings:
     alarm_name: str
     claims_table: str
     retry_queue: str
+    rules: RuleSet = field(default_factory=RuleSet.default)
+    # Every rule's alarm name → its rule (the outside_allowlist one is alarm_name).
+    alarms: Mapping[str, str] | None = None
+    # Extra Slack destinations; the default one reads webhook_parameter.
+    destinations: tuple[Destination, ...] = ()
+    default_gets: str = "unclaimed"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -76,6 +88,18 @@ class Settings:
         # bool is an int subclass; `true` is not a number of minutes.
         if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 0:
             raise SettingsError("settings.lookback_minutes must be a non-negative integer")
+        try:
+            rules = RuleSet(tuple(Rule.from_dict(r) for r in data["rules"]))
+            destinations = tuple(Destination.from_dict(d) for d in data["destinations"])
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise SettingsError(f"settings rules/destinations: {exc}") from None
+        alarms = data["alarms"]
+        if not isinstance(alarms, Mapping) or not all(
+            isinstance(k, str) and rules.get(v) for k, v in alarms.items()
+        ):
+            raise SettingsError("settings.alarms must map alarm names to enabled rules")
+        if data["default_gets"] not in DEFAULT_GETS:
+            raise SettingsError(f"settings.default_gets must be one of {DEFAULT_GETS}")
         return cls(
             name=data["name"],
             region=data["region"],
@@ -87,6 +111,10 @@ class Settings:
             alarm_name=data["alarm_name"],
             claims_table=data["claims_table"],
             retry_queue=data["retry_queue"],
+            rules=rules,
+            alarms=dict(alarms),
+            destinations=destinations,
+            default_gets=data["default_gets"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,7 +130,20 @@ class Settings:
             "alarm_name": self.alarm_name,
             "claims_table": self.claims_table,
             "retry_queue": self.retry_queue,
+            "rules": [r.to_dict() for r in self.rules.rules],
+            "alarms": dict(self.alarm_rules),
+            "destinations": [d.to_dict() for d in self.destinations],
+            "default_gets": self.default_gets,
         }
+
+    @property
+    def alarm_rules(self) -> Mapping[str, str]:
+        """Alarm name → the rule it watches for."""
+        return self.alarms if self.alarms is not None else {self.alarm_name: "outside_allowlist"}
+
+    def routes(self) -> Routes:
+        default = Destination(DEFAULT_DESTINATION, self.webhook_parameter)
+        return Routes(default, self.destinations, self.default_gets == "all")
 
     def allow_list(self) -> AllowList:
         return AllowList(self.allowlist)

@@ -9,12 +9,14 @@ no text field of a payload ever needs a raw ``<``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from .events import AlarmWindow, SignIn
+from .routing import mention_markup
+from .rules import RULE_PHRASES, Alert, Burst, highest, in_display_order
 
 MAX_LISTED = 10
 USER_AGENT_LIMIT = 80
@@ -126,9 +128,31 @@ def _mfa(sign_in: SignIn) -> str:
     return sign_in.mfa_used
 
 
-def sign_in_block(sign_in: SignIn, index: int) -> dict[str, Any]:
-    lines = [
-        f"{describe_who(sign_in)} · {_outcome(sign_in)}",
+_SEVERITY_EMOJI = {
+    "critical": ":rotating_light:",
+    "high": ":warning:",
+    "medium": ":large_orange_diamond:",
+    "low": ":information_source:",
+}
+
+
+def _as_alert(item: SignIn | Alert) -> Alert:
+    return item if isinstance(item, Alert) else Alert(item, ())
+
+
+def _rules_line(alert: Alert) -> str:
+    rules = " · ".join(f"`{r.name}` ({r.severity})" for r in alert.rules)
+    note = f" — {escape(alert.note)}" if alert.note else ""
+    return f"*Rules:* {rules}{note}"
+
+
+def sign_in_block(item: SignIn | Alert, index: int) -> dict[str, Any]:
+    alert = _as_alert(item)
+    sign_in = alert.sign_in
+    lines = [f"{describe_who(sign_in)} · {_outcome(sign_in)}"]
+    if alert.rules:
+        lines.append(_rules_line(alert))
+    lines += [
         f"*Source IP:* {_code(sign_in.source_ip)}   *Time:* {_utc(sign_in.event_time)}",
         f"*MFA used:* {_mfa(sign_in)}   *Region:* {_value(sign_in.region) or '_unknown_'}"
         f"   *Account:* {_value(sign_in.account_id) or '_unknown_'}",
@@ -144,8 +168,30 @@ def sign_in_block(sign_in: SignIn, index: int) -> dict[str, Any]:
     return block
 
 
+def _headline_phrase(alerts: Sequence[Alert]) -> str:
+    """What the sign-ins have in common: one rule's phrase, or that several matched."""
+    names = {r.name for a in alerts for r in a.rules} - {"root_sign_in"}
+    if not alerts or not any(a.rules for a in alerts):
+        return RULE_PHRASES["outside_allowlist"]
+    if len(names) == 1:
+        return RULE_PHRASES[names.pop()]
+    return "that match loginwatch rules" if names else "by the ROOT account"
+
+
+def _lead(alerts: Sequence[Alert], mention: str) -> str:
+    """The first line under the header: the mention (if the destination has one), the
+    severity and the rules, root first."""
+    rules = in_display_order({r for a in alerts for r in a.rules})
+    parts = [mention_markup(mention)] if mention else []
+    if rules:
+        severity = highest(rules)
+        parts.append(f"{_SEVERITY_EMOJI[severity]} *{severity.upper()}*")
+        parts.append(", ".join(f"`{r.name}`" for r in rules))
+    return " · ".join(parts)
+
+
 def build_alert_message(
-    sign_ins: Sequence[SignIn],
+    sign_ins: Sequence[SignIn | Alert],
     *,
     account_id: str,
     alarm_name: str,
@@ -153,6 +199,7 @@ def build_alert_message(
     fast_path_seconds: float | None = None,
     already_reported: int = 0,
     late: str | None = None,
+    mention: str = "",
 ) -> dict[str, Any]:
     """One message for every sign-in from outside the allowlist (``sign_ins`` is
     already newest first), listing at most MAX_LISTED.
@@ -165,12 +212,17 @@ def build_alert_message(
     window left out because the fast path reported them already. ``late``: it was
     kept in the retry queue while delivery failed ("delayed 63 min: Slack was
     unavailable"); the message says so first, so nobody reads it as happening now.
+    Each ``Alert`` names the rules its sign-in matched; the first line under the
+    header gives the highest severity and every rule (``mention``, from the
+    destination's config, goes at its start). A root sign-in is always said first.
     """
+    alerts = [_as_alert(item) for item in sign_ins]
+    sign_ins = [a.sign_in for a in alerts]
     total = len(sign_ins)
     roots = sum(1 for s in sign_ins if s.is_root)
     kind = "console sign-in" if total == 1 else "console sign-ins"
     count = f"{total} more" if already_firing else str(total)
-    headline = f"{count} {kind} from outside the allowlist"
+    headline = f"{count} {kind} {_headline_phrase(alerts)}"
     when = ""
     if already_firing:
         headline += " while the alarm was already firing"
@@ -188,8 +240,12 @@ def build_alert_message(
         context += f" · {already_reported} more already reported by the fast path"
     if late:
         context = f":hourglass: *{escape(late)}* · {context}"
+    lead = _lead(alerts, mention)
+    if lead:
+        context = f"{lead}\n{context}"
+    root_first = "ROOT account sign-in · " if roots else ""
     blocks: list[dict[str, Any]] = [
-        _header(f"{':rotating_light:' if roots else ':warning:'} {headline}"),
+        _header(f"{':rotating_light:' if roots else ':warning:'} {root_first}{headline}"),
         _context(context),
     ]
     if roots:
@@ -202,18 +258,22 @@ def build_alert_message(
                 ),
             }
         )
-    for index, sign_in in enumerate(sign_ins[:MAX_LISTED]):
+    for index, alert in enumerate(alerts[:MAX_LISTED]):
         blocks.append({"type": "divider"})
-        blocks.append(sign_in_block(sign_in, index))
+        blocks.append(sign_in_block(alert, index))
     if total > MAX_LISTED:
         blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
     listed = ", ".join(f"{who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
     more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     root_note = "ROOT account sign-in! " if roots else ""
     via = "fast path" if fast_path_seconds is not None else f"alarm {alarm}"
-    text = f"{root_note}{headline} in account {account} ({via}): {listed}{more}"
+    rules = in_display_order({r for a in alerts for r in a.rules})
+    severity = f"[{highest(rules).upper()}] " if rules else ""
+    text = f"{root_note}{severity}{headline} in account {account} ({via}): {listed}{more}"
     if late:
         text = f"[{late}] {text}"
+    if mention:
+        text = f"{mention_markup(mention)} {text}"
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
 
 
@@ -221,20 +281,23 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
 
 
-def build_burst_message(*, account_id: str, count: int, window_minutes: int) -> dict[str, Any]:
+def build_burst_message(
+    *, account_id: str, count: int, window_minutes: int, mention: str = ""
+) -> dict[str, Any]:
     """Sent once per burst window when sign-ins keep coming: the rest follow as one digest."""
     account = escape(account_id) or "unknown"
-    headline = f"{count} console sign-ins from outside the allowlist within {window_minutes} min"
+    headline = f"{count} console sign-ins that match loginwatch rules within {window_minutes} min"
+    lead = f"{mention_markup(mention)} " if mention else ""
     body = (
         ":rotating_light: *This looks like a burst* (credential stuffing, or a script). "
         "To keep the channel readable, the fast path stops posting each one: every further "
         "sign-in is listed in the alarm's digest within minutes."
     )
     return {
-        "text": f"{headline} in account {account}: more are listed in the alarm digest",
+        "text": f"{lead}{headline} in account {account}: more are listed in the alarm digest",
         "blocks": [
             _header(f":rotating_light: {headline}"),
-            _context(f"Account *{account}* · fast path (EventBridge)"),
+            _context(f"{lead}Account *{account}* · fast path (EventBridge)"),
             {"type": "section", "text": _mrkdwn(body)},
         ],
         "unfurl_links": False,
@@ -242,19 +305,94 @@ def build_burst_message(*, account_id: str, count: int, window_minutes: int) -> 
     }
 
 
-def build_empty_window_message(
-    *, account_id: str, alarm_name: str, window: AlarmWindow, region: str, log_group: str
+def build_failure_burst_message(
+    burst: Burst,
+    *,
+    via: str,
+    allowed: Callable[[str], bool],
+    mention: str = "",
+    late: str | None = None,
 ) -> dict[str, Any]:
-    """The alarm fired but the window holds nothing from outside the allowlist."""
+    """``failed_sign_ins``: the burst, not each attempt. Who was tried, from where, how
+    often, first and last time, and whether one of them then got in."""
+    rule = burst.rule
+    account = escape(burst.account_id) or "unknown"
+    span = f"{_utc(burst.first)} → {_utc(burst.last)}"
+    ips = ", ".join(
+        _code(ip) + (" (allowlisted)" if allowed(ip) else "")
+        for ip in burst.source_ips[:MAX_LISTED]
+    )
+    users = ", ".join(_code(u) for u in burst.user_names[:MAX_LISTED]) or "_unknown_"
+    headline = f"{burst.count} failed console sign-ins within {rule.minutes} min"
+    lead = _lead([Alert(burst.failures[0], (rule,))], mention)
+    context = f"{lead}\nAccount *{account}* · {escape(via)} · times in UTC"
+    if late:
+        context = f":hourglass: *{escape(late)}* · {context}"
+    lines = [
+        f"*Failed sign-ins:* {burst.count} (threshold {rule.threshold} within {rule.minutes} min)",
+        f"*First:* {_utc(burst.first)}   *Last:* {_utc(burst.last)}",
+        f"*Source IPs:* {ips}",
+        f"*User names tried:* {users}",
+    ]
+    if burst.succeeded:
+        got_in = ", ".join(
+            f"{who_plain(s)} from {_code(s.source_ip)} at {_utc(s.event_time)}"
+            for s in burst.succeeded[:MAX_LISTED]
+        )
+        lines.append(f":rotating_light: *Then signed in successfully:* {got_in}")
+    else:
+        lines.append("No successful sign-in from these IPs or names followed (so far).")
+    text = f"[{rule.severity.upper()}] {headline} in account {account} ({span})"
+    if burst.succeeded:
+        text += " — then one of them signed in"
+    if late:
+        text = f"[{late}] {text}"
+    if mention:
+        text = f"{mention_markup(mention)} {text}"
+    return {
+        "text": text,
+        "blocks": [
+            _header(f":no_entry: {headline}"),
+            _context(context),
+            {"type": "section", "text": _mrkdwn("\n".join(lines))},
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+# What an alarm counts, for the message when its window holds none of it.
+_EMPTY_WINDOW = {
+    "outside_allowlist": "no console sign-ins from outside the allowlist were found",
+    "root_sign_in": "no root console sign-in was found. Its filter counts every use of the "
+    "root user, so this may be root credentials used outside the console (access keys)",
+    "no_mfa": "no console sign-in without MFA was found",
+    "failed_sign_ins": "no failed console sign-ins were found",
+}
+
+
+def build_empty_window_message(
+    *,
+    account_id: str,
+    alarm_name: str,
+    window: AlarmWindow,
+    region: str,
+    log_group: str,
+    rule: str = "outside_allowlist",
+    mention: str = "",
+) -> dict[str, Any]:
+    """The alarm fired but the window holds nothing its rule alerts for."""
     account = escape(account_id) or "unknown"
     alarm = escape(alarm_name)
     span = f"{_utc(window.start)} and {_utc(window.end)}"
+    found = _EMPTY_WINDOW.get(rule, _EMPTY_WINDOW["outside_allowlist"])
     text = (
-        f"Alarm *{alarm}* in account *{account}* fired, but no console sign-ins from "
-        f"outside the allowlist were found between {span}. CloudTrail can take longer than "
-        f"usual to deliver events, or the alarm state was set by hand. "
-        f"Check the trail log group `{escape(log_group)}`."
+        f"Alarm *{alarm}* in account *{account}* fired, but {found} between {span}. "
+        "CloudTrail can take longer than usual to deliver events, or the alarm state was "
+        f"set by hand. Check the trail log group `{escape(log_group)}`."
     )
+    if mention:
+        text = f"{mention_markup(mention)} {text}"
     block = {
         "type": "section",
         "text": _mrkdwn(f":grey_question: {text}"),
@@ -267,7 +405,13 @@ CHAIN = "alarm → SNS → Lambda → Slack"
 
 
 def build_test_message(
-    *, test_id: str, account_id: str, alarm_name: str, path: str = CHAIN
+    *,
+    test_id: str,
+    account_id: str,
+    alarm_name: str,
+    path: str = CHAIN,
+    destination: str = "",
+    rule: str | None = None,
 ) -> dict[str, Any]:
     """A clearly labelled test, so nobody mistakes it for a real sign-in alert.
 
@@ -278,10 +422,14 @@ def build_test_message(
     alarm = escape(alarm_name)
     test = escape(test_id)
     route = escape(path)
+    reaches = ""
+    if rule:
+        reaches = f" Alerts of rule `{escape(rule)}` reach this channel"
+        reaches += f" (destination `{escape(destination)}`)." if destination else "."
     body = (
         f"This is a *test* sent by `loginwatch test-alert` (test id `{test}`). "
         f"The path {route} works for alarm *{alarm}* "
-        f"in account *{account}*. Nobody signed in; there is nothing to do."
+        f"in account *{account}*.{reaches} Nobody signed in; there is nothing to do."
     )
     return {
         "text": f"[TEST] loginwatch test alert {test}: {route} works",

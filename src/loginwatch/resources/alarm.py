@@ -1,15 +1,27 @@
-"""The CloudWatch alarm: Sum ≥ 1 sign-in from outside the allowlist → notify the topic
-(on entering ALARM and on returning to OK)."""
+"""A rule's CloudWatch alarm: Sum ≥ 1 of its metric → notify the topic (on entering
+ALARM and on returning to OK). One per enabled rule, all on the same topic.
+
+Threshold 1 for every rule, failed_sign_ins too: a burst is "threshold failures
+within minutes" of sign-in time, which no fixed alarm period measures exactly
+(a burst across two periods would be missed), so the notifier counts it from
+the log events themselves.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import permissions as perms
-from .base import Check, Observed, Resource, changed, tags_from_list
+from .base import Check, Deployment, Observed, Resource, changed, tags_from_list
 
+WHAT = {
+    "outside_allowlist": "Console sign-in from outside the allowlist",
+    "root_sign_in": "Root user activity (CIS CloudWatch.1)",
+    "no_mfa": "Console sign-in without MFA (CIS CloudWatch.3)",
+    "failed_sign_ins": "Console authentication failures (CIS CloudWatch.6)",
+}
 DESCRIPTION = (
-    "Console sign-in from outside the allowlist (loginwatch '{name}'). "
+    "{what} (loginwatch '{name}'). "
     "Managed by loginwatch: change it with `loginwatch setup`, not by hand."
 )
 
@@ -19,6 +31,18 @@ class Alarm(Resource):
     label = "CloudWatch alarm"
     service = "cloudwatch"
     sid = "Alarm"
+    # A rule turned off: setup removes its alarm (and filter), nothing else.
+    removable_by_setup = True
+
+    def __init__(
+        self, deployment: Deployment, rule: str = "outside_allowlist", *, wanted: bool = True
+    ) -> None:
+        super().__init__(deployment, wanted=wanted)
+        self.rule = rule
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.rule}@{self.region}"
 
     def calls(self) -> list[perms.Grant | None]:
         return [
@@ -31,23 +55,29 @@ class Alarm(Resource):
 
     @property
     def name(self) -> str:
-        return self.names.alarm
+        return self.names.rule_alarm(self.rule)
 
     @property
     def arn(self) -> str:
-        return self.names.alarm_arn
+        return self.names.rule_alarm_arn(self.rule)
+
+    def policy_arns(self) -> tuple[str, ...]:
+        # The CIS rules' alarms in one ARN: the policy stays within IAM's size limit.
+        if self.rule == "outside_allowlist":
+            return (self.arn,)
+        return (self.names.cis_alarms_arn,)
 
     def desired(self) -> dict[str, Any]:
         config = self.d.config
         return {
-            "AlarmDescription": DESCRIPTION.format(name=self.names.name),
+            "AlarmDescription": DESCRIPTION.format(what=WHAT[self.rule], name=self.names.name),
             "ActionsEnabled": True,
             "AlarmActions": [self.names.topic_arn],
             # ALARM → OK too: the notifier then reports sign-ins that arrived while the alarm
             # was already in ALARM (actions run only on transitions, so those caused none).
             "OKActions": [self.names.topic_arn],
             "InsufficientDataActions": [],
-            "MetricName": self.names.metric_name,
+            "MetricName": self.names.rule_metric(self.rule),
             "Namespace": self.names.metric_namespace,
             "Statistic": "Sum",
             "Period": config.alarm_period_seconds,
@@ -105,7 +135,12 @@ class Alarm(Resource):
         state = observed.get("state")
         # ALARM is a healthy state (it fired); only a disabled action breaks the chain.
         actions = observed["settings"].get("ActionsEnabled")
+        rule = "" if self.rule == "outside_allowlist" else f" ({self.rule})"
         return [
-            Check("alarm state", True, f"{state}{when}"),
-            Check("alarm actions enabled", bool(actions), "enabled" if actions else "disabled"),
+            Check(f"alarm state{rule}", True, f"{state}{when}"),
+            Check(
+                f"alarm actions enabled{rule}",
+                bool(actions),
+                "enabled" if actions else "disabled",
+            ),
         ]

@@ -60,6 +60,10 @@ class Deployment:
     prefetched: dict[str, Observed | None] = field(default_factory=dict)
     # Regions enabled for the account: None until first needed (see regions_enabled).
     enabled_regions: frozenset[str] | None = None
+    # Slack destinations an earlier setup stored a webhook for: None until first needed.
+    stored_destinations: list[str] | None = None
+    # A reused trail's log group: every metric filter on it (name → pattern), for quotas.
+    log_group_filters: dict[str, str] | None = None
 
     def regions_enabled(self) -> frozenset[str]:
         """Regions this account may use, asked once (opt-in regions are off until enabled)."""

@@ -1,4 +1,9 @@
-"""The metric filter: counts successful console sign-ins from outside the allowlist."""
+"""A rule's metric filter on the trail's log group.
+
+outside_allowlist's counts successful console sign-ins from outside the
+allowlist (its pattern is compiled from it); the others are the CIS patterns
+(cis_patterns.py), exactly, so Security Hub's checks pass.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,15 @@ import contextlib
 
 from .. import pattern_check
 from .. import permissions as perms
-from .base import Observed, Resource
+from ..cis_patterns import RULE_PATTERNS
+from ..errors import UsageError
+from .base import Deployment, Observed, Resource
 from .log_group import log_group_arns
+
+OUTSIDE = "outside_allowlist"
+# CloudWatch Logs quotas per log group (not adjustable).
+MAX_FILTERS = 100
+MAX_REGEX_FILTERS = 5  # metric and subscription filters together
 
 
 class MetricFilter(Resource):
@@ -15,6 +27,20 @@ class MetricFilter(Resource):
     label = "metric filter"
     service = "logs"
     sid = "MetricFilter"
+    # A rule turned off: setup removes its filter (and alarm), nothing else.
+    removable_by_setup = True
+
+    def __init__(self, deployment: Deployment, rule: str = OUTSIDE, *, wanted: bool = True) -> None:
+        super().__init__(deployment, wanted=wanted)
+        self.rule = rule
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.rule}@{self.region}"
+
+    @property
+    def pattern(self) -> str:
+        return self.d.pattern if self.rule == OUTSIDE else RULE_PATTERNS[self.rule]
 
     def calls(self) -> list[perms.Grant | None]:
         return [
@@ -30,7 +56,7 @@ class MetricFilter(Resource):
 
     @property
     def name(self) -> str:
-        return self.names.metric_filter
+        return self.names.rule_filter(self.rule)
 
     @property
     def log_group(self) -> str:
@@ -38,7 +64,7 @@ class MetricFilter(Resource):
 
     def _transformation(self) -> dict:
         return {
-            "metricName": self.names.metric_name,
+            "metricName": self.names.rule_metric(self.rule),
             "metricNamespace": self.names.metric_namespace,
             "metricValue": "1",
         }
@@ -70,17 +96,23 @@ class MetricFilter(Resource):
 
     def diff(self, observed: Observed) -> list[str]:
         changes = []
-        if observed["pattern"] != self.d.pattern:
-            changes.append(_pattern_change(observed["pattern"], self.d.pattern))
+        if observed["pattern"] != self.pattern:
+            if self.rule == OUTSIDE:
+                changes.append(_pattern_change(observed["pattern"], self.pattern))
+            else:
+                changes.append(f"filter pattern: not the CIS one for {self.rule}")
         if observed["transformation"] != self._transformation():
-            changes.append(
-                "metric: value 1 to " + f"{self.names.metric_namespace}/{self.names.metric_name}"
-            )
+            metric = self.names.rule_metric(self.rule)
+            changes.append(f"metric: value 1 to {self.names.metric_namespace}/{metric}")
         return changes
 
     def preflight(self) -> None:
         """Before anything is written: would AWS's evaluation of the pattern miss a
-        sign-in from outside the allowlist? Then setup refuses."""
+        sign-in from outside the allowlist? Then setup refuses. (The CIS patterns are
+        fixed text: nothing of the config goes into them.)"""
+        self._check_quotas()
+        if self.rule != OUTSIDE:
+            return
         verdict = pattern_check.verify(self.client, self.d.pattern, self.d.config.allowed)
         if verdict.unavailable:
             self.d.notices.append(
@@ -96,6 +128,40 @@ class MetricFilter(Resource):
                 "suppresses those alerts."
             )
 
+    def _check_quotas(self) -> None:
+        """A reused trail's log group is the user's: refuse, before anything is written,
+        to go past CloudWatch Logs' per-group quotas (100 metric filters; 5 whose
+        pattern has a regex). Our own log group holds only our filters."""
+        if not self.d.config.reuses_trail:
+            return
+        if self.d.log_group_filters is None:
+            pages = self.client.get_paginator("describe_metric_filters").paginate(
+                logGroupName=self.log_group
+            )
+            with self.aws_call("logs:DescribeMetricFilters"):
+                self.d.log_group_filters = {
+                    f["filterName"]: f.get("filterPattern", "")
+                    for page in pages
+                    for f in page.get("metricFilters", [])
+                }
+        ours = {self.names.rule_filter(r.name): r for r in self.d.config.rules.rules}
+        others = {n: p for n, p in self.d.log_group_filters.items() if n not in ours}
+        if len(others) + len(ours) > MAX_FILTERS:
+            raise UsageError(
+                f"The log group {self.log_group} has {len(others)} metric filters of its own; "
+                f"loginwatch's {len(ours)} would pass CloudWatch Logs' limit of {MAX_FILTERS}.",
+                "Remove unused filters from it, or turn rules off in the config.",
+            )
+        allowlist_regex = "%" in self.d.pattern and self.d.config.rules.get(OUTSIDE) is not None
+        regex = sum("%" in p for p in others.values()) + allowlist_regex
+        if regex > MAX_REGEX_FILTERS:
+            raise UsageError(
+                f"The log group {self.log_group} would have {regex} filters whose pattern uses a "
+                f"regex; CloudWatch Logs allows {MAX_REGEX_FILTERS} per log group.",
+                "Remove a regex filter from it, or make the allowlist's IPv4 prefixes "
+                "octet-aligned (/8, /16, /24, /32) so its pattern needs no regex.",
+            )
+
     def create(self) -> None:
         self._put()
 
@@ -107,7 +173,7 @@ class MetricFilter(Resource):
             self.client.put_metric_filter(
                 logGroupName=self.log_group,
                 filterName=self.name,
-                filterPattern=self.d.pattern,
+                filterPattern=self.pattern,
                 metricTransformations=[self._transformation()],
             )
 

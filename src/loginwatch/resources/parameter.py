@@ -1,11 +1,17 @@
-"""The SSM SecureString that holds the Slack webhook: the only place the secret lives."""
+"""The SSM SecureStrings that hold the Slack webhooks: the only place the secrets live.
+
+One for the default channel (slack.webhook_url) and one per extra destination
+(slack.destinations), under their own path so setup finds and removes the ones
+a config no longer names.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
 from .. import permissions as perms
-from .base import Observed, Resource, absent_on, tags_from_list
+from ..aws import translate_errors
+from .base import Deployment, Observed, Resource, absent_on, tags_from_list
 
 
 class WebhookParameter(Resource):
@@ -20,6 +26,11 @@ class WebhookParameter(Resource):
         key = self.d.config.kms.parameter
         return [
             self.grant("Read", perms.READ, "GetParameter", "ListTagsForResource"),
+            # Every command looks for the destinations an earlier setup stored
+            # (stored_destinations): names only, and IAM cannot scope it.
+            perms.no_resource_level(perms.READ | perms.ON_REDELIVER, "ssm", "DescribeParameters")
+            if self.kind == WebhookParameter.kind
+            else None,
             perms.kms_grant(
                 "ReadWebhookKey", key, "kms:Decrypt", perms.READ, via_service="ssm", **where
             ),
@@ -38,6 +49,14 @@ class WebhookParameter(Resource):
     def arn(self) -> str:
         return self.names.parameter_arn
 
+    @property
+    def webhook_url(self) -> str:
+        return self.d.config.webhook_url
+
+    @property
+    def description(self) -> str:
+        return f"Slack webhook for loginwatch '{self.names.name}'"
+
     @absent_on("ParameterNotFound")
     def read(self) -> Observed | None:
         param = self.client.get_parameter(Name=self.name, WithDecryption=True)["Parameter"]
@@ -45,7 +64,7 @@ class WebhookParameter(Resource):
         return {
             "type": param.get("Type"),
             # Compared, never shown: the observed value does not leave this object.
-            "matches": param.get("Value") == self.d.config.webhook_url,
+            "matches": param.get("Value") == self.webhook_url,
             "tags": tags_from_list(tags.get("TagList")),
         }
 
@@ -60,9 +79,9 @@ class WebhookParameter(Resource):
     def _put(self, overwrite: bool) -> None:
         params = {
             "Name": self.name,
-            "Value": self.d.config.webhook_url,
+            "Value": self.webhook_url,
             "Type": "SecureString",
-            "Description": f"Slack webhook for loginwatch '{self.names.name}'",
+            "Description": self.description,
         }
         if self.d.config.kms.parameter:
             params["KeyId"] = self.d.config.kms.parameter
@@ -86,3 +105,58 @@ class WebhookParameter(Resource):
             with contextlib.suppress(self.client.exceptions.ParameterNotFound):
                 self.client.delete_parameter(Name=self.name)
         return ""
+
+
+class DestinationParameter(WebhookParameter):
+    """An extra Slack destination's webhook. Listed for every destination the config
+    names and every one an earlier setup stored (found under the path), so one the
+    config dropped is removed."""
+
+    kind = "destination-parameter"
+    label = "destination webhook parameter"
+    sid = "DestinationParameter"
+    removable_by_setup = True
+
+    def __init__(self, deployment: Deployment, destination: str, *, wanted: bool = True) -> None:
+        super().__init__(deployment, wanted=wanted)
+        self.destination = destination
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.destination}@{self.region}"
+
+    @property
+    def name(self) -> str:
+        return self.names.destination_parameter(self.destination)
+
+    @property
+    def arn(self) -> str:
+        return self.names.destination_parameter_arn(self.destination)
+
+    def policy_arns(self) -> tuple[str, ...]:
+        # Every destination's parameter, named or not yet named: one statement for all.
+        return (self.names.destination_parameter_arn("*"),)
+
+    @property
+    def webhook_url(self) -> str:
+        found = next((d for d in self.d.config.destinations if d.name == self.destination), None)
+        return found.webhook_url if found else ""
+
+    @property
+    def description(self) -> str:
+        return (
+            f"Slack webhook of destination '{self.destination}' for loginwatch '{self.names.name}'"
+        )
+
+
+def stored_destinations(deployment: Deployment) -> list[str]:
+    """The destinations whose webhook an earlier setup stored (names only, no values)."""
+    ssm = deployment.live_aws.client("ssm")
+    path = deployment.names.destinations_path
+    found: list[str] = []
+    with translate_errors("ssm:DescribeParameters", path):
+        for page in ssm.get_paginator("describe_parameters").paginate(
+            ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [path]}]
+        ):
+            found += [p["Name"].rsplit("/", 1)[-1] for p in page.get("Parameters", [])]
+    return sorted(found)
