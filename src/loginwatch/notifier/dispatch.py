@@ -17,6 +17,7 @@ from typing import Any
 from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .routing import Destination, Routes
 from .rules import Alert, Burst
+from .slack_message import build_failure_burst_message
 
 Payload = dict[str, Any]
 BURST_KEY = "burst#"
@@ -54,6 +55,19 @@ class Composer:
 
     alerts: Callable[[Destination, Sequence[Alert], int], Payload]
     burst: Callable[[Destination, Burst], Payload]
+
+
+def burst_report(
+    *, via: str, allowed: Callable[[str], bool], late: str | None
+) -> Callable[[Destination, Burst], Payload]:
+    """The burst message for a destination, the same on both paths but for ``via``."""
+
+    def compose(destination: Destination, burst: Burst) -> Payload:
+        return build_failure_burst_message(
+            burst, via=via, allowed=allowed, mention=destination.mention, late=late
+        )
+
+    return compose
 
 
 def send(

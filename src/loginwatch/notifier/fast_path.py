@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .claims import ClaimError, Claims
-from .dispatch import Composer, Payload, Sent, send
+from .dispatch import Composer, Payload, Sent, burst_report, send
 from .events import SignIn, parse_sign_in
 from .ipmatch import AllowList
 from .protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
@@ -34,7 +34,6 @@ from .rules import Alert, Burst, Rule, RuleSet, find_bursts
 from .slack_message import (
     build_alert_message,
     build_burst_message,
-    build_failure_burst_message,
     build_test_message,
 )
 
@@ -259,22 +258,16 @@ def _send(
             mention=destination.mention,
         )
 
-    def burst_payload(destination: Destination, burst: Burst) -> Payload:
-        return build_failure_burst_message(
-            burst,
-            via="fast path (EventBridge)",
-            allowed=ctx.allowlist.contains,
-            mention=destination.mention,
-            late=late,
-        )
-
     return send(
         alerts,
         bursts,
         routes=ctx.routes,
         claims=ctx.claims,
         post=ctx.post,
-        compose=Composer(alert_payload, burst_payload),
+        compose=Composer(
+            alert_payload,
+            burst_report(via="fast path (EventBridge)", allowed=ctx.allowlist.contains, late=late),
+        ),
     )
 
 

@@ -31,7 +31,7 @@ from . import aws_clients, fast_path, redelivery
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
 from .claims import Claims
-from .dispatch import Composer, Payload, send
+from .dispatch import Composer, Payload, burst_report, send
 from .events import (
     SignIn,
     alarm_window,
@@ -50,7 +50,6 @@ from .slack_delivery import SlackDeliveryError, mask_webhook, post_to_slack
 from .slack_message import (
     build_alert_message,
     build_empty_window_message,
-    build_failure_burst_message,
     build_test_message,
 )
 from .webhook_secret import WebhookNotConfigured, read_webhook_url
@@ -341,22 +340,16 @@ def _post_unreported(
             mention=destination.mention,
         )
 
-    def burst_payload(destination: Destination, burst: Burst) -> Payload:
-        return build_failure_burst_message(
-            burst,
-            via=f"alarm {notice.alarm_name}",
-            allowed=allowlist.contains,
-            mention=destination.mention,
-            late=late,
-        )
-
     sent = send(
         alerts,
         bursts,
         routes=settings.routes(),
         claims=lambda: _claims(settings),
         post=lambda destination, payload: _post_to(settings, destination, payload),
-        compose=Composer(alert_payload, burst_payload),
+        compose=Composer(
+            alert_payload,
+            burst_report(via=f"alarm {notice.alarm_name}", allowed=allowlist.contains, late=late),
+        ),
     )
     if sent.messages or not sent.failed:
         run.events = sent.events
