@@ -104,12 +104,34 @@ class SlackDestination:
     severities: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     mention: str = ""
+    accounts: tuple[str, ...] = ()  # only these accounts' messages (organization mode)
 
     @property
     def masked_webhook(self) -> str:
         return mask_webhook(self.webhook_url)
 
 
+@dataclass(frozen=True)
+class Organization:
+    """One setup for a whole AWS Organization: an organization trail, and the fast
+    path's forwarding rules in every member account by a service-managed StackSet."""
+
+    enabled: bool = False
+    # None: every account ("all"); else OU ids (ou-…, r-…) and/or account ids.
+    accounts: tuple[str, ...] | None = None
+    account_names: bool = True
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(a for a in self.accounts or () if not ACCOUNT_ID_RE.match(a))
+
+    @property
+    def account_ids(self) -> tuple[str, ...]:
+        return tuple(a for a in self.accounts or () if ACCOUNT_ID_RE.match(a))
+
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+OU_ID_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 MAX_DESTINATIONS = 10
 MAX_FAILURE_THRESHOLD = 50  # a failure window remembers 100 failures (claims.BURST_CAP)
 MAX_FAILURE_MINUTES = 60
@@ -136,6 +158,7 @@ class Config:
     rules: RuleSet = field(default_factory=RuleSet.default)
     destinations: tuple[SlackDestination, ...] = ()
     default_gets: str = "unclaimed"  # or "all"
+    organization: Organization = Organization()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -339,7 +362,7 @@ class _Reader:
 
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
-    "kms", "tags", "fast_path", "rules",
+    "kms", "tags", "fast_path", "rules", "organization",
 )  # fmt: skip
 
 
@@ -390,6 +413,12 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     fast_path = _fast_path(reader, top, warnings)
     rules = _rules(reader, top)
     _check_routes(rules, destinations, warnings)
+    organization = _organization(reader, top)
+    if not organization.enabled and any(d.accounts for d in destinations):
+        warnings.append(
+            "slack.destinations: `accounts` selects member accounts' sign-ins, which arrive "
+            "only with organization.enabled: true"
+        )
 
     if problems.items:
         raise ConfigError(problems.items, path)
@@ -413,6 +442,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
         rules=rules,
         destinations=tuple(destinations),
         default_gets=default_gets,
+        organization=organization,
         warnings=tuple(warnings),
     )
 
@@ -595,7 +625,7 @@ def _parse_network(raw: str, line: int | None, path: str, problems: _Problems) -
 
 
 SLACK_KEYS = ("webhook_url", "destinations", "default_gets")
-DESTINATION_KEYS = ("name", "webhook_url", "severities", "rules", "mention")
+DESTINATION_KEYS = ("name", "webhook_url", "severities", "rules", "mention", "accounts")
 
 
 def _slack(
@@ -660,12 +690,13 @@ def _destinations(
         url = _check_webhook(reader, url, uline, f"{path}.webhook_url", warnings)
         severities = _choices(reader, fields, "severities", path, SEVERITIES)
         rules = _choices(reader, fields, "rules", path, RULE_NAMES)
-        if not severities and not rules and "severities" not in fields and "rules" not in fields:
+        accounts = _account_ids(reader, fields.get("accounts"), f"{path}.accounts")
+        if not ({"severities", "rules", "accounts"} & fields.keys()):
             reader.problems.add(
                 item.line,
                 path,
-                "selects nothing: give `severities` (e.g. [critical]) and/or `rules` "
-                "(e.g. [root_sign_in])",
+                "selects nothing: give `severities` (e.g. [critical]), `rules` "
+                "(e.g. [root_sign_in]) and/or `accounts` (e.g. ['111122223333'])",
             )
         mention, mline = reader.text(fields, "mention", f"{path}.mention")
         if mention is not None and mention not in MENTIONS and not USER_GROUP_RE.match(mention):
@@ -677,7 +708,7 @@ def _destinations(
             )
             mention = None
         if name is not None and url is not None:
-            found.append(SlackDestination(name, url, severities, rules, mention or ""))
+            found.append(SlackDestination(name, url, severities, rules, mention or "", accounts))
     return found
 
 
@@ -740,6 +771,71 @@ def _check_webhook(
         "plain http:// is accepted only for a loopback host in local tests",
     )
     return None
+
+
+def _account_ids(reader: _Reader, node: _Located | None, path: str) -> tuple[str, ...]:
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        reader.problems.add(node.line, path, "expected a list of 12-digit account ids")
+        return ()
+    found: list[str] = []
+    for item in node.value:
+        value = str(item.value) if isinstance(item.value, (str, int)) else None
+        if value is None or not ACCOUNT_ID_RE.match(value):
+            reader.problems.add(
+                item.line,
+                path,
+                f"{item.value!r} is not an AWS account id (12 digits; quote it so a leading "
+                "zero is kept)",
+            )
+        elif value not in found:
+            found.append(value)
+    return tuple(found)
+
+
+ORGANIZATION_KEYS = ("enabled", "accounts", "account_names")
+
+
+def _organization(reader: _Reader, top: dict[str, _Located]) -> Organization:
+    node = top.get("organization", _Located(None, 0))
+    fields = reader.mapping(node, "organization", ORGANIZATION_KEYS)
+    flags = {}
+    for key, default in (("enabled", False), ("account_names", True)):
+        flag = fields.get(key)
+        flags[key] = default
+        if flag is not None and flag.value is not None:
+            if isinstance(flag.value, bool):
+                flags[key] = flag.value
+            else:
+                reader.problems.add(
+                    flag.line,
+                    f"organization.{key}",
+                    f"expected true or false, got {_type_name(flag.value)}",
+                )
+    listed = fields.get("accounts")
+    if listed is None or listed.value is None or listed.value == "all":
+        return Organization(flags["enabled"], None, flags["account_names"])
+    if not isinstance(listed.value, list) or not listed.value:
+        reader.problems.add(
+            listed.line,
+            "organization.accounts",
+            "expected `all` or a list of OU ids (ou-…, r-…) and/or 12-digit account ids",
+        )
+        return Organization(flags["enabled"], None, flags["account_names"])
+    targets: list[str] = []
+    for item in listed.value:
+        value = str(item.value) if isinstance(item.value, (str, int)) else ""
+        if not (ACCOUNT_ID_RE.match(value) or OU_ID_RE.match(value)):
+            reader.problems.add(
+                item.line,
+                "organization.accounts",
+                f"{item.value!r} is neither an OU id (ou-abcd-12345678, or the root r-abcd) "
+                "nor a 12-digit account id",
+            )
+        elif value not in targets:
+            targets.append(value)
+    return Organization(flags["enabled"], tuple(targets), flags["account_names"])
 
 
 RULE_KEYS = ("enabled", "severity")

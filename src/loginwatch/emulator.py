@@ -113,11 +113,56 @@ def match_aws() -> None:
 
     _patch_sqs_and_lambda()
     _patch_logs()
+    _patch_stack_sets()
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
     _patched = True
+
+
+def _patch_stack_sets() -> None:
+    """A service-managed StackSet never deploys to the organization's management account
+    ("even if the management account is in your organization or in an OU"); moto does,
+    and its stack there would overwrite the management account's own rules."""
+    from moto.cloudformation import models as cf_models
+
+    original = cf_models.StackInstances.create_instances
+
+    def create_instances(
+        self: Any,
+        accounts: Any,
+        regions: Any,
+        parameters: Any,
+        deployment_targets: Any,
+        permission_model: str,
+    ) -> Any:
+        backend = self.org_backend
+        if permission_model != "SERVICE_MANAGED" or backend.org is None:
+            return original(
+                self, accounts, regions, parameters, deployment_targets, permission_model
+            )
+        management = backend.org.master_account_id
+        kept = backend.accounts
+        backend.accounts = [a for a in kept if a.id != management]
+        try:
+            return original(
+                self, accounts, regions, parameters, deployment_targets, permission_model
+            )
+        finally:
+            backend.accounts = kept
+
+    # DeleteStackInstances with DeploymentTargets (how a service-managed StackSet names
+    # them) removes the targets' instances on AWS; moto reads only Accounts and removes none.
+    original_delete = cf_models.StackSet.delete_stack_instances
+
+    def delete_stack_instances(self: Any, accounts: list[str], regions: list[str]) -> Any:
+        if not accounts and self.permission_model == "SERVICE_MANAGED":
+            accounts = sorted({i.account_id for i in self.instances.stack_instances})
+        return original_delete(self, accounts, regions)
+
+    cf_models.StackInstances.create_instances = create_instances  # type: ignore[method-assign]
+    cf_models.StackSet.delete_stack_instances = delete_stack_instances  # type: ignore[method-assign]
 
 
 def _patch_logs() -> None:

@@ -21,6 +21,7 @@ from .names import Names
 from .notifier.routing import Destination
 from .notifier.rules import RULE_NAMES
 from .notifier_package import build_zip, code_sha256
+from .organization import OrgInfo, read_organization, require_setup_account
 from .resources.alarm import Alarm
 from .resources.base import (
     Check,
@@ -40,6 +41,7 @@ from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
 from .resources.retry_wiring import FailureDestination, RetryMapping
 from .resources.role import ForwardingRole, NotifierRole, TrailRole
 from .resources.sign_in_rule import ForwardingRule, SignInRule
+from .resources.stack_set import MemberStackInstances, MemberStackSet, OrganizationBusPolicy
 from .resources.subscription import Subscription
 from .resources.topic import Topic
 from .resources.trail import ReusedTrail, Trail
@@ -75,11 +77,17 @@ def notifier_settings(
         "alarms": names.alarm_rules([rule.name for rule in config.rules.rules]),
         "destinations": [
             Destination(
-                d.name, names.destination_parameter(d.name), d.severities, d.rules, d.mention
+                d.name,
+                names.destination_parameter(d.name),
+                d.severities,
+                d.rules,
+                d.mention,
+                d.accounts,
             ).to_dict()
             for d in config.destinations
         ],
         "default_gets": config.default_gets,
+        "account_names": config.organization.enabled and config.organization.account_names,
     }
 
 
@@ -91,6 +99,11 @@ def build_deployment(config: Config, aws: Aws, *, strict: bool = True) -> Deploy
     here is handed to the plan, which does not read it again.
     """
     deployment = _deployment(config, aws, Names.for_config(config, aws.account_id, aws.partition))
+    if config.organization.enabled:
+        # Before anything is planned: from a member account, setup stops here.
+        deployment.organization = read_organization(aws)
+        if strict:
+            require_setup_account(deployment.organization)
     if config.reuses_trail:
         reused = ReusedTrail(deployment)
         observed = reused.read()
@@ -109,6 +122,8 @@ def offline_deployment(
     deployment = _deployment(config, None, Names.for_config(config, account, partition))
     # Which regions the account has enabled is unknown offline: grant for every one.
     deployment.enabled_regions = partition_regions(partition)
+    if config.organization.enabled:  # unknown offline too: names are all permissions need
+        deployment.organization = OrgInfo("o-*", account, "r-*", account)
     if config.reuses_trail:
         if not trail_log_group:
             raise ValueError("a config that reuses a trail needs that trail's log group")
@@ -171,6 +186,20 @@ def resources_for(deployment: Deployment) -> list[Resource]:
         InvokePermission(deployment),
         Subscription(deployment),
         *fast_path_resources(deployment),
+        *organization_resources(deployment),
+    ]
+
+
+def organization_resources(deployment: Deployment) -> list[Resource]:
+    """Organization mode: the central bus admits the organization, then the StackSet puts
+    a forwarding rule in every covered member account and region."""
+    if not deployment.config.organization.enabled:
+        return []
+    on = deployment.config.fast_path.enabled
+    return [
+        OrganizationBusPolicy(deployment, wanted=on),
+        MemberStackSet(deployment, wanted=on),
+        MemberStackInstances(deployment, wanted=on),
     ]
 
 

@@ -222,6 +222,21 @@ class Names:
         """Every event source mapping in the home region (their ids are generated)."""
         return self._arn("lambda", "event-source-mapping:*")
 
+    # ------------------------------------------------------------ organization mode
+    @property
+    def stack_set(self) -> str:
+        """The service-managed StackSet that puts forwarding rules in member accounts."""
+        return f"{self.name}-member-forwarding"
+
+    @property
+    def stack_set_arn(self) -> str:
+        return self._arn("cloudformation", f"stackset/{self.stack_set}:*")
+
+    @property
+    def bus_policy_sid(self) -> str:
+        """The central default bus's statement admitting the organization's events."""
+        return f"{self.name}-organization"
+
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account}:role/{role}"
 

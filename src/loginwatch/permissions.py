@@ -83,6 +83,11 @@ API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
     ("cloudwatch", "PutMetricAlarm"): ("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"),
     ("ssm", "PutParameter"): ("ssm:PutParameter", "ssm:AddTagsToResource"),
     ("events", "PutRule"): ("events:PutRule", "events:TagResource"),
+    # Tags on create are authorised as cloudformation:TagResource too.
+    ("cloudformation", "CreateStackSet"): (
+        "cloudformation:CreateStackSet",
+        "cloudformation:TagResource",
+    ),
     ("dynamodb", "CreateTable"): ("dynamodb:CreateTable", "dynamodb:TagResource"),
     ("sqs", "CreateQueue"): ("sqs:CreateQueue", "sqs:TagQueue"),
     # ---------------------------------------------------------------- roles handed over

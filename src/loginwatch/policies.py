@@ -24,9 +24,13 @@ QUEUE_ONLY_PRODUCER_SID = "LoginwatchOnlyTheProducer"
 Policy = dict[str, Any]
 
 
-def bucket_statements(names: Names) -> list[dict[str, Any]]:
-    """CloudTrail's documented bucket policy, scoped to our trail, plus TLS-only access."""
+def bucket_statements(names: Names, org_id: str | None = None) -> list[dict[str, Any]]:
+    """CloudTrail's documented bucket policy, scoped to our trail, plus TLS-only access.
+    An organization trail also writes every member's logs under AWSLogs/<org id>/."""
     source = {"aws:SourceArn": names.trail_arn}
+    prefixes = [f"{names.bucket_arn}/AWSLogs/{names.account}/*"]
+    if org_id:
+        prefixes.append(f"{names.bucket_arn}/AWSLogs/{org_id}/*")
     return [
         {
             "Sid": TRAIL_ACL_SID,
@@ -41,7 +45,7 @@ def bucket_statements(names: Names) -> list[dict[str, Any]]:
             "Effect": "Allow",
             "Principal": {"Service": "cloudtrail.amazonaws.com"},
             "Action": "s3:PutObject",
-            "Resource": f"{names.bucket_arn}/AWSLogs/{names.account}/*",
+            "Resource": prefixes[0] if len(prefixes) == 1 else prefixes,
             "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **source}},
         },
         {
@@ -60,9 +64,9 @@ def _statements(policy: Policy | None) -> list[dict[str, Any]]:
     return [statement] if isinstance(statement, dict) else list(statement)  # both are valid
 
 
-def merge_bucket_policy(existing: Policy | None, names: Names) -> Policy:
+def merge_bucket_policy(existing: Policy | None, names: Names, org_id: str | None = None) -> Policy:
     """Our statements replace earlier versions of themselves; everything else is kept as is."""
-    ours = bucket_statements(names)
+    ours = bucket_statements(names, org_id)
     our_sids = {s["Sid"] for s in ours}
     kept = [s for s in _statements(existing) if s.get("Sid") not in our_sids]
     return {"Version": VERSION, **(existing or {}), "Statement": [*kept, *ours]}
@@ -126,8 +130,13 @@ def trail_role_policy(names: Names, log_group: str) -> Policy:
 
 
 def notifier_role_policy(
-    names: Names, trail_log_group: str, parameter_key_arn: str | None
+    names: Names,
+    trail_log_group: str,
+    parameter_key_arn: str | None,
+    organization: tuple[str, str] | None = None,
 ) -> Policy:
+    """``organization``: (management account, organization id) when the notifier names
+    member accounts: it may then call organizations:DescribeAccount, and nothing else."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "WriteOwnLogs",
@@ -200,6 +209,16 @@ def notifier_role_policy(
                 "Condition": {
                     "StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}
                 },
+            }
+        )
+    if organization:
+        management, org_id = organization
+        statements.append(
+            {
+                "Sid": "NameMemberAccounts",
+                "Effect": "Allow",
+                "Action": "organizations:DescribeAccount",
+                "Resource": f"arn:{names.partition}:organizations::{management}:account/{org_id}/*",
             }
         )
     return {"Version": VERSION, "Statement": statements}

@@ -89,6 +89,13 @@ class ConfigSummary:
                 for d in self.config.destinations
             ],
             "default_gets": self.config.default_gets,
+            "organization": {
+                "enabled": self.config.organization.enabled,
+                "accounts": "all"
+                if self.config.organization.accounts is None
+                else list(self.config.organization.accounts),
+                "account_names": self.config.organization.account_names,
+            },
             "ips": [
                 {"ip": v.ip, "alerts": v.alerts, "triggers": [t.to_json() for t in v.triggers]}
                 for v in self.ips
@@ -115,7 +122,8 @@ def summarize(config: Config, ips: tuple[str, ...] = ()) -> ConfigSummary:
 def config_routes(config: Config) -> Routes:
     """The notifier's routing, from the config (the webhooks' parameters do not matter)."""
     extra = tuple(
-        Destination(d.name, d.name, d.severities, d.rules, d.mention) for d in config.destinations
+        Destination(d.name, d.name, d.severities, d.rules, d.mention, d.accounts)
+        for d in config.destinations
     )
     return Routes(Destination(DEFAULT_DESTINATION, ""), extra, config.default_gets == "all")
 

@@ -48,6 +48,11 @@ def render_summary(summary: ConfigSummary) -> None:
     table.add_row("trail", escape(trail))
     table.add_row("fast path", escape(config.fast_path.describe))
     table.add_row("rules", "\n".join(_route_line(r) for r in summary.routes))
+    org = config.organization
+    if org.enabled:
+        reach = "every account" if org.accounts is None else ", ".join(org.accounts)
+        names = ", accounts named" if org.account_names else ""
+        table.add_row("organization", escape(f"on: fast path in {reach}{names}"))
     for destination in config.destinations:
         mention = f", mentions @{destination.mention}" if destination.mention else ""
         table.add_row(

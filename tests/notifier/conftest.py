@@ -43,6 +43,7 @@ BASE_SETTINGS: dict[str, Any] = {
     "alarms": {ALARM_NAME: "outside_allowlist"},
     "destinations": [],
     "default_gets": "unclaimed",
+    "account_names": False,
 }
 
 FIXTURE_NAMES = {

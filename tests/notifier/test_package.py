@@ -21,6 +21,7 @@ from tests.notifier.conftest import BASE_SETTINGS, NotifierWorld, alarm_event, c
 
 EXPECTED_MODULES = {
     "__init__.py",
+    "account_names.py",
     "alarm_event.py",
     "alarm_history.py",
     "aws_clients.py",

@@ -365,9 +365,14 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
             account, queue = p["QueueUrl"].rstrip("/").split("/")[-2:]
             return [(f"arn:{names.partition}:sqs:{call.region}:{account}:{queue}", None)]
         return [(_arn(names, service, p["QueueName"], call.region), None)]
+    if service == "cloudformation":
+        return [(_arn(names, service, f"stackset/{p['StackSetName']}:id", call.region), None)]
     if service == "events":
         if "ResourceARN" in p:
             return [(p["ResourceARN"], None)]
+        if call.operation in ("DescribeEventBus", "PutPermission", "RemovePermission"):
+            bus = p.get("Name") or p.get("EventBusName") or "default"
+            return [(_arn(names, service, f"event-bus/{bus}", call.region), None)]
         if call.operation == "PutEvents":
             buses = {e.get("EventBusName", "default") for e in p["Entries"]}
             return [(_arn(names, service, f"event-bus/{b}", call.region), None) for b in buses]
@@ -389,6 +394,11 @@ NO_RESOURCE_LEVEL = {
     ("lambda", "ListEventSourceMappings"),
     ("logs", "TestMetricFilter"),
     ("ssm", "DescribeParameters"),
+    ("organizations", "DescribeOrganization"),
+    ("organizations", "ListRoots"),
+    ("organizations", "ListDelegatedAdministrators"),
+    ("organizations", "ListAccounts"),
+    ("organizations", "ListAccountsForParent"),
 }
 
 
@@ -594,6 +604,26 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
         declared = operations_for(changed, [command])
         assert declared - seen == NOT_EXERCISED.get(command, set()), command
     assert all(is_read(op) for _, op in recording.calls[STATUS])
+
+
+def test_organization_mode_calls_are_granted(aws_server_inprocess: Aws) -> None:
+    """The organization trail, the central bus policy, the StackSet and its instances."""
+    aws = aws_server_inprocess
+    orgs = _raw(aws, "organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    orgs.create_account(AccountName="production", Email="prod@example.com")
+    config = load(BASE_CONFIG + "organization:\n  enabled: true\n")
+    names = Names.for_config(config, aws.account_id, aws.partition)
+    recording = Recording(aws)
+    with recording.command(SETUP):
+        first = _apply(config, aws)
+        again = _apply(config, aws)
+    created = {r.resource.kind for r in first if r.action == "create"}
+    assert {"organization-bus-policy", "member-stack-set", "member-stack-instances"} <= created
+    assert {r.action for r in again} == {"unchanged", "none"}
+    _status_and_teardown(recording, config, aws)
+    for command in (SETUP, STATUS, TEARDOWN):
+        assert unmet(recording, config, names, command) == [], command
 
 
 def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:

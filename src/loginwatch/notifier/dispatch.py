@@ -10,7 +10,7 @@ failures are taken into that one quietly instead of posted again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,13 +58,22 @@ class Composer:
 
 
 def burst_report(
-    *, via: str, allowed: Callable[[str], bool], late: str | None
+    *,
+    via: str,
+    allowed: Callable[[str], bool],
+    late: str | None,
+    account_names: Mapping[str, str] | None = None,
 ) -> Callable[[Destination, Burst], Payload]:
     """The burst message for a destination, the same on both paths but for ``via``."""
 
     def compose(destination: Destination, burst: Burst) -> Payload:
         return build_failure_burst_message(
-            burst, via=via, allowed=allowed, mention=destination.mention, late=late
+            burst,
+            via=via,
+            allowed=allowed,
+            mention=destination.mention,
+            late=late,
+            account_names=account_names,
         )
 
     return compose
@@ -81,11 +90,16 @@ def send(
 ) -> Sent:
     sent = Sent()
     for destination in routes.all:
-        mine = [a for a in alerts if destination in routes.targets(a.rule_names, a.severity)]
+        mine = [
+            a
+            for a in alerts
+            if destination in routes.targets(a.rule_names, a.severity, a.sign_in.account_id)
+        ]
         if mine:
             _send_alerts(destination, mine, claims, post, compose, sent)
         for burst in bursts:
-            if destination in routes.targets((burst.rule.name,), burst.rule.severity):
+            rule = burst.rule
+            if destination in routes.targets((rule.name,), rule.severity, burst.account_id):
                 _send_burst(destination, burst, claims, post, compose, sent)
     busy = {key.split("#")[0] for key in sent.busy}
     ids = {a.sign_in.event_id for a in alerts if a.sign_in.event_id}

@@ -68,6 +68,8 @@ class Context:
     claims: Callable[[], Claims]
     post: Callable[[Destination, Payload], int | None]
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Account id(s) → names (organization mode); none by default.
+    account_names: Callable[[set[str]], dict[str, str]] = lambda ids: {}
 
 
 def handle(event: Mapping[str, Any], ctx: Context, *, late_cause: str | None = None) -> Outcome:
@@ -219,7 +221,7 @@ def _report(alert: Alert, ctx: Context, table: Claims, now: datetime, late: str 
         return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {count} of its window")
     if count == POSTED_PER_WINDOW + 1:
         status = None
-        for destination in ctx.routes.targets(alert.rule_names, alert.severity):
+        for destination in ctx.routes.targets(alert.rule_names, alert.severity, sign_in.account_id):
             status = ctx.post(
                 destination,
                 build_burst_message(
@@ -248,6 +250,10 @@ def _send(
     *,
     fast_path_seconds: float | None,
 ) -> Sent:
+    names = ctx.account_names(
+        {a.sign_in.account_id for a in alerts} | {b.account_id for b in bursts}
+    )
+
     def alert_payload(destination: Destination, fresh: Sequence[Alert], already: int) -> Payload:
         return build_alert_message(
             fresh,
@@ -256,6 +262,7 @@ def _send(
             fast_path_seconds=fast_path_seconds,
             late=late,
             mention=destination.mention,
+            account_names=names,
         )
 
     return send(
@@ -266,7 +273,12 @@ def _send(
         post=ctx.post,
         compose=Composer(
             alert_payload,
-            burst_report(via="fast path (EventBridge)", allowed=ctx.allowlist.contains, late=late),
+            burst_report(
+                via="fast path (EventBridge)",
+                allowed=ctx.allowlist.contains,
+                late=late,
+                account_names=names,
+            ),
         ),
     )
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from . import aws_clients, fast_path, redelivery
+from . import account_names, aws_clients, fast_path, redelivery
 from .alarm_event import AlarmNotification, Ignored, parse_event
 from .alarm_history import find_episode_start
 from .claims import Claims
@@ -76,6 +76,7 @@ def reset_caches() -> None:
     global _settings
     _settings = None
     _webhook_urls.clear()
+    account_names.reset()
     aws_clients.reset()
 
 
@@ -124,6 +125,15 @@ class _Run:
 
 def _post_to(settings: Settings, destination: Destination, payload: Payload) -> int:
     return post_to_slack(_get_webhook_url(settings, destination.parameter), payload).status
+
+
+def _names(settings: Settings, account_ids: Any) -> dict[str, str]:
+    """Accounts' names for the message (organization mode), else none."""
+    if not settings.account_names:
+        return {}
+    return account_names.names_of(
+        account_ids, lambda: aws_clients.client("organizations", settings.region)
+    )
 
 
 def _claims(settings: Settings) -> Claims:
@@ -195,7 +205,8 @@ def _process(event: Any, run: _Run) -> None:
         return
     # Delivery lag or a hand-set alarm state: say so rather than stay silent.
     rule_of = settings.rules.get(rule)
-    for destination in settings.routes().targets((rule,), rule_of.severity if rule_of else "low"):
+    severity = rule_of.severity if rule_of else "low"
+    for destination in settings.routes().targets((rule,), severity, notice.account_id):
         payload = build_empty_window_message(
             account_id=notice.account_id,
             alarm_name=notice.alarm_name,
@@ -329,6 +340,11 @@ def _post_unreported(
     # Counted before posting, so a failed run's log line says how many it was about.
     run.events = len(alerts) + sum(b.count for b in bursts)
 
+    names = _names(
+        settings,
+        {a.sign_in.account_id for a in alerts} | {b.account_id for b in bursts},
+    )
+
     def alert_payload(destination: Destination, fresh: Any, already: int) -> Payload:
         return build_alert_message(
             fresh,
@@ -338,6 +354,7 @@ def _post_unreported(
             already_reported=already,
             late=late,
             mention=destination.mention,
+            account_names=names,
         )
 
     sent = send(
@@ -348,7 +365,12 @@ def _post_unreported(
         post=lambda destination, payload: _post_to(settings, destination, payload),
         compose=Composer(
             alert_payload,
-            burst_report(via=f"alarm {notice.alarm_name}", allowed=allowlist.contains, late=late),
+            burst_report(
+                via=f"alarm {notice.alarm_name}",
+                allowed=allowlist.contains,
+                late=late,
+                account_names=names,
+            ),
         ),
     )
     if sent.messages or not sent.failed:
@@ -378,6 +400,7 @@ def _process_fast_path(event: Any, run: _Run) -> None:
         alarm_name=settings.alarm_name,
         claims=lambda: _claims(settings),
         post=lambda destination, payload: _post_to(settings, destination, payload),
+        account_names=lambda ids: _names(settings, ids),
     )
     result = fast_path.handle(event, context, late_cause=run.late_cause)
     run.outcome, run.events = result.outcome, result.events

@@ -40,13 +40,20 @@ class Destination:
     severities: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     mention: str = ""
+    # Organization mode: only these accounts' messages (then by severity/rule, if listed).
+    accounts: tuple[str, ...] = ()
 
     @property
     def is_default(self) -> bool:
         return self.name == DEFAULT_DESTINATION
 
-    def selects(self, rule_names: Iterable[str], severity: str) -> bool:
-        """A listed severity or a listed rule selects a message (either is enough)."""
+    def selects(self, rule_names: Iterable[str], severity: str, account: str = "") -> bool:
+        """A listed severity or a listed rule selects a message (either is enough);
+        listed accounts narrow it to theirs."""
+        if self.accounts and account not in self.accounts:
+            return False
+        if not self.severities and not self.rules:
+            return bool(self.accounts)
         return severity in self.severities or any(r in self.rules for r in rule_names)
 
     def claim_key(self, key: str) -> str:
@@ -62,6 +69,7 @@ class Destination:
             "severities": list(self.severities),
             "rules": list(self.rules),
             "mention": self.mention,
+            "accounts": list(self.accounts),
         }
 
     @classmethod
@@ -77,7 +85,10 @@ class Destination:
             raise ValueError(f"destination {name}: unknown severity or rule")
         mention = data.get("mention", "")
         mention_markup(mention)  # raises for anything else
-        return cls(name, parameter, severities, rules, mention)
+        accounts = tuple(data.get("accounts", ()))
+        if not all(isinstance(a, str) and a.isdigit() and len(a) == 12 for a in accounts):
+            raise ValueError(f"destination {name}: accounts must be 12-digit ids")
+        return cls(name, parameter, severities, rules, mention, accounts)
 
 
 @dataclass(frozen=True)
@@ -90,9 +101,11 @@ class Routes:
     def all(self) -> tuple[Destination, ...]:
         return (self.default, *self.extra)
 
-    def targets(self, rule_names: Sequence[str], severity: str) -> tuple[Destination, ...]:
+    def targets(
+        self, rule_names: Sequence[str], severity: str, account: str = ""
+    ) -> tuple[Destination, ...]:
         """The destinations of one message, the default first when it gets it."""
-        picked = tuple(d for d in self.extra if d.selects(rule_names, severity))
+        picked = tuple(d for d in self.extra if d.selects(rule_names, severity, account))
         if not picked or self.default_gets_all:
             return (self.default, *picked)
         return picked

@@ -34,7 +34,7 @@ _STRING_KEYS = (
 )
 _ALL_KEYS = frozenset(
     (*_STRING_KEYS, "allowlist", "lookback_minutes", "rules", "alarms", "destinations",
-     "default_gets")
+     "default_gets", "account_names")
 )  # fmt: skip
 DEFAULT_GETS = ("unclaimed", "all")
 
@@ -61,6 +61,8 @@ class Settings:
     # Extra Slack destinations; the default one reads webhook_parameter.
     destinations: tuple[Destination, ...] = ()
     default_gets: str = "unclaimed"
+    # Organization mode: name each sign-in's account (organizations:DescribeAccount).
+    account_names: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -100,6 +102,8 @@ class Settings:
             raise SettingsError("settings.alarms must map alarm names to enabled rules")
         if data["default_gets"] not in DEFAULT_GETS:
             raise SettingsError(f"settings.default_gets must be one of {DEFAULT_GETS}")
+        if not isinstance(data["account_names"], bool):
+            raise SettingsError("settings.account_names must be true or false")
         return cls(
             name=data["name"],
             region=data["region"],
@@ -115,6 +119,7 @@ class Settings:
             alarms=dict(alarms),
             destinations=destinations,
             default_gets=data["default_gets"],
+            account_names=data["account_names"],
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +139,7 @@ class Settings:
             "alarms": dict(self.alarm_rules),
             "destinations": [d.to_dict() for d in self.destinations],
             "default_gets": self.default_gets,
+            "account_names": self.account_names,
         }
 
     @property

@@ -9,7 +9,7 @@ no text field of a payload ever needs a raw ``<``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -146,7 +146,16 @@ def _rules_line(alert: Alert) -> str:
     return f"*Rules:* {rules}{note}"
 
 
-def sign_in_block(item: SignIn | Alert, index: int) -> dict[str, Any]:
+def account_text(account_id: str, names: Mapping[str, str] | None = None) -> str:
+    """``111122223333 (production)``: the id, and its name from Organizations if known."""
+    name = (names or {}).get(account_id)
+    shown = _value(account_id) or "unknown"
+    return f"{shown} ({_value(name)})" if name else shown
+
+
+def sign_in_block(
+    item: SignIn | Alert, index: int, account_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     alert = _as_alert(item)
     sign_in = alert.sign_in
     lines = [f"{describe_who(sign_in)} · {_outcome(sign_in)}"]
@@ -155,7 +164,7 @@ def sign_in_block(item: SignIn | Alert, index: int) -> dict[str, Any]:
     lines += [
         f"*Source IP:* {_code(sign_in.source_ip)}   *Time:* {_utc(sign_in.event_time)}",
         f"*MFA used:* {_mfa(sign_in)}   *Region:* {_value(sign_in.region) or '_unknown_'}"
-        f"   *Account:* {_value(sign_in.account_id) or '_unknown_'}",
+        f"   *Account:* {account_text(sign_in.account_id, account_names)}",
         f"*User agent:* {_code(sign_in.user_agent, USER_AGENT_LIMIT)}",
     ]
     block: dict[str, Any] = {"type": "section", "text": _mrkdwn("\n".join(lines))}
@@ -200,6 +209,7 @@ def build_alert_message(
     already_reported: int = 0,
     late: str | None = None,
     mention: str = "",
+    account_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One message for every sign-in from outside the allowlist (``sign_ins`` is
     already newest first), listing at most MAX_LISTED.
@@ -227,7 +237,9 @@ def build_alert_message(
     if already_firing:
         headline += " while the alarm was already firing"
         when = " · reported as the alarm returned to OK"
-    account = escape(account_id) or "unknown"
+    # The sign-ins' own account (an organization trail brings every member's), if one.
+    accounts = {s.account_id for s in sign_ins if s.account_id}
+    account = account_text(accounts.pop() if len(accounts) == 1 else account_id, account_names)
     alarm = escape(alarm_name)
     if fast_path_seconds is not None:
         context = (
@@ -260,7 +272,7 @@ def build_alert_message(
         )
     for index, alert in enumerate(alerts[:MAX_LISTED]):
         blocks.append({"type": "divider"})
-        blocks.append(sign_in_block(alert, index))
+        blocks.append(sign_in_block(alert, index, account_names))
     if total > MAX_LISTED:
         blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
     listed = ", ".join(f"{who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
@@ -312,11 +324,12 @@ def build_failure_burst_message(
     allowed: Callable[[str], bool],
     mention: str = "",
     late: str | None = None,
+    account_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``failed_sign_ins``: the burst, not each attempt. Who was tried, from where, how
     often, first and last time, and whether one of them then got in."""
     rule = burst.rule
-    account = escape(burst.account_id) or "unknown"
+    account = account_text(burst.account_id, account_names)
     span = f"{_utc(burst.first)} → {_utc(burst.last)}"
     ips = ", ".join(
         _code(ip) + (" (allowlisted)" if allowed(ip) else "")

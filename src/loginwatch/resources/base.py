@@ -64,6 +64,8 @@ class Deployment:
     stored_destinations: list[str] | None = None
     # A reused trail's log group: every metric filter on it (name → pattern), for quotas.
     log_group_filters: dict[str, str] | None = None
+    # Organization mode: the organization, read before anything is planned.
+    organization: Any = None
 
     def regions_enabled(self) -> frozenset[str]:
         """Regions this account may use, asked once (opt-in regions are off until enabled)."""

@@ -58,6 +58,11 @@ class TrailBucket(Resource):
             ),
         ]
 
+    def _org_id(self) -> str | None:
+        """Organization mode: the trail also writes under AWSLogs/<org id>/."""
+        org = self.d.organization
+        return org.id if org is not None and self.d.config.organization.enabled else None
+
     @property
     def name(self) -> str:
         return self.names.bucket
@@ -143,7 +148,7 @@ class TrailBucket(Resource):
         changes: list[str] = []
         current = policies.normalize(observed.get("policy"))
         wanted = policies.normalize(
-            policies.merge_bucket_policy(observed.get("policy"), self.names)
+            policies.merge_bucket_policy(observed.get("policy"), self.names, self._org_id())
         )
         if current != wanted:
             changes.append("bucket policy: CloudTrail write access and TLS-only access")
@@ -204,7 +209,7 @@ class TrailBucket(Resource):
             )
 
     def _put_policy(self, existing: dict | None) -> None:
-        policy = policies.merge_bucket_policy(existing, self.names)
+        policy = policies.merge_bucket_policy(existing, self.names, self._org_id())
         with self.aws_call("s3:PutBucketPolicy"):
             self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(policy))
 

@@ -136,8 +136,13 @@ class NotifierRole(Role):
         return self.names.notifier_role
 
     def inline(self) -> policies.Policy:
+        org = self.d.organization
+        naming = self.d.config.organization.enabled and self.d.config.organization.account_names
         return policies.notifier_role_policy(
-            self.names, self.d.trail_log_group, self._parameter_key_arn()
+            self.names,
+            self.d.trail_log_group,
+            self._parameter_key_arn(),
+            (org.management_account, org.id) if naming and org else None,
         )
 
     def _parameter_key_arn(self) -> str | None:

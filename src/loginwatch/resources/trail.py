@@ -86,6 +86,22 @@ class Trail(Resource):
                 routes={"iam:PassRole": to_cloudtrail},
             ),
             self.grant("Teardown", perms.ON_TEARDOWN, "StopLogging", "DeleteTrail"),
+            *(self._organization_calls() if self.d.config.organization.enabled else []),
+        ]
+
+    def _organization_calls(self) -> list[perms.Grant | None]:
+        """What CloudTrail needs of the caller to make an organization trail: it enables
+        its trusted access and service-linked role (AWS's "prepare" page)."""
+        read = perms.READ_AND_TEST
+        return [
+            perms.no_resource_level(read, "organizations", "DescribeOrganization"),
+            perms.no_resource_level(read, "organizations", "ListRoots"),
+            perms.no_resource_level(read, "organizations", "ListDelegatedAdministrators"),
+            perms.no_resource_level(perms.ON_SETUP, "organizations", "EnableAWSServiceAccess"),
+            perms.no_resource_level(
+                perms.ON_SETUP, "organizations", "ListAWSServiceAccessForOrganization"
+            ),
+            perms.no_resource_level(perms.ON_SETUP, "iam", "CreateServiceLinkedRole"),
         ]
 
     @property
@@ -116,6 +132,8 @@ class Trail(Resource):
             "CloudWatchLogsLogGroupArn": self._log_group_arn(),
             "CloudWatchLogsRoleArn": self.names.role_arn(self.names.trail_role),
         }
+        if self.organization_trail:
+            want["IsOrganizationTrail"] = True
         changes = [changed(k, trail.get(k), v) for k, v in want.items() if trail.get(k) != v]
         key = self.d.config.kms.bucket
         if key and not (trail.get("KmsKeyId") or "").endswith(key.split("/")[-1]):
@@ -150,7 +168,14 @@ class Trail(Resource):
         }
         if self.d.config.kms.bucket:
             params["KmsKeyId"] = self.d.config.kms.bucket
+        if self.organization_trail:
+            # Every member account's events, into the same log group (streams o-<id>_…).
+            params["IsOrganizationTrail"] = True
         return params
+
+    @property
+    def organization_trail(self) -> bool:
+        return self.d.config.organization.enabled
 
     def create(self) -> None:
         c = self.client
@@ -212,6 +237,20 @@ class Trail(Resource):
                 else f"only {trail.get('HomeRegion')}",
             ),
             _delivery_check(observed["status"]),
+            *(
+                [
+                    Check(
+                        "organization trail",
+                        bool(trail.get("IsOrganizationTrail")),
+                        "every member account's events"
+                        if trail.get("IsOrganizationTrail")
+                        else "this account only",
+                        repeats_drift=True,
+                    )
+                ]
+                if self.organization_trail
+                else []
+            ),
         ]
 
     def _notice_existing_trails(self) -> None:

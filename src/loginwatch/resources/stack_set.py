@@ -1,0 +1,489 @@
+"""Organization mode's fast path: a forwarding rule in every member account and region.
+
+An organization trail puts member accounts' events in the central log group, not on
+the management account's event bus, so each member account needs its own rules.
+A service-managed StackSet with automatic deployment puts them there, including in
+accounts created later (nobody runs loginwatch again). Each member rule forwards
+sign-ins to the central (home) default bus, whose policy admits the organization
+only (``aws:PrincipalOrgID``); the home rule sends them to the notifier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import botocore.exceptions
+
+from .. import permissions as perms
+from ..aws import error_code
+from ..errors import LoginwatchError
+from ..organization import OrgInfo, covered_accounts
+from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
+from .sign_in_rule import event_pattern
+
+CAPABILITIES = ["CAPABILITY_IAM"]
+AUTO_DEPLOYMENT = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+# Every account and region at once; a failure in one does not stop the others.
+PREFERENCES = {
+    "RegionConcurrencyType": "PARALLEL",
+    "FailureTolerancePercentage": 100,
+    "MaxConcurrentPercentage": 100,
+}
+OPERATION_TIMEOUT_SECONDS = 1800
+POLL_SECONDS = 5.0
+DONE = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def member_template(deployment: Deployment) -> dict[str, Any]:
+    """What each member account gets, in each region: the sign-in rule and its role."""
+    names = deployment.names
+    central = names.event_bus_arn(names.region)
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": (
+            f"loginwatch '{names.name}': console sign-ins → the default event bus of "
+            f"{names.account} in {names.region}. Managed by loginwatch from that account."
+        ),
+        "Resources": {
+            "ForwardRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "Description": f"loginwatch '{names.name}': EventBridge puts sign-ins on {central}",
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "PutEventsOnTheCentralBus",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "events:PutEvents",
+                                        "Resource": central,
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                    "Tags": deployment.tag_list(),
+                },
+            },
+            "SignInRule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Name": names.sign_in_rule,
+                    "Description": f"loginwatch '{names.name}': console sign-ins → {central}",
+                    "State": "ENABLED",
+                    "EventPattern": event_pattern(),
+                    "Targets": [
+                        {
+                            "Id": "central-bus",
+                            "Arn": central,
+                            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _template_body(deployment: Deployment) -> str:
+    return json.dumps(member_template(deployment), indent=1, sort_keys=True)
+
+
+def _org(deployment: Deployment) -> OrgInfo:
+    info = deployment.organization
+    if info is None:
+        raise AssertionError("organization mode without the organization read")
+    return info
+
+
+class OrganizationBusPolicy(Resource):
+    """The home default bus admits events from the organization's accounts only."""
+
+    kind = "organization-bus-policy"
+    label = "central bus policy"
+    service = "events"
+    sid = "OrganizationBusPolicy"
+    owner_kind = None
+    removable_by_setup = True
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "DescribeEventBus"),
+            self.grant("Setup", perms.ON_SETUP, "PutPermission"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "RemovePermission"),
+        ]
+
+    @property
+    def name(self) -> str:
+        return self.names.bus_policy_sid
+
+    @property
+    def arn(self) -> str:
+        return self.names.event_bus_arn(self.region)
+
+    def _condition(self) -> dict[str, str]:
+        return {"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": _org(self.d).id}
+
+    def read(self) -> Observed | None:
+        with self.aws_call("events:DescribeEventBus"):
+            bus = self.client.describe_event_bus(Name="default")
+        policy = json.loads(bus.get("Policy") or "{}")
+        mine = [s for s in policy.get("Statement", []) if s.get("Sid") == self.name]
+        return {"statement": mine[0]} if mine else None
+
+    def owned(self, observed: Observed) -> bool:
+        return True  # our name is its statement id: nothing else writes it
+
+    def diff(self, observed: Observed) -> list[str]:
+        statement = observed["statement"]
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        changes = []
+        if condition.get("aws:PrincipalOrgID") != _org(self.d).id:
+            changes.append(f"admits: {condition or 'anyone'} → organization {_org(self.d).id}")
+        if statement.get("Action") != "events:PutEvents":
+            changes.append(f"action: {statement.get('Action')} → events:PutEvents")
+        return changes
+
+    def create(self) -> None:
+        with self.aws_call("events:PutPermission"):
+            self.client.put_permission(
+                EventBusName="default",
+                Action="events:PutEvents",
+                Principal="*",
+                StatementId=self.name,
+                Condition=self._condition(),
+            )
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        self.create()  # PutPermission replaces the statement of the same id
+
+    def delete(self, observed: Observed) -> str:
+        with self.aws_call("events:RemovePermission"):
+            with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+                self.client.remove_permission(EventBusName="default", StatementId=self.name)
+        return ""
+
+
+class MemberStackSet(Resource):
+    """The StackSet itself: the template, service-managed, deploying automatically."""
+
+    kind = "member-stack-set"
+    label = "member StackSet"
+    service = "cloudformation"
+    sid = "MemberStackSet"
+    removable_by_setup = True
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [
+            self.grant("Read", perms.READ, "DescribeStackSet"),
+            self.grant("Setup", perms.ON_SETUP, "CreateStackSet", "UpdateStackSet"),
+            self.grant("Setup", perms.ON_SETUP | perms.ON_TEARDOWN, "DescribeStackSetOperation"),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteStackSet"),
+        ]
+
+    @property
+    def name(self) -> str:
+        return self.names.stack_set
+
+    @property
+    def arn(self) -> str:
+        return self.names.stack_set_arn
+
+    @absent_on("StackSetNotFoundException")
+    def read(self) -> Observed | None:
+        found = self.client.describe_stack_set(StackSetName=self.name, CallAs=_org(self.d).call_as)[
+            "StackSet"
+        ]
+        if found.get("Status") == "DELETED":
+            return None
+        return {
+            "template": json.loads(found.get("TemplateBody") or "{}"),
+            "permission_model": found.get("PermissionModel"),
+            "auto_deployment": found.get("AutoDeployment") or {},
+            "status": found.get("Status"),
+            "tags": tags_from_list(found.get("Tags")),
+        }
+
+    def diff(self, observed: Observed) -> list[str]:
+        changes = []
+        if observed["template"] != json.loads(_template_body(self.d)):
+            changes.append("template: the member accounts' forwarding rule")
+        if observed["permission_model"] not in (None, "SERVICE_MANAGED"):
+            changes.append(f"permission model: {observed['permission_model']} → SERVICE_MANAGED")
+        auto = observed["auto_deployment"]
+        if auto and not auto.get("Enabled"):
+            changes.append("automatic deployment: off → on")
+        return changes
+
+    def create(self) -> None:
+        with self.aws_call("cloudformation:CreateStackSet"):
+            try:
+                self.client.create_stack_set(
+                    StackSetName=self.name,
+                    Description=f"loginwatch '{self.names.name}': sign-in forwarding rules",
+                    TemplateBody=_template_body(self.d),
+                    Capabilities=CAPABILITIES,
+                    PermissionModel="SERVICE_MANAGED",
+                    AutoDeployment=AUTO_DEPLOYMENT,
+                    CallAs=_org(self.d).call_as,
+                    Tags=self.d.tag_list(),
+                )
+            except botocore.exceptions.ClientError as exc:
+                if error_code(exc) != "NameAlreadyExistsException":
+                    raise
+                self.update({}, [])  # an interrupted earlier run made it
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        with self.aws_call("cloudformation:UpdateStackSet"):
+            answer = self.client.update_stack_set(
+                StackSetName=self.name,
+                TemplateBody=_template_body(self.d),
+                Capabilities=CAPABILITIES,
+                PermissionModel="SERVICE_MANAGED",
+                AutoDeployment=AUTO_DEPLOYMENT,
+                OperationPreferences=PREFERENCES,
+                CallAs=_org(self.d).call_as,
+            )
+        wait_for_operation(self, answer["OperationId"], "updating the member accounts")
+
+    def delete(self, observed: Observed) -> str:
+        with self.aws_call("cloudformation:DeleteStackSet"):
+            with contextlib.suppress(self.client.exceptions.StackSetNotFoundException):
+                self.client.delete_stack_set(StackSetName=self.name, CallAs=_org(self.d).call_as)
+        return ""
+
+
+class MemberStackInstances(Resource):
+    """The StackSet's instances: every covered member account, in every fast-path region."""
+
+    kind = "member-stack-instances"
+    label = "member accounts' rules"
+    service = "cloudformation"
+    sid = "MemberStackInstances"
+    owner_kind = "member-stack-set"
+    removable_by_setup = True
+
+    def calls(self) -> list[perms.Grant | None]:
+        orgs = perms.READ
+        return [
+            self.grant("Read", perms.READ, "ListStackInstances"),
+            perms.no_resource_level(orgs, "organizations", "ListAccounts"),
+            perms.no_resource_level(orgs, "organizations", "ListAccountsForParent"),
+            self.grant(
+                "Setup",
+                perms.ON_SETUP,
+                "CreateStackInstances",
+                "DescribeStackSetOperation",
+                "ListStackSetOperationResults",
+            ),
+            self.grant(
+                "Teardown",
+                perms.ON_TEARDOWN,
+                "DeleteStackInstances",
+                "DescribeStackSetOperation",
+                "ListStackSetOperationResults",
+            ),
+        ]
+
+    @property
+    def name(self) -> str:
+        return self.names.stack_set
+
+    @property
+    def arn(self) -> str:
+        return self.names.stack_set_arn
+
+    def policy_arns(self) -> tuple[str, ...]:
+        # Stack instance calls are authorised on the StackSet and its targets.
+        target = self.names.stack_set_arn.replace(":stackset/", ":stackset-target/")
+        return (self.names.stack_set_arn, target)
+
+    def regions(self) -> list[str]:
+        """Every region the fast path covers, the home one too (a member account has no
+        home rule of its own: its home region forwards like the others)."""
+        listed = self.d.config.fast_path.regions
+        regions = self.d.regions_enabled() if listed is None else set(listed)
+        return sorted(regions | {self.names.region})
+
+    @staticmethod
+    def _ours(observed: Observed) -> list[dict[str, Any]]:
+        """Instances in the covered accounts (StackSets never deploy to the management
+        account; an emulator may)."""
+        covered = set(observed["covered"])
+        return [i for i in observed["instances"] if i.get("Account") in covered]
+
+    def targets(self) -> dict[str, Any]:
+        info = _org(self.d)
+        wanted = self.d.config.organization.accounts
+        units = [t for t in wanted or () if not t.isdigit()]
+        accounts = [t for t in wanted or () if t.isdigit()]
+        if wanted is None:
+            return {"OrganizationalUnitIds": [info.root_id]}
+        if accounts and not units:
+            # Single accounts: the whole organization, narrowed to them.
+            return {
+                "OrganizationalUnitIds": [info.root_id],
+                "Accounts": accounts,
+                "AccountFilterType": "INTERSECTION",
+            }
+        return {"OrganizationalUnitIds": units}
+
+    def read(self) -> Observed | None:
+        with self.aws_call("cloudformation:ListStackInstances"):
+            try:
+                pages = self.client.get_paginator("list_stack_instances").paginate(
+                    StackSetName=self.name, CallAs=_org(self.d).call_as
+                )
+                instances = [s for page in pages for s in page.get("Summaries", [])]
+            except self.client.exceptions.StackSetNotFoundException:
+                return None
+        covered = covered_accounts(self.aws, _org(self.d), self.d.config.organization.accounts)
+        if not instances:
+            return None if not covered else {"instances": [], "covered": covered}
+        return {"instances": instances, "covered": covered}
+
+    def owned(self, observed: Observed) -> bool:
+        return True  # they belong to our StackSet (owner_kind), which carries our tags
+
+    def _missing(self, observed: Observed) -> list[tuple[str, str]]:
+        have = {(i["Account"], i["Region"]) for i in observed["instances"]}
+        return [(a, r) for a in observed["covered"] for r in self.regions() if (a, r) not in have]
+
+    def diff(self, observed: Observed) -> list[str]:
+        changes = []
+        missing = self._missing(observed)
+        if missing:
+            accounts = sorted({a for a, _ in missing})
+            changes.append(
+                f"{len(missing)} account/region(s) without the rule ({', '.join(accounts[:5])}"
+                + (" …" if len(accounts) > 5 else "")
+                + ")"
+            )
+        states = Counter(i.get("Status") for i in self._ours(observed))
+        if states.get("OUTDATED") or states.get("INOPERABLE"):
+            changes.append(
+                f"instances outdated: {states.get('OUTDATED', 0)}, failed: "
+                f"{states.get('INOPERABLE', 0)}"
+            )
+        return changes
+
+    def create(self) -> None:
+        self._deploy()
+
+    def update(self, observed: Observed, changes: list[str]) -> None:
+        self._deploy()
+
+    def _deploy(self) -> None:
+        with self.aws_call("cloudformation:CreateStackInstances"):
+            answer = self.client.create_stack_instances(
+                StackSetName=self.name,
+                DeploymentTargets=self.targets(),
+                Regions=self.regions(),
+                OperationPreferences=PREFERENCES,
+                CallAs=_org(self.d).call_as,
+            )
+        wait_for_operation(self, answer["OperationId"], "deploying to the member accounts")
+
+    def delete(self, observed: Observed) -> str:
+        regions = sorted({i["Region"] for i in observed["instances"]}) or self.regions()
+        with self.aws_call("cloudformation:DeleteStackInstances"):
+            try:
+                answer = self.client.delete_stack_instances(
+                    StackSetName=self.name,
+                    DeploymentTargets=self.targets(),
+                    Regions=regions,
+                    RetainStacks=False,
+                    OperationPreferences=PREFERENCES,
+                    CallAs=_org(self.d).call_as,
+                )
+            except self.client.exceptions.StackSetNotFoundException:
+                return ""
+        wait_for_operation(self, answer["OperationId"], "removing the member accounts' rules")
+        return f"{len(observed['instances'])} instance(s) removed"
+
+    def checks(self, observed: Observed) -> list[Check]:
+        states = Counter(i.get("Status") for i in self._ours(observed))
+        missing = sorted({a for a, _ in self._missing(observed)})
+        covered = observed["covered"]
+        detail = (
+            f"{len(covered)} member account(s), {len(self.regions())} region(s): "
+            f"{states.get('CURRENT', 0)} current, {states.get('OUTDATED', 0)} outdated, "
+            f"{states.get('INOPERABLE', 0)} failed"
+        )
+        checks = [Check("organization fast path", not states.get("INOPERABLE"), detail)]
+        checks.append(
+            Check(
+                "member accounts covered",
+                not missing,
+                "all" if not missing else f"not covered: {', '.join(missing)}",
+                repeats_drift=True,
+            )
+        )
+        return checks
+
+    def facts(self, observed: Observed) -> dict[str, Any]:
+        states = Counter(i.get("Status") for i in self._ours(observed))
+        return {
+            "organization": {
+                "member_accounts": len(observed["covered"]),
+                "instances_current": states.get("CURRENT", 0),
+                "instances_outdated": states.get("OUTDATED", 0),
+                "instances_failed": states.get("INOPERABLE", 0),
+                "not_covered": sorted({a for a, _ in self._missing(observed)}),
+            }
+        }
+
+
+def wait_for_operation(resource: Resource, operation_id: str, doing: str) -> None:
+    """Wait for a StackSet operation; a failure names each account and region plainly."""
+    client = resource.client
+    name = resource.names.stack_set
+    call_as = _org(resource.d).call_as
+    deadline = time.monotonic() + OPERATION_TIMEOUT_SECONDS
+    while True:
+        with resource.aws_call("cloudformation:DescribeStackSetOperation"):
+            status = client.describe_stack_set_operation(
+                StackSetName=name, OperationId=operation_id, CallAs=call_as
+            )["StackSetOperation"]["Status"]
+        if status in DONE:
+            break
+        if time.monotonic() > deadline:
+            raise LoginwatchError(
+                f"The StackSet operation {operation_id} ({doing}) is still {status} after "
+                f"{OPERATION_TIMEOUT_SECONDS // 60} minutes.",
+                "Re-run `loginwatch setup` later: it picks up where this one stopped.",
+            )
+        resource.aws.sleep(POLL_SECONDS)
+    with resource.aws_call("cloudformation:ListStackSetOperationResults"):
+        results = client.list_stack_set_operation_results(
+            StackSetName=name, OperationId=operation_id, CallAs=call_as
+        ).get("Summaries", [])
+    failed = [r for r in results if r.get("Status") not in ("SUCCEEDED", None)]
+    if status != "SUCCEEDED" or failed:
+        lines = [
+            f"  {r.get('Account')} {r.get('Region')}: {r.get('StatusReason') or r.get('Status')}"
+            for r in failed
+        ]
+        raise LoginwatchError(
+            f"The StackSet {name} failed {doing} in {len(failed)} account/region(s):\n"
+            + "\n".join(lines[:20])
+            + ("\n  …" if len(lines) > 20 else ""),
+            "Fix what each line says (a region not enabled in that account, a name already "
+            "taken), then re-run `loginwatch setup`.",
+        )

@@ -1,0 +1,74 @@
+"""The StackSet's template, as each member account gets it: it parses, its rule catches
+real-shaped sign-in events (both detail-type spellings) and nothing else, its only target
+is the central bus, and the central bus admits the organization alone."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+
+from loginwatch.engine import offline_deployment
+from loginwatch.organization import OrgInfo
+from loginwatch.resources.stack_set import OrganizationBusPolicy, member_template
+from tests.conftest import load_fixture
+from tests.support.cli import BASE_CONFIG
+from tests.support.inprocess import load
+
+MANAGEMENT = "123456789012"
+ORG = OrgInfo("o-abc123def4", MANAGEMENT, "r-ab12", MANAGEMENT)
+
+
+@pytest.fixture
+def deployment() -> Any:
+    d = offline_deployment(load(BASE_CONFIG + "organization:\n  enabled: true\n"), MANAGEMENT)
+    d.organization = ORG
+    return d
+
+
+def sign_in_event(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_fixture("eventbridge/console_signin_event.json"))
+    event.update(changes)
+    return event
+
+
+def test_the_template_parses_and_forwards_sign_ins_to_the_central_bus(deployment: Any) -> None:
+    template = json.loads(json.dumps(member_template(deployment)))  # JSON all the way
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    resources = template["Resources"]
+    assert {r["Type"] for r in resources.values()} == {"AWS::IAM::Role", "AWS::Events::Rule"}
+    rule = resources["SignInRule"]["Properties"]
+    central = f"arn:aws:events:us-east-1:{MANAGEMENT}:event-bus/default"
+    (target,) = rule["Targets"]
+    assert target["Arn"] == central
+    assert target["RoleArn"] == {"Fn::GetAtt": ["ForwardRole", "Arn"]}
+    (statement,) = resources["ForwardRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement == {"Effect": "Allow", "Action": "events:PutEvents", "Resource": central}
+
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
+    assert pattern.matches_event(sign_in_event())
+    assert pattern.matches_event(
+        sign_in_event(**{"detail-type": "AWS Console Signin via CloudTrail"})
+    )
+    not_a_sign_in = sign_in_event()
+    not_a_sign_in["detail"] = {**not_a_sign_in["detail"], "eventName": "CreateUser"}
+    assert not pattern.matches_event(not_a_sign_in)
+    assert not pattern.matches_event(sign_in_event(source="aws.iam"))
+
+
+def test_the_central_bus_admits_the_organization_only(deployment: Any) -> None:
+    policy = OrganizationBusPolicy(deployment)
+    assert policy._condition() == {
+        "Type": "StringEquals",
+        "Key": "aws:PrincipalOrgID",
+        "Value": "o-abc123def4",
+    }
+    anyone = {"Sid": "lwtest-organization", "Action": "events:PutEvents", "Principal": "*"}
+    assert policy.diff({"statement": anyone}) == ["admits: anyone → organization o-abc123def4"]
+    ours = {**anyone, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}}
+    assert policy.diff({"statement": ours}) == []
