@@ -920,6 +920,11 @@ def _check_routes(
             warnings.append(
                 f"slack.destinations '{destination.name}': rule(s) {', '.join(off)} are off"
             )
+        selects_by_account = (
+            destination.accounts and not destination.rules and not destination.severities
+        )
+        if selects_by_account:
+            continue  # every message of those accounts
         if not (set(destination.rules) & live) and not (set(destination.severities) & severities):
             warnings.append(
                 f"slack.destinations '{destination.name}': no enabled rule has the severities "

@@ -64,6 +64,20 @@ def test_organization_setup_status_refusal_and_teardown(
     assert admit["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": org_id}}
     assert admit["Action"] == "events:PutEvents"
 
+    # The notifier may name member accounts, and do nothing else in Organizations.
+    iam = aws.iam
+    (policy_name,) = iam.list_role_policies(RoleName="lwtest-notifier")["PolicyNames"]
+    document = iam.get_role_policy(RoleName="lwtest-notifier", PolicyName=policy_name)
+    actions = [
+        (a, s["Resource"])
+        for s in document["PolicyDocument"]["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if a.startswith("organizations:")
+    ]
+    assert actions == [
+        ("organizations:DescribeAccount", f"arn:aws:organizations::{ACCOUNT}:account/{org_id}/*")
+    ]
+
     again = setup_ok(cli)
     assert again.mutating == [], again.mutating
 
@@ -102,3 +116,21 @@ def test_organization_setup_status_refusal_and_teardown(
     assert left.get(STACK_SET, "DELETED") == "DELETED"
     bus = json.loads(aws.events.describe_event_bus(Name="default").get("Policy") or "{}")
     assert not [s for s in bus.get("Statement", []) if s["Sid"] == "lwtest-organization"]
+
+
+def test_reuse_mode_takes_an_organization_trail_and_refuses_one_that_is_not(
+    cli: Cli, aws: Any
+) -> None:
+    from tests.e2e.test_setup import _make_existing_trail
+
+    organization(aws)
+    _make_existing_trail(aws)  # an ordinary multi-region trail
+    cli.write_config(ORG_CONFIG + "trail:\n  existing: corp-trail\n")
+    refused = cli.run("setup", "--dry-run")
+    assert refused.returncode == 2 and refused.mutating == []
+    assert "it is not an organization trail" in refused.stderr
+
+    aws.cloudtrail.update_trail(Name="corp-trail", IsOrganizationTrail=True)
+    plan = cli.run("setup", "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "in use" in plan.stdout or "use as is" in plan.stdout

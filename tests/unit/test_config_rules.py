@@ -120,3 +120,31 @@ def test_a_destination_nothing_can_reach_is_a_warning() -> None:
     )
     assert any("rule(s) no_mfa are off" in w for w in config.warnings)
     assert any("receives nothing" in w for w in config.warnings)
+
+
+def test_organization_and_account_destinations() -> None:
+    config = parse(
+        "organization:\n  enabled: true\n  accounts: [ou-ab12-abcdefgh, '111122223333']\n",
+        f"  destinations:\n    - name: production\n      webhook_url: {URGENT}\n"
+        "      accounts: ['111122223333']\n",
+    )
+    org = config.organization
+    assert org.enabled and org.account_names
+    assert (org.units, org.account_ids) == (("ou-ab12-abcdefgh",), ("111122223333",))
+    assert config.destinations[0].accounts == ("111122223333",)
+    assert not config.warnings
+
+    off = parse(
+        "",
+        f"  destinations:\n    - name: p\n      webhook_url: {URGENT}\n      accounts: ['111122223333']\n",
+    )
+    assert any("organization.enabled: true" in w for w in off.warnings)
+
+
+def test_organization_mistakes_are_named() -> None:
+    found = "\n".join(
+        problems("organization:\n  enabled: maybe\n  accounts: [ou-x, 12345]\n  names: true\n")
+    )
+    assert "organization.enabled: expected true or false" in found
+    assert "'ou-x' is neither an OU id" in found and "12345 is neither" in found
+    assert "organization.names: unknown key" in found

@@ -345,6 +345,11 @@ class ReusedTrail(Resource):
             )
         if not trail.get("IncludeGlobalServiceEvents"):
             problems.append("it does not include global service events")
+        if self.d.config.organization.enabled and not trail.get("IsOrganizationTrail"):
+            problems.append(
+                "it is not an organization trail (organization.enabled: member accounts' "
+                "sign-ins would never reach its log group)"
+            )
         if not observed["logging"]:
             problems.append("logging is stopped")
         if not records_sign_ins(observed.get("selectors"), observed.get("advanced_selectors")):
