@@ -241,3 +241,12 @@ def test_test_alert_for_a_rule_goes_where_that_rule_goes(
     (request,) = urgent.requests
     assert "rule `root_sign_in` reach this channel (destination `urgent`)" in str(request.json)
     assert world.slack.requests == []
+
+
+def test_a_failed_root_sign_in_is_not_reported_as_root_activity(
+    world: NotifierWorld, urgent: SlackStub
+) -> None:
+    put(world, 2, "failure", userIdentity={"type": "Root", "accountId": ACCOUNT_ID})
+    result = alarm(world, ROOT_ALARM)  # the CIS root filter counts it
+    assert result["outcome"] == "root-failed"
+    assert world.slack.requests == [] and urgent.requests == []

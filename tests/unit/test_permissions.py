@@ -622,7 +622,7 @@ def test_organization_mode_calls_are_granted(aws_server_inprocess: Aws) -> None:
     assert {"organization-bus-policy", "member-stack-set", "member-stack-instances"} <= created
     assert {r.action for r in again} == {"unchanged", "none"}
     _status_and_teardown(recording, config, aws)
-    for command in (SETUP, STATUS, TEARDOWN):
+    for command in COMMANDS:
         assert unmet(recording, config, names, command) == [], command
 
 

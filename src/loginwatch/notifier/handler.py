@@ -274,6 +274,14 @@ def _why_quiet(rule: str, sign_ins: list[SignIn], allowlist: AllowList) -> tuple
             f"{len(successes)} sign-in(s) in the window, none by an IAM user without MFA "
             "(SSO and federated sign-ins record MFA at the identity provider)"
         )
+    elif rule == "root_sign_in":
+        failed = [s for s in sign_ins if s.is_root and not s.success]
+        if failed and not any(s.is_root for s in successes):
+            # The CIS root filter counts a failed root sign-in too: not a root sign-in.
+            return "root-failed", (
+                f"{len(failed)} failed root sign-in(s) in the window; "
+                "failed_sign_ins reports bursts of failures"
+            )
     elif rule == "failed_sign_ins":
         failures = [s for s in sign_ins if not s.success]
         if failures:

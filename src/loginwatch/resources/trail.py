@@ -92,7 +92,8 @@ class Trail(Resource):
     def _organization_calls(self) -> list[perms.Grant | None]:
         """What CloudTrail needs of the caller to make an organization trail: it enables
         its trusted access and service-linked role (AWS's "prepare" page)."""
-        read = perms.READ_AND_TEST
+        # Every command that builds the deployment reads the organization first.
+        read = perms.READ | perms.ON_REDELIVER
         return [
             perms.no_resource_level(read, "organizations", "DescribeOrganization"),
             perms.no_resource_level(read, "organizations", "ListRoots"),
