@@ -161,6 +161,23 @@ def _patch_stack_sets() -> None:
             accounts = sorted({i.account_id for i in self.instances.stack_instances})
         return original_delete(self, accounts, regions)
 
+    # Trusted access for StackSets: off until the management account turns it on (moto
+    # lacks both calls and answers them with a server error).
+    from moto.cloudformation import responses as cf_responses
+    from moto.core.responses import ActionResult, EmptyResult
+
+    access: dict[str, str] = {}
+
+    def describe_organizations_access(self: Any) -> Any:
+        return ActionResult({"Status": access.get(self.current_account, "DISABLED")})
+
+    def activate_organizations_access(self: Any) -> Any:
+        access[self.current_account] = "ENABLED"
+        return EmptyResult()
+
+    response = cf_responses.CloudFormationResponse
+    response.describe_organizations_access = describe_organizations_access  # type: ignore[attr-defined]
+    response.activate_organizations_access = activate_organizations_access  # type: ignore[attr-defined]
     cf_models.StackInstances.create_instances = create_instances  # type: ignore[method-assign]
     cf_models.StackSet.delete_stack_instances = delete_stack_instances  # type: ignore[method-assign]
 

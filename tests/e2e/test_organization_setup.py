@@ -48,6 +48,8 @@ def test_organization_setup_status_refusal_and_teardown(
         f"arn:aws:s3:::{BUCKET}/AWSLogs/{org_id}/*",
     ]
     cfn = aws.cloudformation
+    # Trusted access for StackSets was off in the new organization: setup turned it on.
+    assert cfn.describe_organizations_access()["Status"] == "ENABLED"
     stack_set = cfn.describe_stack_set(StackSetName=STACK_SET)["StackSet"]
     assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
     # moto also deploys to the management account, which AWS never does: left out here.

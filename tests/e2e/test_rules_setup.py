@@ -105,4 +105,3 @@ def test_all_rules_converge_and_a_rule_turned_off_removes_only_its_filter_and_al
     assert "lwtest-cis-console-sign-in-without-mfa" not in filters(aws)
     assert "lwtest-cis-console-sign-in-without-mfa" not in alarms(aws)
     assert len(filters(aws)) == 3 and len(alarms(aws)) == 3
-    assert setup_ok(cli).mutating == []

@@ -72,3 +72,29 @@ def test_the_central_bus_admits_the_organization_only(deployment: Any) -> None:
     assert policy.diff({"statement": anyone}) == ["admits: anyone → organization o-abc123def4"]
     ours = {**anyone, "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}}
     assert policy.diff({"statement": ours}) == []
+
+
+def test_trusted_access_off_is_turned_on_by_the_management_account_only(deployment: Any) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from loginwatch.errors import LoginwatchError
+    from loginwatch.resources.stack_set import MemberStackSet
+
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    stack_set = MemberStackSet(deployment)
+    stack_set.__dict__["client"] = client  # the cached client, answered by Stubber
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_organizations_access", {"Status": "DISABLED"}, {"CallAs": "SELF"}
+        )
+        stub.add_response("activate_organizations_access", {}, {})
+        stack_set._trusted_access()
+        stub.assert_no_pending_responses()
+    deployment.organization = OrgInfo("o-abc123def4", "999999999999", "", MANAGEMENT, True)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_organizations_access", {"Status": "DISABLED"}, {"CallAs": "DELEGATED_ADMIN"}
+        )
+        with pytest.raises(LoginwatchError, match="only the management account can turn it on"):
+            stack_set._trusted_access()

@@ -36,6 +36,8 @@ PREFERENCES = {
 OPERATION_TIMEOUT_SECONDS = 1800
 POLL_SECONDS = 5.0
 DONE = {"SUCCEEDED", "FAILED", "STOPPED"}
+# What an endpoint without an operation answers (an emulator, an old partition).
+UNKNOWN_OPERATION = {"UnknownOperationException", "InvalidAction", "NotImplemented"}
 
 
 def member_template(deployment: Deployment) -> dict[str, Any]:
@@ -193,6 +195,13 @@ class MemberStackSet(Resource):
         return [
             self.grant("Read", perms.READ, "DescribeStackSet"),
             self.grant("Setup", perms.ON_SETUP, "CreateStackSet", "UpdateStackSet"),
+            # Trusted access for StackSets, once per organization (no resource-level).
+            perms.no_resource_level(
+                perms.ON_SETUP,
+                "cloudformation",
+                "DescribeOrganizationsAccess",
+                "ActivateOrganizationsAccess",
+            ),
             self.grant("Setup", perms.ON_SETUP | perms.ON_TEARDOWN, "DescribeStackSetOperation"),
             self.grant("Teardown", perms.ON_TEARDOWN, "DeleteStackSet"),
         ]
@@ -232,6 +241,7 @@ class MemberStackSet(Resource):
         return changes
 
     def create(self) -> None:
+        self._trusted_access()
         with self.aws_call("cloudformation:CreateStackSet"):
             try:
                 self.client.create_stack_set(
@@ -248,6 +258,33 @@ class MemberStackSet(Resource):
                 if error_code(exc) != "NameAlreadyExistsException":
                     raise
                 self.update({}, [])  # an interrupted earlier run made it
+
+    def _trusted_access(self) -> None:
+        """Service-managed StackSets need CloudFormation's trusted access to the
+        organization, turned on once per organization (from the management account)."""
+        call_as = _org(self.d).call_as
+        try:
+            status = self.client.describe_organizations_access(CallAs=call_as).get("Status")
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in UNKNOWN_OPERATION:
+                with self.aws_call("cloudformation:DescribeOrganizationsAccess"):
+                    raise
+            self.d.notices.append(
+                "Could not ask whether CloudFormation's trusted access to the organization "
+                "is on (this endpoint lacks DescribeOrganizationsAccess); assuming it is."
+            )
+            return
+        if status == "ENABLED":
+            return
+        if not _org(self.d).is_management:
+            raise LoginwatchError(
+                "CloudFormation's trusted access to the organization is off, and only the "
+                "management account can turn it on.",
+                "From the management account run `aws cloudformation "
+                "activate-organizations-access`, then re-run `loginwatch setup`.",
+            )
+        with self.aws_call("cloudformation:ActivateOrganizationsAccess"):
+            self.client.activate_organizations_access()
 
     def update(self, observed: Observed, changes: list[str]) -> None:
         with self.aws_call("cloudformation:UpdateStackSet"):
