@@ -114,6 +114,12 @@ def match_aws() -> None:
     _patch_sqs_and_lambda()
     _patch_logs()
     _patch_stack_sets()
+    # CloudTrail takes a delegated administrator on AWS; moto's list lacks it.
+    from moto.organizations import models as org_models
+
+    supported = org_models.FakeDelegatedAdministrator.SUPPORTED_SERVICES
+    if "cloudtrail.amazonaws.com" not in supported:
+        supported.append("cloudtrail.amazonaws.com")
     events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]

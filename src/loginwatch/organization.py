@@ -83,8 +83,17 @@ def _delegated(aws: Aws) -> bool:
 
 
 def require_setup_account(info: OrgInfo) -> None:
-    if info.may_set_up:
+    if info.is_management:
         return
+    if info.delegated_admin:
+        # Its organization trail would be owned by the management account (and named,
+        # and admitted to the bucket, as such), and StackSets need their own delegation.
+        raise UsageError(
+            f"Account {info.account} is CloudTrail's delegated administrator for {info.id}; "
+            "loginwatch's organization mode runs from the management account only for now. "
+            "Nothing was changed.",
+            f"Run `loginwatch setup` with credentials for account {info.management_account}.",
+        )
     raise UsageError(
         f"Account {info.account} is a member of organization {info.id}: only its management "
         f"account ({info.management_account}) or CloudTrail's delegated administrator can "

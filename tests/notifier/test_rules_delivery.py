@@ -250,3 +250,21 @@ def test_a_failed_root_sign_in_is_not_reported_as_root_activity(
     result = alarm(world, ROOT_ALARM)  # the CIS root filter counts it
     assert result["outcome"] == "root-failed"
     assert world.slack.requests == [] and urgent.requests == []
+
+
+def test_a_test_event_naming_no_rule_of_ours_is_a_plain_test(
+    world: NotifierWorld, urgent: SlackStub
+) -> None:
+    from loginwatch.notifier.protocol import TEST_EVENT_DETAIL_TYPE, TEST_EVENT_SOURCE
+
+    for bogus in ({"a": 1}, "<!channel> everything", "root_sign_in"):
+        event = {
+            "source": TEST_EVENT_SOURCE,
+            "detail-type": TEST_EVENT_DETAIL_TYPE,
+            "account": ACCOUNT_ID,
+            "detail": {"loginwatchTestId": "t1-abc", "loginwatchTestRule": bogus},
+        }
+        assert handler.lambda_handler(event, None)["outcome"] == "test-posted"
+    # Only the real rule's test went where that rule goes; the others to the default.
+    assert len(urgent.requests) == 1 and len(world.slack.requests) == 2
+    assert not any("<!channel>" in r.body.decode() for r in world.slack.requests)

@@ -10,6 +10,7 @@ import pytest
 
 from loginwatch import engine
 from loginwatch.aws import connect
+from loginwatch.emulator import match_aws
 from loginwatch.errors import UsageError
 from loginwatch.organization import covered_accounts
 from loginwatch.resources.stack_set import MemberStackInstances
@@ -19,6 +20,7 @@ from tests.support.inprocess import load
 
 @pytest.fixture
 def org(moto_inprocess: None) -> dict[str, Any]:
+    match_aws()  # CloudTrail's delegated administrator, as AWS has it
     orgs = boto3.client("organizations", region_name="us-east-1")
     orgs.create_organization(FeatureSet="ALL")
     root = orgs.list_roots()["Roots"][0]["Id"]
@@ -62,3 +64,43 @@ def test_an_ou_covers_its_accounts_and_an_account_id_narrows_the_root(
 def test_outside_an_organization_setup_says_so(moto_inprocess: None) -> None:
     with pytest.raises(UsageError, match="is not in an AWS Organization"):
         deployment("all")
+
+
+def test_ous_and_accounts_together_are_their_union(org: dict[str, Any]) -> None:
+    d = deployment(f"[{org['unit']}, '{org['sandbox']}']")
+    assert MemberStackInstances(d).targets() == {
+        "OrganizationalUnitIds": [org["unit"]],
+        "Accounts": [org["sandbox"]],
+        "AccountFilterType": "UNION",
+    }
+    assert covered_accounts(d.live_aws, d.organization, (org["unit"], org["sandbox"])) == sorted(
+        [org["production"], org["sandbox"]]
+    )
+
+
+def test_a_delegated_administrator_and_a_member_are_refused(
+    org: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orgs = boto3.client("organizations", region_name="us-east-1")
+    orgs.enable_aws_service_access(ServicePrincipal="cloudtrail.amazonaws.com")
+    orgs.register_delegated_administrator(
+        AccountId=org["production"], ServicePrincipal="cloudtrail.amazonaws.com"
+    )
+    for account, says in (
+        (org["production"], "delegated administrator"),
+        (org["sandbox"], "is a member"),
+    ):
+        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+            RoleSessionName="lw-test",
+        )["Credentials"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
+        monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+        with pytest.raises(UsageError, match=says) as raised:
+            deployment("all")
+        assert "Nothing was changed" in str(raised.value)
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

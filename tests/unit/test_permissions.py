@@ -623,8 +623,16 @@ def test_organization_mode_calls_are_granted(aws_server_inprocess: Aws) -> None:
         first = _apply(config, aws)
         again = _apply(config, aws)
     created = {r.resource.kind for r in first if r.action == "create"}
-    assert {"organization-bus-policy", "member-stack-set", "member-stack-instances"} <= created
+    org_kinds = {"organization-bus-policy", "member-stack-set", "member-stack-instances"}
+    assert org_kinds <= created
     assert {r.action for r in again} == {"unchanged", "none"}
+    # The fast path off: setup removes the StackSet (its instances first) and the bus
+    # statement, in list order; then back on.
+    off = load(BASE_CONFIG + "organization:\n  enabled: true\nfast_path:\n  enabled: false\n")
+    with recording.command(SETUP):
+        removed = _apply(off, aws)
+        _apply(config, aws)
+    assert org_kinds <= {r.resource.kind for r in removed if r.action == "remove"}
     _status_and_teardown(recording, config, aws)
     for command in COMMANDS:
         assert unmet(recording, config, names, command) == [], command

@@ -116,17 +116,19 @@ def _test(event: Mapping[str, Any], detail: Mapping[str, Any], ctx: Context) -> 
     test_id = detail.get("loginwatchTestId")
     if not isinstance(test_id, str) or not _TEST_ID_RE.match(test_id):
         return Outcome("ignored", reason="test event without a valid test id")
-    origin = detail.get("awsRegion") or event.get("region") or "?"
-    targets = test_targets(ctx.rules, ctx.routes, detail.get("loginwatchTestRule"))
+    origin = str(detail.get("awsRegion") or event.get("region") or "?")
+    # Only an enabled rule's name is taken from the event; anything else is no rule.
+    named = detail.get("loginwatchTestRule")
+    rule = ctx.rules.get(named) if isinstance(named, str) else None
     status = None
-    for destination in targets:
+    for destination in test_targets(ctx.rules, ctx.routes, rule.name if rule else None):
         payload = build_test_message(
             test_id=test_id,
             account_id=str(event.get("account", "")),
             alarm_name=ctx.alarm_name,
             path=f"fast path: EventBridge ({origin}) → Lambda → Slack",
             destination=destination.name,
-            rule=detail.get("loginwatchTestRule") if destination else None,
+            rule=rule.name if rule else None,
         )
         status = ctx.post(destination, payload)
     return Outcome("test-posted", test_id=test_id, slack_status=status)
@@ -217,6 +219,10 @@ def _report(alert: Alert, ctx: Context, table: Claims, now: datetime, late: str 
         )
     except ClaimError:
         count = 1  # cannot count: post it (a repeat or a long digest beats a miss)
+    if alert.severity == "critical" or alert.rule_names == ("failed_sign_ins",):
+        # Never left to a digest: a critical one must not wait behind colleagues' sign-ins,
+        # and a success after a burst of failures is in no alarm's window.
+        count = min(count, 1)
     if count > POSTED_PER_WINDOW + 1:
         return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {count} of its window")
     if count == POSTED_PER_WINDOW + 1:

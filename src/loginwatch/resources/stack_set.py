@@ -300,6 +300,12 @@ class MemberStackSet(Resource):
         wait_for_operation(self, answer["OperationId"], "updating the member accounts")
 
     def delete(self, observed: Observed) -> str:
+        # Setup removes in list order (the StackSet before its instances), teardown in
+        # reverse: either way a StackSet is deleted only once it is empty.
+        instances = MemberStackInstances(self.d)
+        left = instances.read()
+        if left and left["instances"]:
+            instances.delete(left)
         with self.aws_call("cloudformation:DeleteStackSet"):
             with contextlib.suppress(self.client.exceptions.StackSetNotFoundException):
                 self.client.delete_stack_set(StackSetName=self.name, CallAs=_org(self.d).call_as)
@@ -326,6 +332,7 @@ class MemberStackInstances(Resource):
                 "Setup",
                 perms.ON_SETUP,
                 "CreateStackInstances",
+                "UpdateStackInstances",
                 "DescribeStackSetOperation",
                 "ListStackSetOperationResults",
             ),
@@ -379,6 +386,12 @@ class MemberStackInstances(Resource):
                 "Accounts": accounts,
                 "AccountFilterType": "INTERSECTION",
             }
+        if accounts:  # OUs, and single accounts outside them
+            return {
+                "OrganizationalUnitIds": units,
+                "Accounts": accounts,
+                "AccountFilterType": "UNION",
+            }
         return {"OrganizationalUnitIds": units}
 
     def read(self) -> Observed | None:
@@ -424,7 +437,20 @@ class MemberStackInstances(Resource):
         self._deploy()
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        self._deploy()
+        if self._missing(observed):
+            self._deploy()
+        stale = [i for i in self._ours(observed) if i.get("Status") in ("OUTDATED", "INOPERABLE")]
+        if stale:
+            # Existing instances are not redeployed by CreateStackInstances.
+            with self.aws_call("cloudformation:UpdateStackInstances"):
+                answer = self.client.update_stack_instances(
+                    StackSetName=self.name,
+                    DeploymentTargets=self.targets(),
+                    Regions=sorted({i["Region"] for i in stale}),
+                    OperationPreferences=PREFERENCES,
+                    CallAs=_org(self.d).call_as,
+                )
+            wait_for_operation(self, answer["OperationId"], "updating the member accounts")
 
     def _deploy(self) -> None:
         with self.aws_call("cloudformation:CreateStackInstances"):
@@ -508,9 +534,10 @@ def wait_for_operation(resource: Resource, operation_id: str, doing: str) -> Non
             )
         resource.aws.sleep(POLL_SECONDS)
     with resource.aws_call("cloudformation:ListStackSetOperationResults"):
-        results = client.list_stack_set_operation_results(
+        pages = client.get_paginator("list_stack_set_operation_results").paginate(
             StackSetName=name, OperationId=operation_id, CallAs=call_as
-        ).get("Summaries", [])
+        )
+        results = [r for page in pages for r in page.get("Summaries", [])]
     failed = [r for r in results if r.get("Status") not in ("SUCCEEDED", None)]
     if status != "SUCCEEDED" or failed:
         lines = [

@@ -133,8 +133,10 @@ class Trail(Resource):
             "CloudWatchLogsLogGroupArn": self._log_group_arn(),
             "CloudWatchLogsRoleArn": self.names.role_arn(self.names.trail_role),
         }
-        if self.organization_trail:
-            want["IsOrganizationTrail"] = True
+        if self.organization_trail or trail.get("IsOrganizationTrail"):
+            # Organization mode turned off: the trail goes back to this account alone (the
+            # bucket policy no longer admits the organization's prefix).
+            want["IsOrganizationTrail"] = self.organization_trail
         changes = [changed(k, trail.get(k), v) for k, v in want.items() if trail.get(k) != v]
         key = self.d.config.kms.bucket
         if key and not (trail.get("KmsKeyId") or "").endswith(key.split("/")[-1]):
@@ -199,10 +201,11 @@ class Trail(Resource):
     def update(self, observed: Observed, changes: list[str]) -> None:
         c = self.client
         if self._settings_diff(observed["trail"]):
+            settings = self._settings()
+            if observed["trail"].get("IsOrganizationTrail") and not self.organization_trail:
+                settings["IsOrganizationTrail"] = False
             with self.aws_call("cloudtrail:UpdateTrail"):
-                retry_while(
-                    self.aws, lambda: c.update_trail(**self._settings()), codes=PROPAGATION_ERRORS
-                )
+                retry_while(self.aws, lambda: c.update_trail(**settings), codes=PROPAGATION_ERRORS)
         if not self._selectors_ok(observed):
             with self.aws_call("cloudtrail:PutEventSelectors"):
                 c.put_event_selectors(TrailName=self.name, EventSelectors=MANAGEMENT_EVENTS)
