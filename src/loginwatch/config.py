@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import ConfigError
-from .notifier.routing import DEFAULT_DESTINATION, DESTINATION_NAME_RE, MENTIONS, USER_GROUP_RE
+from .notifier.routing import (
+    DEFAULT_DESTINATION,
+    DESTINATION_NAME_RE,
+    MENTIONS,
+    USER_GROUP_RE,
+    Destination,
+)
 from .notifier.rules import (
     DEFAULT_MINUTES,
     DEFAULT_SEVERITY,
@@ -109,6 +115,12 @@ class SlackDestination:
     @property
     def masked_webhook(self) -> str:
         return mask_webhook(self.webhook_url)
+
+    def routed(self, parameter: str) -> Destination:
+        """The notifier's view of it: where its webhook is stored, and what it selects."""
+        return Destination(
+            self.name, parameter, self.severities, self.rules, self.mention, self.accounts
+        )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from .aws import Aws
 from .config import Config
 from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
-from .notifier.routing import Destination
 from .notifier.rules import RULE_NAMES
 from .notifier_package import build_zip, code_sha256
 from .organization import OrgInfo, read_organization, require_setup_account
@@ -76,15 +75,7 @@ def notifier_settings(
         "rules": [rule.to_dict() for rule in config.rules.rules],
         "alarms": names.alarm_rules([rule.name for rule in config.rules.rules]),
         "destinations": [
-            Destination(
-                d.name,
-                names.destination_parameter(d.name),
-                d.severities,
-                d.rules,
-                d.mention,
-                d.accounts,
-            ).to_dict()
-            for d in config.destinations
+            d.routed(names.destination_parameter(d.name)).to_dict() for d in config.destinations
         ],
         "default_gets": config.default_gets,
         "account_names": config.organization.enabled and config.organization.account_names,

@@ -17,7 +17,6 @@ from .aws import Aws, error_code, translate_errors
 from .errors import UsageError
 
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
-STACKSETS_PRINCIPAL = "member.org.stacksets.cloudformation.amazonaws.com"
 
 
 @dataclass(frozen=True)

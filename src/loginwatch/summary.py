@@ -121,10 +121,7 @@ def summarize(config: Config, ips: tuple[str, ...] = ()) -> ConfigSummary:
 
 def config_routes(config: Config) -> Routes:
     """The notifier's routing, from the config (the webhooks' parameters do not matter)."""
-    extra = tuple(
-        Destination(d.name, d.name, d.severities, d.rules, d.mention, d.accounts)
-        for d in config.destinations
-    )
+    extra = tuple(d.routed(d.name) for d in config.destinations)
     return Routes(Destination(DEFAULT_DESTINATION, ""), extra, config.default_gets == "all")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 
 from tests.e2e.test_setup import ACCOUNT, BUCKET, setup_ok
+from tests.support.accounts import act_as, act_as_default
 from tests.support.cli import ONE_FORWARDING_REGION, Cli
 
 ORG_CONFIG = ONE_FORWARDING_REGION + "organization:\n  enabled: true\n"
@@ -95,21 +96,16 @@ def test_organization_setup_status_refusal_and_teardown(
     }
 
     # From a member account: refused before any change, naming where to run it.
-    sts = boto3.client("sts", region_name="us-east-1", endpoint_url=aws_server.url)
-    member = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{members[0]}:role/OrganizationAccountAccessRole",
-        RoleSessionName="lw",
-    )["Credentials"]
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", member["AccessKeyId"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", member["SecretAccessKey"])
-    monkeypatch.setenv("AWS_SESSION_TOKEN", member["SessionToken"])
+    act_as(
+        monkeypatch,
+        boto3.client("sts", region_name="us-east-1", endpoint_url=aws_server.url),
+        members[0],
+    )
     refused = cli.run("setup")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"management account ({ACCOUNT})" in refused.stderr
     assert "Traceback" not in refused.stderr and refused.mutating == []
-    monkeypatch.delenv("AWS_SESSION_TOKEN")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    act_as_default(monkeypatch)
 
     down = cli.run("teardown", "--yes")
     assert down.returncode == 0, down.stdout + down.stderr

@@ -14,6 +14,7 @@ from loginwatch.emulator import match_aws
 from loginwatch.errors import UsageError
 from loginwatch.organization import covered_accounts
 from loginwatch.resources.stack_set import MemberStackInstances
+from tests.support.accounts import act_as, act_as_default
 from tests.support.cli import BASE_CONFIG
 from tests.support.inprocess import load
 
@@ -90,17 +91,8 @@ def test_a_delegated_administrator_and_a_member_are_refused(
         (org["production"], "delegated administrator"),
         (org["sandbox"], "is a member"),
     ):
-        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-            RoleSessionName="lw-test",
-        )["Credentials"]
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials["AccessKeyId"])
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials["SecretAccessKey"])
-        monkeypatch.setenv("AWS_SESSION_TOKEN", credentials["SessionToken"])
+        act_as(monkeypatch, boto3.client("sts", region_name="us-east-1"), account)
         with pytest.raises(UsageError, match=says) as raised:
             deployment("all")
         assert "Nothing was changed" in str(raised.value)
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            monkeypatch.delenv(key)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        act_as_default(monkeypatch)

@@ -220,9 +220,8 @@ def sign_ins_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[Si
     return sign_ins
 
 
-def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[SignIn]:
-    """Sign-ins (successful or failed) from outside the allowlist, one per eventID,
-    newest first.
+def unique_newest_first(sign_ins: Iterable[SignIn]) -> list[SignIn]:
+    """One per eventID, newest first.
 
     CloudTrail can deliver the same event more than once, and a trail can share
     a log group with another trail, hence the de-duplication.
@@ -230,8 +229,6 @@ def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[S
     seen: set[str] = set()
     kept: list[SignIn] = []
     for sign_in in sign_ins:
-        if allowlist.contains(sign_in.source_ip):
-            continue
         # Records without an eventID should not exist; keep them rather than merge them.
         if sign_in.event_id:
             if sign_in.event_id in seen:
@@ -239,6 +236,12 @@ def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[S
             seen.add(sign_in.event_id)
         kept.append(sign_in)
     return sorted(kept, key=lambda s: (s.event_time, s.event_id), reverse=True)
+
+
+def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[SignIn]:
+    """Sign-ins (successful or failed) from outside the allowlist, one per eventID,
+    newest first."""
+    return unique_newest_first(s for s in sign_ins if not allowlist.contains(s.source_ip))
 
 
 def first_ingested_after(sign_ins: Iterable[SignIn], moment: datetime) -> list[SignIn]:

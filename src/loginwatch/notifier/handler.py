@@ -38,8 +38,8 @@ from .events import (
     episode_window,
     fetch_log_events,
     first_ingested_after,
-    select_unallowed,
     sign_ins_from_log_events,
+    unique_newest_first,
 )
 from .ipmatch import AllowList
 from .protocol import TEST_ALERT_MARKER, find_test_id, find_test_rule, test_alert_reason
@@ -235,7 +235,7 @@ def _evaluate(
     in_bursts = {event_id for b in bursts for event_id in b.event_ids}
     outside = rules.get("outside_allowlist")
     alerts: list[Alert] = []
-    for sign_in in select_unique(candidates):
+    for sign_in in unique_newest_first(candidates):
         alert = rules.alert(sign_in, allowlist, bursts)
         # The allowlist alarm's digest lists failures from outside too, as context.
         context = (
@@ -250,14 +250,6 @@ def _evaluate(
         if alert is not None:
             alerts.append(alert)
     return alerts, bursts
-
-
-def select_unique(sign_ins: list[SignIn]) -> list[SignIn]:
-    """One per eventID (CloudTrail may deliver an event twice), newest first."""
-    return select_unallowed(sign_ins, _EVERYONE_OUTSIDE)
-
-
-_EVERYONE_OUTSIDE = AllowList([])
 
 
 def _why_quiet(rule: str, sign_ins: list[SignIn], allowlist: AllowList) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .events import SignIn
+from .events import SignIn, unique_newest_first
 from .ipmatch import AllowList
 
 # Most urgent first: a message takes the highest severity of the rules it matched.
@@ -252,14 +252,9 @@ def find_bursts(sign_ins: Iterable[SignIn], rule: Rule) -> list[Burst]:
     names from one address, password spraying one name from many.
     """
     window = timedelta(minutes=rule.minutes)
-    seen: set[str] = set()
     failures: dict[str, list[SignIn]] = {}
     successes: list[SignIn] = []
-    for sign_in in sign_ins:
-        if sign_in.event_id:
-            if sign_in.event_id in seen:
-                continue
-            seen.add(sign_in.event_id)
+    for sign_in in unique_newest_first(sign_ins):
         if sign_in.success:
             successes.append(sign_in)
         else:

@@ -121,7 +121,6 @@ class OrganizationBusPolicy(Resource):
     label = "central bus policy"
     service = "events"
     sid = "OrganizationBusPolicy"
-    owner_kind = None
     removable_by_setup = True
 
     def calls(self) -> list[perms.Grant | None]:
