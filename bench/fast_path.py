@@ -66,7 +66,7 @@ sys.path.insert(0, sys.argv[1])          # the unpacked deployment zip
 sys.path.insert(0, sys.argv[2])          # loginwatch (for the Slack stand-in) and tests
 from moto import mock_aws
 import boto3
-from loginwatch.webhook_catcher import SlackStub
+from loginwatch.demo.webhook_catcher import SlackStub
 mock = mock_aws(); mock.start()
 slack = SlackStub().start()
 boto3.client("ssm", region_name="us-east-1").put_parameter(
@@ -152,8 +152,8 @@ def burst() -> None:
     import boto3
     from moto import mock_aws
 
+    from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
     from loginwatch.notifier import fast_path, handler, settings, slack_delivery
-    from loginwatch.webhook_catcher import SlackReply, SlackStub
     from tests.notifier.conftest import (
         ALARM_NAME,
         CLAIMS_TABLE,

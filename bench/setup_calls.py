@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from loginwatch import engine
 from loginwatch.aws import CallRecorder, connect, is_read
 from loginwatch.config import parse_config
-from loginwatch.emulator import Emulator
+from loginwatch.demo.emulator import Emulator
 from tests.support.faults import FaultInjector, attach_to_every_client
 
 CONFIG = """\

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loginwatch.webhook_catcher import SlackStub
+from loginwatch.demo.webhook_catcher import SlackStub
 from tests.support.inprocess import InProcessEmulator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -79,7 +79,7 @@ def slack_server() -> Iterator[SlackStub]:
 
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[Any]:
-    from loginwatch.emulator import Emulator
+    from loginwatch.demo.emulator import Emulator
 
     server = Emulator().start()
     try:

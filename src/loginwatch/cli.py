@@ -307,7 +307,7 @@ def test_alert(
     options: Options, via: str, timeout: int, from_region: str | None, rule: str | None
 ) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
-    from . import test_alert as alerts
+    from . import alert_drill as alerts
 
     test_id = alerts.new_test_id()
     if via == "slack":
@@ -421,7 +421,7 @@ def permissions(
     """Print the IAM policy (JSON) an operator needs to run loginwatch for this config."""
     from . import engine
     from .aws import connect
-    from .permissions import MANAGED_POLICY_LIMIT, operator_policy, policy_size
+    from .operator_policy import MANAGED_POLICY_LIMIT, operator_policy, policy_size
 
     config = options.load()
     if options.region:
@@ -456,7 +456,7 @@ def permissions(
 @click.option("--raw", is_flag=True, help="Also print the raw Slack payload (JSON).")
 def demo(keep: bool, raw: bool) -> None:
     """Run the whole job against a local AWS emulator: no account, no network."""
-    from . import demo as demo_run  # needs the optional emulator (moto)
+    from .demo import run as demo_run  # needs the optional emulator (moto)
 
     demo_run.run(ui, keep=keep, raw=raw)
 

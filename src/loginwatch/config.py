@@ -15,10 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from .errors import ConfigError
 from .notifier.routing import (
@@ -38,6 +35,7 @@ from .notifier.rules import (
     RuleSet,
 )
 from .notifier.slack_delivery import mask_webhook as notifier_mask
+from .yaml_lines import Located, Problems, Reader, compose, type_name
 
 DEFAULT_CONFIG_FILE = "loginwatch.yaml"
 CONFIG_ENV_VAR = "LOGINWATCH_CONFIG"
@@ -64,7 +62,6 @@ KMS_KEY_RE = re.compile(
     r"|alias/[A-Za-z0-9/_-]+|(mrk-)?[0-9a-f]{8}-?[0-9a-f-]{27,}|mrk-[0-9a-f]{32})$"
 )
 TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$", re.UNICODE)
-ENV_REF_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 SLACK_HOST = "hooks.slack.com"
 
@@ -191,187 +188,6 @@ def mask_webhook(url: str) -> str:
         return "…"
 
 
-# ---------------------------------------------------------------- YAML with lines
-
-
-class _Located:
-    """A YAML value with the line it came from, so errors can point at it."""
-
-    __slots__ = ("line", "value")
-
-    def __init__(self, value: Any, line: int) -> None:
-        self.value = value
-        self.line = line
-
-
-class _Problems:
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.items: list[str] = []
-
-    def add(self, line: int | None, key: str, message: str) -> None:
-        where = f"{self.path}:{line}" if line else self.path
-        self.items.append(f"{where}: {key}: {message}" if key else f"{where}: {message}")
-
-
-MAX_DEPTH = 32  # a loginwatch config is 3 levels deep; more is a mistake or an attack
-MAX_NODES = 50_000  # bounds alias expansion ("billion laughs") as well as plain size
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.nodes = 0
-
-
-def _compose(text: str, path: str) -> _Located:
-    """Parse YAML into _Located nodes, rejecting duplicate keys (PyYAML keeps the last one)."""
-    try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return _Located(None, 1)
-            return _to_located(node, loader, path, depth=0, budget=_Budget())
-        finally:
-            loader.dispose()
-    except RecursionError:
-        raise ConfigError(
-            [f"{path}: the YAML is nested too deeply (or an anchor refers to itself)"], path
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(
-            [f"{path}:{line}: not valid YAML: {exc.problem or exc.context}"], path
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"], path) from None
-
-
-def _to_located(
-    node: yaml.Node, loader: yaml.SafeLoader, path: str, *, depth: int, budget: _Budget
-) -> _Located:
-    line = node.start_mark.line + 1
-    budget.nodes += 1
-    if depth > MAX_DEPTH:
-        raise ConfigError(
-            [f"{path}:{line}: nested more than {MAX_DEPTH} levels (or an anchor refers to itself)"],
-            path,
-        )
-    if budget.nodes > MAX_NODES:
-        raise ConfigError(
-            [f"{path}:{line}: the config has more than {MAX_NODES} values (aliases included)"],
-            path,
-        )
-    deeper = {"depth": depth + 1, "budget": budget}
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, _Located] = {}
-        key_lines: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError([f"{path}:{line}: YAML merge keys (<<) are not supported"], path)
-            key = _to_located(key_node, loader, path, **deeper).value
-            if not isinstance(key, str):
-                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node.id
-                raise ConfigError(
-                    [f"{path}:{key_node.start_mark.line + 1}: keys must be text, got {shown!r}"],
-                    path,
-                )
-            if key in result:
-                raise ConfigError(
-                    [
-                        f"{path}:{key_node.start_mark.line + 1}: {key}: duplicate key "
-                        f"(first at line {key_lines[key]}); keep one of them"
-                    ],
-                    path,
-                )
-            key_lines[key] = key_node.start_mark.line + 1
-            result[key] = _to_located(value_node, loader, path, **deeper)
-        return _Located(result, line)
-    if isinstance(node, yaml.SequenceNode):
-        return _Located([_to_located(item, loader, path, **deeper) for item in node.value], line)
-    try:
-        return _Located(loader.construct_object(node, deep=True), line)
-    except ValueError as exc:  # e.g. an integer of thousands of digits
-        raise ConfigError([f"{path}:{line}: cannot read this value: {exc}"], path) from None
-
-
-# ---------------------------------------------------------------- schema
-
-_TYPE_NAMES = {str: "text", int: "a whole number", list: "a list", dict: "a mapping"}
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true/false"
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-class _Reader:
-    """Walks the located tree, recording problems instead of raising on the first one."""
-
-    def __init__(self, root: _Located, problems: _Problems, env: Mapping[str, str]) -> None:
-        self.root = root
-        self.problems = problems
-        self.env = env
-
-    def mapping(self, node: _Located, key: str, allowed: tuple[str, ...]) -> dict[str, _Located]:
-        if node.value is None:
-            return {}
-        if not isinstance(node.value, dict):
-            self.problems.add(node.line, key, f"expected a mapping, got {_type_name(node.value)}")
-            return {}
-        for name, child in node.value.items():
-            if name not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
-                hint = f" — did you mean '{close[0]}'?" if close else ""
-                valid = ", ".join(allowed)
-                path = f"{key}.{name}" if key else name
-                self.problems.add(child.line, path, f"unknown key{hint} (valid here: {valid})")
-        return node.value
-
-    def text(
-        self, parent: dict[str, _Located], key: str, path: str, *, required: bool = False
-    ) -> tuple[str | None, int | None]:
-        node = parent.get(key)
-        if node is None or node.value is None:
-            if required:
-                line = node.line if node else None
-                self.problems.add(line, path, "is required")
-            return None, node.line if node else None
-        if isinstance(node.value, bool) or not isinstance(node.value, (str, int, float)):
-            self.problems.add(node.line, path, f"expected text, got {_type_name(node.value)}")
-            return None, node.line
-        return self.interpolate(str(node.value), node.line, path), node.line
-
-    def integer(
-        self, parent: dict[str, _Located], key: str, path: str, default: int
-    ) -> tuple[int, int | None]:
-        node = parent.get(key)
-        if node is None or node.value is None:
-            return default, None
-        if isinstance(node.value, bool) or not isinstance(node.value, int):
-            self.problems.add(
-                node.line, path, f"expected a whole number, got {_type_name(node.value)}"
-            )
-            return default, node.line
-        return node.value, node.line
-
-    def interpolate(self, value: str, line: int, path: str) -> str:
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in self.env:
-                self.problems.add(
-                    line, path, f"environment variable {name} is not set (export {name}=...)"
-                )
-                return ""
-            return self.env[name]
-
-        return ENV_REF_RE.sub(substitute, value)
-
-
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
     "kms", "tags", "fast_path", "rules", "organization",
@@ -397,15 +213,15 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 
 
 def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
-    problems = _Problems(path)
-    root = _compose(text, path)
+    problems = Problems(path)
+    root = compose(text, path)
     if root.value is None:
         raise ConfigError([f"{path}: the config is empty — start from config.example.yaml"], path)
-    reader = _Reader(root, problems, env)
+    reader = Reader(root, problems, env)
     if not isinstance(root.value, dict):
         raise ConfigError(
             [
-                f"{path}:{root.line}: the config must be a mapping of keys, got {_type_name(root.value)}"
+                f"{path}:{root.line}: the config must be a mapping of keys, got {type_name(root.value)}"
             ],
             path,
         )
@@ -459,7 +275,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     )
 
 
-def _region(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> str | None:
+def _region(reader: Reader, top: dict[str, Located], warnings: list[str]) -> str | None:
     region, line = reader.text(top, "region", "region", required=True)
     if region is None:
         return None
@@ -467,7 +283,7 @@ def _region(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> s
 
 
 def _check_region(
-    reader: _Reader, region: str, line: int | None, path: str, warnings: list[str]
+    reader: Reader, region: str, line: int | None, path: str, warnings: list[str]
 ) -> str | None:
     if not REGION_RE.match(region):
         close = difflib.get_close_matches(region, known_regions(), n=1, cutoff=0.6)
@@ -488,8 +304,8 @@ def _check_region(
     return region
 
 
-def _fast_path(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -> FastPath:
-    node = top.get("fast_path", _Located(None, 0))
+def _fast_path(reader: Reader, top: dict[str, Located], warnings: list[str]) -> FastPath:
+    node = top.get("fast_path", Located(None, 0))
     fields = reader.mapping(node, "fast_path", ("enabled", "regions"))
     enabled_node = fields.get("enabled")
     enabled = True
@@ -498,7 +314,7 @@ def _fast_path(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -
             reader.problems.add(
                 enabled_node.line,
                 "fast_path.enabled",
-                f"expected true or false, got {_type_name(enabled_node.value)}",
+                f"expected true or false, got {type_name(enabled_node.value)}",
             )
         else:
             enabled = enabled_node.value
@@ -517,7 +333,7 @@ def _fast_path(reader: _Reader, top: dict[str, _Located], warnings: list[str]) -
         path = f"fast_path.regions[{index}]"
         if not isinstance(item.value, str):
             reader.problems.add(
-                item.line, path, f"expected a region name, got {_type_name(item.value)}"
+                item.line, path, f"expected a region name, got {type_name(item.value)}"
             )
             continue
         region = _check_region(reader, item.value, item.line, path, warnings)
@@ -537,7 +353,7 @@ def known_regions() -> tuple[str, ...]:
     return tuple(sorted(regions))
 
 
-def _name(reader: _Reader, top: dict[str, _Located]) -> str | None:
+def _name(reader: Reader, top: dict[str, Located]) -> str | None:
     node = top.get("name")
     if node is None:
         return "loginwatch"
@@ -555,9 +371,7 @@ def _name(reader: _Reader, top: dict[str, _Located]) -> str | None:
     return name
 
 
-def _allowlist(
-    reader: _Reader, top: dict[str, _Located], warnings: list[str]
-) -> list[AllowedEntry]:
+def _allowlist(reader: Reader, top: dict[str, Located], warnings: list[str]) -> list[AllowedEntry]:
     node = top.get("allowed_ips")
     problems = reader.problems
     if node is None or node.value is None:
@@ -568,7 +382,7 @@ def _allowlist(
         )
         return []
     if not isinstance(node.value, list):
-        problems.add(node.line, "allowed_ips", f"expected a list, got {_type_name(node.value)}")
+        problems.add(node.line, "allowed_ips", f"expected a list, got {type_name(node.value)}")
         return []
     if not node.value:
         problems.add(
@@ -600,7 +414,7 @@ def _allowlist(
             problems.add(
                 item.line,
                 path,
-                f"expected an IP/CIDR or {{cidr: ..., label: ...}}, got {_type_name(item.value)}",
+                f"expected an IP/CIDR or {{cidr: ..., label: ...}}, got {type_name(item.value)}",
             )
             continue
         if raw is None:
@@ -617,7 +431,7 @@ def _allowlist(
     return entries
 
 
-def _parse_network(raw: str, line: int | None, path: str, problems: _Problems) -> IPNetwork | None:
+def _parse_network(raw: str, line: int | None, path: str, problems: Problems) -> IPNetwork | None:
     if "%" in raw:  # CloudTrail never reports a zone index such as fe80::1%eth0
         problems.add(line, path, f"'{raw}' has an IPv6 zone index (%...); remove it")
         return None
@@ -641,9 +455,9 @@ DESTINATION_KEYS = ("name", "webhook_url", "severities", "rules", "mention", "ac
 
 
 def _slack(
-    reader: _Reader, top: dict[str, _Located], warnings: list[str]
+    reader: Reader, top: dict[str, Located], warnings: list[str]
 ) -> tuple[str | None, list[SlackDestination], str]:
-    slack = reader.mapping(top.get("slack", _Located(None, 0)), "slack", SLACK_KEYS)
+    slack = reader.mapping(top.get("slack", Located(None, 0)), "slack", SLACK_KEYS)
     if "slack" not in top:
         reader.problems.add(None, "slack.webhook_url", "is required (a Slack incoming webhook URL)")
         return None, [], "unclaimed"
@@ -661,14 +475,14 @@ def _slack(
 
 
 def _destinations(
-    reader: _Reader, slack: dict[str, _Located], warnings: list[str]
+    reader: Reader, slack: dict[str, Located], warnings: list[str]
 ) -> list[SlackDestination]:
     node = slack.get("destinations")
     if node is None or node.value is None:
         return []
     if not isinstance(node.value, list):
         reader.problems.add(
-            node.line, "slack.destinations", f"expected a list, got {_type_name(node.value)}"
+            node.line, "slack.destinations", f"expected a list, got {type_name(node.value)}"
         )
         return []
     if len(node.value) > MAX_DESTINATIONS:
@@ -725,8 +539,8 @@ def _destinations(
 
 
 def _choices(
-    reader: _Reader,
-    fields: dict[str, _Located],
+    reader: Reader,
+    fields: dict[str, Located],
     key: str,
     path: str,
     allowed: tuple[str, ...],
@@ -752,7 +566,7 @@ def _choices(
 
 
 def _check_webhook(
-    reader: _Reader, url: str | None, line: int | None, path: str, warnings: list[str]
+    reader: Reader, url: str | None, line: int | None, path: str, warnings: list[str]
 ) -> str | None:
     if url is None:
         return None
@@ -785,7 +599,7 @@ def _check_webhook(
     return None
 
 
-def _account_ids(reader: _Reader, node: _Located | None, path: str) -> tuple[str, ...]:
+def _account_ids(reader: Reader, node: Located | None, path: str) -> tuple[str, ...]:
     if node is None or node.value is None:
         return ()
     if not isinstance(node.value, list):
@@ -809,8 +623,8 @@ def _account_ids(reader: _Reader, node: _Located | None, path: str) -> tuple[str
 ORGANIZATION_KEYS = ("enabled", "accounts", "account_names")
 
 
-def _organization(reader: _Reader, top: dict[str, _Located]) -> Organization:
-    node = top.get("organization", _Located(None, 0))
+def _organization(reader: Reader, top: dict[str, Located]) -> Organization:
+    node = top.get("organization", Located(None, 0))
     fields = reader.mapping(node, "organization", ORGANIZATION_KEYS)
     flags = {}
     for key, default in (("enabled", False), ("account_names", True)):
@@ -823,7 +637,7 @@ def _organization(reader: _Reader, top: dict[str, _Located]) -> Organization:
                 reader.problems.add(
                     flag.line,
                     f"organization.{key}",
-                    f"expected true or false, got {_type_name(flag.value)}",
+                    f"expected true or false, got {type_name(flag.value)}",
                 )
     listed = fields.get("accounts")
     if listed is None or listed.value is None or listed.value == "all":
@@ -854,8 +668,8 @@ RULE_KEYS = ("enabled", "severity")
 FAILED_RULE_KEYS = (*RULE_KEYS, "threshold", "minutes")
 
 
-def _rules(reader: _Reader, top: dict[str, _Located]) -> RuleSet:
-    node = top.get("rules", _Located(None, 0))
+def _rules(reader: Reader, top: dict[str, Located]) -> RuleSet:
+    node = top.get("rules", Located(None, 0))
     listed = reader.mapping(node, "rules", RULE_NAMES)
     enabled: list[Rule] = []
     for name in RULE_NAMES:
@@ -864,7 +678,7 @@ def _rules(reader: _Reader, top: dict[str, _Located]) -> RuleSet:
         # Listing a rule turns it on; outside_allowlist (today's behaviour) is on unless off.
         on = entry is not None or name == "outside_allowlist"
         keys = FAILED_RULE_KEYS if name == "failed_sign_ins" else RULE_KEYS
-        fields: dict[str, _Located] = {}
+        fields: dict[str, Located] = {}
         if entry is not None and isinstance(entry.value, bool):
             on = entry.value  # `root_sign_in: true` as short for {enabled: true}
         elif entry is not None:
@@ -873,7 +687,7 @@ def _rules(reader: _Reader, top: dict[str, _Located]) -> RuleSet:
                     entry.line,
                     path,
                     f"expected true/false or a mapping such as {{enabled: true, severity: "
-                    f"{DEFAULT_SEVERITY[name]}}}, got {_type_name(entry.value)}",
+                    f"{DEFAULT_SEVERITY[name]}}}, got {type_name(entry.value)}",
                 )
                 continue
             fields = reader.mapping(entry, path, keys)
@@ -885,7 +699,7 @@ def _rules(reader: _Reader, top: dict[str, _Located]) -> RuleSet:
                 reader.problems.add(
                     flag.line,
                     f"{path}.enabled",
-                    f"expected true or false, got {_type_name(flag.value)}",
+                    f"expected true or false, got {type_name(flag.value)}",
                 )
         severity, sline = reader.text(fields, "severity", f"{path}.severity")
         if severity is None:
@@ -944,8 +758,8 @@ def _check_routes(
             )
 
 
-def _trail(reader: _Reader, top: dict[str, _Located]) -> tuple[str | None, str | None]:
-    trail = reader.mapping(top.get("trail", _Located(None, 0)), "trail", ("existing", "bucket"))
+def _trail(reader: Reader, top: dict[str, Located]) -> tuple[str | None, str | None]:
+    trail = reader.mapping(top.get("trail", Located(None, 0)), "trail", ("existing", "bucket"))
     existing, line = reader.text(trail, "existing", "trail.existing")
     if existing is not None and not TRAIL_NAME_RE.match(existing):
         reader.problems.add(line, "trail.existing", f"'{existing}' is not a trail name or ARN")
@@ -961,7 +775,7 @@ def _trail(reader: _Reader, top: dict[str, _Located]) -> tuple[str | None, str |
     return existing, bucket
 
 
-def _check_retention(reader: _Reader, value: int, line: int | None, path: str) -> None:
+def _check_retention(reader: Reader, value: int, line: int | None, path: str) -> None:
     if value not in RETENTION_DAYS:
         above = [d for d in RETENTION_DAYS if d >= value]
         hint = f" — the nearest is {above[0]}" if above else ""
@@ -973,18 +787,16 @@ def _check_retention(reader: _Reader, value: int, line: int | None, path: str) -
         )
 
 
-def _retention(reader: _Reader, top: dict[str, _Located]) -> int:
-    group = reader.mapping(
-        top.get("log_group", _Located(None, 0)), "log_group", ("retention_days",)
-    )
+def _retention(reader: Reader, top: dict[str, Located]) -> int:
+    group = reader.mapping(top.get("log_group", Located(None, 0)), "log_group", ("retention_days",))
     retention, line = reader.integer(group, "retention_days", "log_group.retention_days", 365)
     _check_retention(reader, retention, line, "log_group.retention_days")
     return retention
 
 
-def _notifier(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
+def _notifier(reader: Reader, top: dict[str, Located]) -> tuple[int, int]:
     keys = ("lookback_minutes", "log_retention_days")
-    notifier = reader.mapping(top.get("notifier", _Located(None, 0)), "notifier", keys)
+    notifier = reader.mapping(top.get("notifier", Located(None, 0)), "notifier", keys)
     lookback, line = reader.integer(notifier, "lookback_minutes", "notifier.lookback_minutes", 10)
     if not 0 <= lookback <= 120:
         reader.problems.add(
@@ -996,9 +808,9 @@ def _notifier(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
     return lookback, days
 
 
-def _alarm(reader: _Reader, top: dict[str, _Located]) -> tuple[int, int]:
+def _alarm(reader: Reader, top: dict[str, Located]) -> tuple[int, int]:
     alarm = reader.mapping(
-        top.get("alarm", _Located(None, 0)), "alarm", ("period_seconds", "evaluation_periods")
+        top.get("alarm", Located(None, 0)), "alarm", ("period_seconds", "evaluation_periods")
     )
     period, line = reader.integer(alarm, "period_seconds", "alarm.period_seconds", 60)
     if period not in HIGH_RESOLUTION_PERIODS and (period <= 0 or period % 60):
@@ -1032,8 +844,8 @@ KEY_ARN_ONLY = {
 }
 
 
-def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
-    kms = reader.mapping(top.get("kms", _Located(None, 0)), "kms", KMS_KEYS)
+def _kms(reader: Reader, top: dict[str, Located]) -> KmsKeys:
+    kms = reader.mapping(top.get("kms", Located(None, 0)), "kms", KMS_KEYS)
     values: dict[str, str | None] = {}
     for key in KMS_KEYS:
         value, line = reader.text(kms, key, f"kms.{key}")
@@ -1060,12 +872,12 @@ def _kms(reader: _Reader, top: dict[str, _Located]) -> KmsKeys:
     return KmsKeys(**values)
 
 
-def _tags(reader: _Reader, top: dict[str, _Located]) -> dict[str, str]:
+def _tags(reader: Reader, top: dict[str, Located]) -> dict[str, str]:
     node = top.get("tags")
     if node is None or node.value is None:
         return {}
     if not isinstance(node.value, dict):
-        reader.problems.add(node.line, "tags", f"expected a mapping, got {_type_name(node.value)}")
+        reader.problems.add(node.line, "tags", f"expected a mapping, got {type_name(node.value)}")
         return {}
     tags: dict[str, str] = {}
     for key, value_node in node.value.items():

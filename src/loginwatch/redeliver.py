@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .alert_drill import invoke_notifier
 from .aws import Aws
 from .engine import is_unavailable, read_all, resources_for
 from .names import Names
@@ -25,7 +26,6 @@ from .notifier.redelivery import REDELIVER_MARKER, UnreadableRecord, unwrap
 from .notifier.slack_message import who_plain
 from .resources.base import Deployment
 from .resources.queue import REDELIVER_VISIBILITY_SECONDS, Queue
-from .test_alert import invoke_notifier
 
 # Invoke(event) → the notifier's answer, or raises RedeliveryFailed.
 Invoker = Callable[[dict[str, Any]], dict[str, Any]]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loginwatch.emulator import Emulator
+from loginwatch.demo.emulator import Emulator
 from tests.support.cli import Cli
 from tests.support.inprocess import Clients
 

@@ -158,7 +158,7 @@ def test_pattern_matches_the_test_event_and_nothing_else() -> None:
         **event,
         "source": protocol.TEST_EVENT_SOURCE,
         "detail-type": protocol.TEST_EVENT_DETAIL_TYPE,
-        "detail": protocol.test_event_detail("t1-abc", "eu-west-1"),
+        "detail": protocol.marked_event_detail("t1-abc", "eu-west-1"),
     }
     assert matches(test_event)
     assert not matches({**event, "detail": {**event["detail"], "eventName": "CheckMfa"}})
@@ -176,9 +176,10 @@ def test_pattern_matches_the_test_event_and_nothing_else() -> None:
 def test_test_event_travels_the_forwarding_rule_to_the_notifier_and_breaks_are_named(
     aws_server_inprocess: Any,
 ) -> None:
-    from loginwatch import emulator, engine
+    from loginwatch import engine
+    from loginwatch.alert_drill import Clock, via_fast_path
+    from loginwatch.demo import emulator
     from loginwatch.names import Names
-    from loginwatch.test_alert import Clock, via_fast_path
     from tests.support.inprocess import SilentProgress, load
 
     aws = aws_server_inprocess

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from loginwatch import engine
-from loginwatch import permissions as perms
+from loginwatch import operator_policy as perms
 from loginwatch.cli import main
 from loginwatch.resources.base import Observed, Resource, absent_on, has_our_tags
 from tests.support.cli import BASE_CONFIG, WEBHOOK

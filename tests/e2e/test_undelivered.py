@@ -20,10 +20,10 @@ import pytest
 
 from loginwatch import engine
 from loginwatch.aws import connect
+from loginwatch.demo.webhook_catcher import SlackStub
 from loginwatch.notifier import handler
 from loginwatch.notifier import settings as notifier_settings
 from loginwatch.redeliver import RedeliveryFailed, redeliver
-from loginwatch.webhook_catcher import SlackStub
 from tests.conftest import load_fixture
 from tests.support.cli import BASE_CONFIG, Cli
 from tests.support.inprocess import load
@@ -171,7 +171,7 @@ def test_queued_alerts_are_reported_kept_and_redelivered_once(
 def test_a_failing_notifier_leaves_the_alert_queued(
     cli: Cli, local_notifier: Any, slack_server: SlackStub
 ) -> None:
-    from loginwatch.webhook_catcher import SlackReply
+    from loginwatch.demo.webhook_catcher import SlackReply
 
     deployment, invoke = local_notifier()
     queue("us-east-1", "lwtest-notifier-undelivered", failed_sign_in("mallory", 90))

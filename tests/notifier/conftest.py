@@ -14,8 +14,8 @@ from unittest import mock
 
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackStub
 from loginwatch.notifier import aws_clients, handler, settings, slack_delivery
-from loginwatch.webhook_catcher import SlackStub
 from tests.conftest import load_fixture
 
 REGION = "us-east-1"

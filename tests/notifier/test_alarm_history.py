@@ -69,7 +69,7 @@ def test_items_after_the_ok_time_or_unreadable_are_skipped() -> None:
 
 
 def test_test_alert_episode_is_recognised() -> None:
-    reason = protocol.test_alert_reason("t-1")
+    reason = protocol.marked_alarm_reason("t-1")
     start = start_from_history([history_item(minutes_before(2), "ALARM", reason=reason)], OK_TIME)
     assert start is not None and start.test_alert
     assert "test-alert episode" in start.note

@@ -228,7 +228,7 @@ def test_test_alert_episode_reports_real_sign_ins_on_ok(
 ) -> None:
     # The test's ALARM-time run posted the test message without reading the logs, so a
     # real sign-in ingested just before the test began was never looked at either.
-    episode(alarm_history, world, reason=protocol.test_alert_reason("t-20261120-abc"))
+    episode(alarm_history, world, reason=protocol.marked_alarm_reason("t-20261120-abc"))
     put(world, 6, "alice", ingested_minutes_before=5)
     put(world, 2, "root")
     put(world, 1, "bob")  # allowed
@@ -249,7 +249,7 @@ def test_test_alert_episode_reports_real_sign_ins_on_ok(
 def test_quiet_test_alert_episode_posts_nothing_on_ok(
     world: NotifierWorld, alarm_history: AlarmHistory
 ) -> None:
-    episode(alarm_history, world, reason=protocol.test_alert_reason("t-quiet"))
+    episode(alarm_history, world, reason=protocol.marked_alarm_reason("t-quiet"))
     put(world, 2, "bob")  # allowed
     result = invoke_ok(world)
     assert world.slack.requests == []

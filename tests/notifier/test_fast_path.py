@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackReply
 from loginwatch.notifier import fast_path, handler, protocol
 from loginwatch.notifier.claims import KEY, POSTED, POSTING, ClaimBusy
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
-from loginwatch.webhook_catcher import SlackReply
 from tests.conftest import load_fixture
 from tests.notifier.conftest import (
     CLAIMS_TABLE,
@@ -105,7 +105,7 @@ def test_test_event_posts_a_labelled_test_and_logs_its_id(world: NotifierWorld) 
     event, _ = eventbridge_event(world, "alice")
     event["source"] = protocol.TEST_EVENT_SOURCE
     event["detail-type"] = protocol.TEST_EVENT_DETAIL_TYPE
-    event["detail"] = protocol.test_event_detail("t123-abc", "eu-west-1")
+    event["detail"] = protocol.marked_event_detail("t123-abc", "eu-west-1")
     result = deliver(event)
     assert result["outcome"] == "test-posted" and result["test_id"] == "t123-abc"
     payload = world.slack.requests[0].json

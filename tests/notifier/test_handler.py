@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackReply
 from loginwatch.notifier import handler, protocol
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from loginwatch.notifier.webhook_secret import WebhookNotConfigured
-from loginwatch.webhook_catcher import SlackReply
 from tests.notifier.conftest import (
     ACCOUNT_ID,
     ALARM_NAME,
@@ -248,7 +248,7 @@ def test_test_alert_posts_labelled_message_without_log_query(
     world: NotifierWorld, client_counter, capsys
 ) -> None:
     put_at(world, 3, "alice")  # must not be listed: a test alert does not query logs
-    reason = protocol.test_alert_reason("t-20261120-abc")
+    reason = protocol.marked_alarm_reason("t-20261120-abc")
     result = invoke(world, reason=reason)
     (request,) = world.slack.requests
     payload = request.json
@@ -360,7 +360,7 @@ def test_clients_and_webhook_are_cached_for_the_container(
 ) -> None:
     put_at(world, 3, "alice")
     invoke(world)
-    invoke(world, reason=protocol.test_alert_reason("again"))
+    invoke(world, reason=protocol.marked_alarm_reason("again"))
     put_at(world, 2, "alice", eventID="a-second-sign-in")
     invoke(world)
     assert len(world.slack.requests) == 3
@@ -374,7 +374,7 @@ def test_webhook_never_appears_in_stdout(world: NotifierWorld, capsys) -> None:
     put_at(world, 3, "hostile")
     world.slack.script(SlackReply(500, "x"), SlackReply(200, "ok"))
     invoke(world)
-    invoke(world, reason=protocol.test_alert_reason("leak-check"))
+    invoke(world, reason=protocol.marked_alarm_reason("leak-check"))
     invoke(world, state="OK")
     world.slack.script(SlackReply(403, "invalid_token"))
     put_at(world, 2, "hostile", eventID="another-sign-in")

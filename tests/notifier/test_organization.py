@@ -10,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from loginwatch.demo.webhook_catcher import SlackStub
 from loginwatch.notifier import aws_clients, handler
-from loginwatch.webhook_catcher import SlackStub
 from tests.notifier.conftest import REGION, NotifierWorld, iter_texts
 from tests.notifier.test_fast_path import eventbridge_event
 from tests.notifier.test_handler import sign_in_sections

@@ -8,7 +8,7 @@ from loginwatch.notifier import handler, protocol
 
 
 def test_reason_round_trips() -> None:
-    reason = protocol.test_alert_reason("20261120-abc")
+    reason = protocol.marked_alarm_reason("20261120-abc")
     assert reason == "loginwatch test-alert 20261120-abc"
     assert protocol.find_test_id(reason) == "20261120-abc"
     assert protocol.find_test_id(f"Manually set: {reason} (by alice)") == "20261120-abc"
@@ -18,7 +18,7 @@ def test_reason_round_trips() -> None:
 @pytest.mark.parametrize("bad", ["", "has space", "semi;colon", "ünï"])
 def test_reason_rejects_bad_ids(bad: str) -> None:
     with pytest.raises(ValueError):
-        protocol.test_alert_reason(bad)
+        protocol.marked_alarm_reason(bad)
 
 
 def test_ordinary_reasons_are_not_tests() -> None:

@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackReply
 from loginwatch.notifier import handler, redelivery
 from loginwatch.notifier.claims import Claims
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from loginwatch.redeliver import lambda_record
-from loginwatch.webhook_catcher import SlackReply
 from tests.conftest import load_fixture
 from tests.notifier.conftest import (
     ACCOUNT_ID,

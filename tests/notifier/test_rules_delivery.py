@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
 from loginwatch.notifier import handler
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
-from loginwatch.webhook_catcher import SlackReply, SlackStub
 from tests.notifier.conftest import (
     ACCOUNT_ID,
     ALARM_NAME,
@@ -234,9 +234,9 @@ def test_a_failing_channel_is_retried_alone_and_the_other_is_not_posted_twice(
 def test_test_alert_for_a_rule_goes_where_that_rule_goes(
     world: NotifierWorld, urgent: SlackStub
 ) -> None:
-    from loginwatch.notifier.protocol import test_alert_reason
+    from loginwatch.notifier.protocol import marked_alarm_reason
 
-    result = alarm(world, ROOT_ALARM, NewStateReason=test_alert_reason("t1-abc", "root_sign_in"))
+    result = alarm(world, ROOT_ALARM, NewStateReason=marked_alarm_reason("t1-abc", "root_sign_in"))
     assert result["outcome"] == "test-posted" and result["test_id"] == "t1-abc"
     (request,) = urgent.requests
     assert "rule `root_sign_in` reach this channel (destination `urgent`)" in str(request.json)

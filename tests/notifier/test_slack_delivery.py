@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
+from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
 from loginwatch.notifier import slack_delivery
 from loginwatch.notifier.slack_delivery import SlackDeliveryError, mask_webhook, post_to_slack
-from loginwatch.webhook_catcher import SlackReply, SlackStub
 
 PAYLOAD = {"text": "hello", "blocks": []}
 SECRET = "XXXXXXXXXXXXXXXXXXXXXXXX"

@@ -19,7 +19,7 @@ class InProcessEmulator:
     def __init__(self) -> None:
         from moto import mock_aws
 
-        from loginwatch.emulator import match_aws
+        from loginwatch.demo.emulator import match_aws
 
         match_aws()
         self._mock = mock_aws()

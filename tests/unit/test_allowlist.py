@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loginwatch import filter_eval
 from loginwatch.allowlist import (
     MAX_PATTERN_LENGTH,
     PatternError,
@@ -18,6 +17,7 @@ from loginwatch.allowlist import (
     decimal_range_regex,
     is_allowed,
 )
+from loginwatch.demo import filter_eval
 from tests.conftest import load_fixture
 
 REGEX_TERM_LIMIT = 2

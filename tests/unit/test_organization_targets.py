@@ -10,7 +10,7 @@ import pytest
 
 from loginwatch import engine
 from loginwatch.aws import connect
-from loginwatch.emulator import match_aws
+from loginwatch.demo.emulator import match_aws
 from loginwatch.errors import UsageError
 from loginwatch.organization import covered_accounts
 from loginwatch.resources.stack_set import MemberStackInstances

@@ -26,12 +26,15 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from loginwatch import engine, permissions, policies
+from loginwatch import attached_policies as policies
+from loginwatch import engine
+from loginwatch import operator_policy as permissions
+from loginwatch.alert_drill import Clock, via_alarm, via_fast_path, via_lambda
 from loginwatch.aws import Aws, CallRecorder, is_read
 from loginwatch.cli import _fast_path_test_region
 from loginwatch.config import Config, KmsKeys, parse_config
 from loginwatch.names import Names
-from loginwatch.permissions import (
+from loginwatch.operator_policy import (
     API_TO_IAM,
     COMMANDS,
     NO_RESOURCE_LEVEL_SID,
@@ -43,7 +46,6 @@ from loginwatch.permissions import (
     iam_actions,
     parse_commands,
 )
-from loginwatch.test_alert import Clock, via_alarm, via_fast_path, via_lambda
 from tests.support.cli import BASE_CONFIG, ONE_FORWARDING_REGION
 from tests.support.inprocess import SilentProgress, load
 

@@ -42,7 +42,7 @@ from .events import (
     unique_newest_first,
 )
 from .ipmatch import AllowList
-from .protocol import TEST_ALERT_MARKER, find_test_id, find_test_rule, test_alert_reason
+from .protocol import TEST_ALERT_MARKER, find_test_id, find_test_rule, marked_alarm_reason
 from .routing import Destination
 from .rules import RULE_PHRASES, Alert, Burst, find_bursts
 from .settings import Settings, load_settings
@@ -59,8 +59,8 @@ __all__ = [
     "SlackDeliveryError",
     "WebhookNotConfigured",
     "lambda_handler",
+    "marked_alarm_reason",
     "reset_caches",
-    "test_alert_reason",
 ]
 
 _REASON_LIMIT = 300

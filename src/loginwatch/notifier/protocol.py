@@ -1,7 +1,7 @@
 """What the CLI and the notifier agree on for test alerts.
 
 ``loginwatch test-alert`` sets the alarm to ALARM with a state reason built by
-``test_alert_reason``; the notifier recognises it with ``find_test_id`` and posts
+``marked_alarm_reason``; the notifier recognises it with ``find_test_id`` and posts
 a labelled test message instead of querying the logs.
 """
 
@@ -17,7 +17,7 @@ _MARKER_RE = re.compile(rf"{re.escape(TEST_ALERT_MARKER)} ({TEST_ID_PATTERN})")
 _RULE_RE = re.compile(rf"{re.escape(TEST_ALERT_MARKER)} {TEST_ID_PATTERN} for rule ([a-z_]+)")
 
 
-def test_alert_reason(test_id: str, rule: str | None = None) -> str:
+def marked_alarm_reason(test_id: str, rule: str | None = None) -> str:
     """The alarm StateReason that marks a test alert with ``test_id`` (and, for
     ``test-alert --rule``, the rule whose route it tests)."""
     if not _TEST_ID_RE.match(test_id):
@@ -25,10 +25,6 @@ def test_alert_reason(test_id: str, rule: str | None = None) -> str:
     if rule is not None and not re.fullmatch(r"[a-z_]+", rule):
         raise ValueError(f"rule {rule!r} is not a rule name")
     return f"{TEST_ALERT_MARKER} {test_id}" + (f" for rule {rule}" if rule else "")
-
-
-# Its name starts with "test_"; stop pytest from collecting it wherever it is imported.
-test_alert_reason.__test__ = False  # type: ignore[attr-defined]
 
 
 def find_test_id(state_reason: str) -> str | None:
@@ -50,7 +46,7 @@ TEST_EVENT_SOURCE = "loginwatch-test"
 TEST_EVENT_DETAIL_TYPE = "loginwatch test sign-in"
 
 
-def test_event_detail(test_id: str, region: str, rule: str | None = None) -> dict[str, str]:
+def marked_event_detail(test_id: str, region: str, rule: str | None = None) -> dict[str, str]:
     """The detail of a fast-path test event: shaped like a sign-in, marked as a test."""
     if not _TEST_ID_RE.match(test_id):
         raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
@@ -58,6 +54,3 @@ def test_event_detail(test_id: str, region: str, rule: str | None = None) -> dic
     if rule:
         detail["loginwatchTestRule"] = rule
     return detail
-
-
-test_event_detail.__test__ = False  # type: ignore[attr-defined]

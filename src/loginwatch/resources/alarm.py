@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from .base import Check, Deployment, Observed, Resource, changed, tags_from_list
 
 WHAT = {

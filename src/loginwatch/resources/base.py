@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import botocore.exceptions
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import Aws, error_code, translate_errors
 from ..config import Config
 from ..names import MANAGED_BY, NAME_TAG, Names

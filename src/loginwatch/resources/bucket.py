@@ -6,8 +6,8 @@ import json
 
 import botocore.exceptions
 
-from .. import permissions as perms
-from .. import policies
+from .. import attached_policies as policies
+from .. import operator_policy as perms
 from ..aws import error_code
 from .base import Observed, Resource, absent_on, tags_from_list
 

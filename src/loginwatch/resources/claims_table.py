@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..notifier.claims import KEY, TTL_ATTRIBUTE
 from .base import Observed, Resource, absent_on, changed, tags_from_list
 

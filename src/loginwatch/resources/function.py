@@ -6,7 +6,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import retry_while, translate_errors
 from ..notifier_package import HANDLER, RUNTIME
 from .base import Check, Observed, Resource, absent_on, changed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import ClassVar
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..names import Names
 from .base import Observed, Resource, changed
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 
+from .. import operator_policy as perms
 from .. import pattern_check
-from .. import permissions as perms
 from ..cis_patterns import RULE_PATTERNS
 from ..errors import UsageError
 from .base import Deployment, Observed, Resource

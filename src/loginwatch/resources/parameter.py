@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import translate_errors
 from .base import Deployment, Observed, Resource, absent_on, tags_from_list
 

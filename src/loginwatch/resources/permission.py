@@ -7,7 +7,7 @@ import contextlib
 import json
 from typing import ClassVar
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from .base import Observed, Resource, absent_on
 
 

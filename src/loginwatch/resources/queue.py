@@ -21,8 +21,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import permissions as perms
-from .. import policies
+from .. import attached_policies as policies
+from .. import operator_policy as perms
 from ..aws import error_code
 from ..errors import AwsError
 from ..notifier.redelivery import BACKOFF_MAX_SECONDS, MAX_RECEIVES

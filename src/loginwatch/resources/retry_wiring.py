@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import retry_while
 from .base import Check, Observed, Resource, absent_on, changed
 

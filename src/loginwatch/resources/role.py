@@ -6,8 +6,8 @@ import contextlib
 import json
 from typing import ClassVar
 
-from .. import permissions as perms
-from .. import policies
+from .. import attached_policies as policies
+from .. import operator_policy as perms
 from .base import Observed, Resource, absent_on, tags_from_list
 
 INLINE_POLICY = "loginwatch"

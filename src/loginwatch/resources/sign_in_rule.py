@@ -14,7 +14,7 @@ import contextlib
 import json
 from typing import Any
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..errors import AwsError
 from ..notifier.protocol import TEST_EVENT_DETAIL_TYPE, TEST_EVENT_SOURCE
 from .base import Check, Observed, Resource, absent_on, changed

@@ -18,7 +18,7 @@ from typing import Any
 
 import botocore.exceptions
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import error_code
 from ..errors import LoginwatchError
 from ..organization import OrgInfo, covered_accounts

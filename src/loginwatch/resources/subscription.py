@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from .base import Check, Observed, Resource, absent_on
 
 PENDING = "PendingConfirmation"

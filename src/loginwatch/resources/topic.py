@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .. import permissions as perms
-from .. import policies
+from .. import attached_policies as policies
+from .. import operator_policy as perms
 from .base import Check, Observed, Resource, absent_on, changed, tags_from_list
 
 

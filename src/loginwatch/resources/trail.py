@@ -11,7 +11,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import permissions as perms
+from .. import operator_policy as perms
 from ..aws import retry_while
 from ..errors import UsageError
 from .base import Check, Observed, Resource, absent_on, changed, tags_from_list

@@ -23,13 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import engine
+from ..alert_drill import synthetic_alarm_event
+from ..aws import connect
+from ..config import load_config
+from ..notifier_package import code_sha256, load_handler_from_zip
 from . import emulator as emulation
-from . import engine, filter_eval
-from .aws import connect
-from .config import load_config
+from . import filter_eval
 from .emulator import Emulator
-from .notifier_package import code_sha256, load_handler_from_zip
-from .test_alert import synthetic_alarm_event
 from .webhook_catcher import SlackStub
 
 DEMO_CONFIG = """\

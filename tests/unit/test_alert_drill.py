@@ -12,10 +12,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
+from loginwatch.alert_drill import Clock, via_alarm, via_lambda
 from loginwatch.cli import main
+from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
 from loginwatch.names import Names
-from loginwatch.test_alert import Clock, via_alarm, via_lambda
-from loginwatch.webhook_catcher import SlackReply, SlackStub
 from tests.support.inprocess import offline_aws
 
 NAMES = Names(name="lwtest", region="us-east-1", account="123456789012", partition="aws")
@@ -232,9 +232,9 @@ def test_via_alarm_timeout_diagnoses_the_broken_link() -> None:
 
 
 def test_synthetic_event_is_what_the_notifier_recognises_as_a_test() -> None:
+    from loginwatch.alert_drill import synthetic_alarm_event
     from loginwatch.notifier.alarm_event import parse_event
     from loginwatch.notifier.protocol import find_test_id
-    from loginwatch.test_alert import synthetic_alarm_event
 
     notice = parse_event(synthetic_alarm_event(NAMES, "t9-xyz", datetime(2026, 11, 27, tzinfo=UTC)))
     assert notice.alarm_name == NAMES.alarm and notice.new_state == "ALARM"
@@ -242,8 +242,8 @@ def test_synthetic_event_is_what_the_notifier_recognises_as_a_test() -> None:
 
 
 def test_via_fast_path_puts_a_marked_event_and_reports_the_notifiers_delivery() -> None:
+    from loginwatch.alert_drill import via_fast_path
     from loginwatch.notifier import protocol
-    from loginwatch.test_alert import via_fast_path
 
     aws = offline_aws()
     events, logs = aws.client("events", "eu-west-1"), aws.client("logs")
@@ -259,7 +259,7 @@ def test_via_fast_path_puts_a_marked_event_and_reports_the_notifiers_delivery() 
                     {
                         "Source": protocol.TEST_EVENT_SOURCE,
                         "DetailType": protocol.TEST_EVENT_DETAIL_TYPE,
-                        "Detail": json.dumps(protocol.test_event_detail("t9", "eu-west-1")),
+                        "Detail": json.dumps(protocol.marked_event_detail("t9", "eu-west-1")),
                         "EventBusName": "default",
                     }
                 ]
@@ -281,7 +281,7 @@ def test_via_fast_path_puts_a_marked_event_and_reports_the_notifiers_delivery() 
 
 
 def test_via_fast_path_says_when_eventbridge_refuses_the_event() -> None:
-    from loginwatch.test_alert import via_fast_path
+    from loginwatch.alert_drill import via_fast_path
 
     aws = offline_aws()
     events = aws.client("events", "eu-west-1")

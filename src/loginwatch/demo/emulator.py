@@ -29,7 +29,7 @@ import socket
 import urllib.request
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _patched = False
 # (function ARN, event) for every Lambda target an EventBridge rule matched, in order.

@@ -28,8 +28,8 @@ from .notifier.fast_path import test_targets
 from .notifier.protocol import (
     TEST_EVENT_DETAIL_TYPE,
     TEST_EVENT_SOURCE,
-    test_alert_reason,
-    test_event_detail,
+    marked_alarm_reason,
+    marked_event_detail,
 )
 from .notifier.slack_delivery import SlackDeliveryError, post_to_slack
 from .notifier.slack_message import build_test_message
@@ -44,9 +44,7 @@ def new_test_id() -> str:
 
 
 @dataclass
-class TestAlertResult:
-    __test__ = False  # not a pytest class, whatever imports it
-
+class DrillResult:
     route: str
     test_id: str
     delivered: bool
@@ -61,7 +59,7 @@ class TestAlertResult:
 
 def via_slack(
     config: Config, test_id: str, *, account: str = "", rule: str | None = None
-) -> TestAlertResult:
+) -> DrillResult:
     """Post to the default webhook, or, for ``rule``, to every destination its alerts go to."""
     from .summary import config_routes
 
@@ -86,7 +84,7 @@ def via_slack(
         try:
             status = post_to_slack(webhooks[destination.name], payload).status
         except SlackDeliveryError as exc:
-            return TestAlertResult(
+            return DrillResult(
                 "slack",
                 test_id,
                 False,
@@ -95,7 +93,7 @@ def via_slack(
                 f"destination {destination.name}: {exc}",
             )
         statuses.append(destination.name)
-    return TestAlertResult(
+    return DrillResult(
         "slack",
         test_id,
         True,
@@ -130,7 +128,7 @@ def synthetic_alarm_event(
         "AWSAccountId": names.account,
         "NewStateValue": "ALARM",
         "OldStateValue": "OK",
-        "NewStateReason": test_alert_reason(test_id, rule) if test_id else (reason or ""),
+        "NewStateReason": marked_alarm_reason(test_id, rule) if test_id else (reason or ""),
         "StateChangeTime": moment.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
         "Region": names.region,
         "AlarmArn": names.rule_alarm_arn(alarm),
@@ -192,25 +190,25 @@ def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
     return NotifierAnswer(body, error, tail)
 
 
-def via_lambda(aws: Aws, names: Names, test_id: str, rule: str | None = None) -> TestAlertResult:
+def via_lambda(aws: Aws, names: Names, test_id: str, rule: str | None = None) -> DrillResult:
     started = time.perf_counter()
     answer = invoke_notifier(aws, names, synthetic_alarm_event(names, test_id, rule=rule))
     seconds = time.perf_counter() - started
     body = answer.body
     if answer.error is not None:
         status = _slack_status_from_logs(answer.log_tail)
-        return TestAlertResult(
+        return DrillResult(
             "lambda", test_id, False, seconds, status, f"the function failed: {answer.error}"
         )
     if not isinstance(body, dict):
-        return TestAlertResult(
+        return DrillResult(
             "lambda", test_id, False, seconds, None, "the function returned no result"
         )
     delivered = body.get("outcome") == "test-posted" and body.get("test_id") == test_id
     detail = f"notifier outcome: {body.get('outcome')}" + (
         f" ({body.get('reason')})" if body.get("reason") else ""
     )
-    return TestAlertResult("lambda", test_id, delivered, seconds, body.get("slack_status"), detail)
+    return DrillResult("lambda", test_id, delivered, seconds, body.get("slack_status"), detail)
 
 
 def _slack_status_from_logs(text: str) -> int | None:
@@ -255,7 +253,7 @@ def via_alarm(
     clock: Clock | None = None,
     on_wait: Callable[[float], None] | None = None,
     rule: str | None = None,
-) -> TestAlertResult:
+) -> DrillResult:
     """Fire the real alarm (``rule``'s, or outside_allowlist's), wait for the notifier's log
     line with our test id, reset the alarm."""
     clock = clock or Clock()
@@ -266,7 +264,7 @@ def via_alarm(
     alarm = names.rule_alarm(rule or "outside_allowlist")
     with translate_errors("cloudwatch:SetAlarmState", f"the alarm {alarm}", missing=NOT_SET_UP):
         cloudwatch.set_alarm_state(
-            AlarmName=alarm, StateValue="ALARM", StateReason=test_alert_reason(test_id, rule)
+            AlarmName=alarm, StateValue="ALARM", StateReason=marked_alarm_reason(test_id, rule)
         )
     try:
         return _wait_for_delivery(
@@ -304,7 +302,7 @@ def _wait_for_delivery(
     clock: Clock,
     on_wait: Callable[[float], None] | None,
     diagnose: Callable[[], list[str]],
-) -> TestAlertResult:
+) -> DrillResult:
     """Poll the notifier's log for the line carrying ``test_id``; diagnose on time-out."""
     while True:
         record = _find_delivery(logs, names, test_id, since)
@@ -314,11 +312,11 @@ def _wait_for_delivery(
             detail = f"notifier outcome: {record.get('outcome')}" + (
                 f" ({record.get('reason')})" if record.get("reason") else ""
             )
-            return TestAlertResult(
+            return DrillResult(
                 route, test_id, delivered, elapsed, record.get("slack_status"), detail
             )
         if elapsed >= timeout:
-            return TestAlertResult(
+            return DrillResult(
                 route,
                 test_id,
                 False,
@@ -345,7 +343,7 @@ def via_fast_path(
     clock: Clock | None = None,
     on_wait: Callable[[float], None] | None = None,
     rule: str | None = None,
-) -> TestAlertResult:
+) -> DrillResult:
     """Put a marked test event on ``region``'s default bus and wait for the notifier."""
     clock = clock or Clock()
     since = datetime.now(UTC) - timedelta(minutes=1)
@@ -357,14 +355,14 @@ def via_fast_path(
                 {
                     "Source": TEST_EVENT_SOURCE,
                     "DetailType": TEST_EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps(test_event_detail(test_id, region, rule)),
+                    "Detail": json.dumps(marked_event_detail(test_id, region, rule)),
                     "EventBusName": "default",
                 }
             ]
         )
     if answer.get("FailedEntryCount"):
         entry = next((e for e in answer.get("Entries", []) if e.get("ErrorCode")), {})
-        return TestAlertResult(
+        return DrillResult(
             "fast-path",
             test_id,
             False,
