@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import copy
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from loginwatch.demo.webhook_catcher import SlackReply
-from loginwatch.notifier import fast_path, handler, protocol
+from loginwatch.notifier import aws_clients, handler, protocol
 from loginwatch.notifier.claims import KEY, POSTED, POSTING, ClaimBusy
+from loginwatch.notifier.paths import sign_in as fast_path
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from tests.conftest import load_fixture
 from tests.notifier.conftest import (
@@ -146,32 +147,43 @@ def test_alarm_posts_nothing_when_the_fast_path_reported_everything(world: Notif
     assert len(world.slack.requests) == 1
 
 
-def test_two_concurrent_deliveries_of_one_event_post_once(world: NotifierWorld) -> None:
+def _lose_the_claim_race(event: dict[str, Any], state: str) -> Stubber:
+    """The notifier's DynamoDB client, answering as AWS does when another run claimed the
+    sign-in a moment before this one: its claim comes back with the refusal (ALL_OLD)."""
+    event_id = event["detail"]["eventID"]
+    stubber = Stubber(aws_clients.client("dynamodb", REGION))
+    stubber.add_response("batch_get_item", {"Responses": {CLAIMS_TABLE: []}})  # not reported
+    stubber.add_response("update_item", {})  # first in its burst window
+    stubber.add_client_error(
+        "put_item",
+        service_error_code="ConditionalCheckFailedException",
+        service_message="The conditional request failed",
+        http_status_code=400,
+        modeled_fields={
+            "Item": {KEY: {"S": event_id}, "state": {"S": state}, "lease_until": {"N": "9"}}
+        },
+    )
+    return stubber
+
+
+def test_losing_the_race_to_a_run_still_posting_retries_later(world: NotifierWorld) -> None:
+    """Two deliveries of one event at once: the loser must neither post nor call it
+    reported (the winner may still fail), so it fails for Lambda to retry."""
     event, _ = eventbridge_event(world, "alice")
-    # Warm the container first (settings, clients, webhook) as concurrent invokes of a
-    # real function run in separate containers; here they share one, so share its caches.
-    handler._get_settings()
-    handler._get_webhook_url(handler._get_settings()[0])
-    results: list[str] = []
-    start = threading.Barrier(2)
+    with _lose_the_claim_race(event, POSTING) as stubber:
+        with pytest.raises(ClaimBusy):
+            deliver(event)
+        stubber.assert_no_pending_responses()
+    assert world.slack.requests == []
 
-    def run() -> None:
-        start.wait()
-        try:
-            results.append(deliver(copy.deepcopy(event))["outcome"])
-        except ClaimBusy:  # the other one holds the claim: Lambda retries this one later
-            results.append("busy")
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # Whichever lost the race either saw the post done, or saw it under way and failed
-    # so that Lambda retries it; the retry then finds it posted.
-    assert sorted(results) in (["already-reported", "posted"], ["busy", "posted"])
-    assert deliver(copy.deepcopy(event))["outcome"] == "already-reported"
-    assert len(world.slack.requests) == 1
+def test_losing_the_race_to_a_run_that_posted_is_already_reported(world: NotifierWorld) -> None:
+    event, _ = eventbridge_event(world, "alice")
+    # No GetItem is queued: the refusal itself says the claim was posted.
+    with _lose_the_claim_race(event, POSTED) as stubber:
+        assert deliver(event)["outcome"] == "already-reported"
+        stubber.assert_no_pending_responses()
+    assert world.slack.requests == []
 
 
 def test_a_failed_post_leaves_the_sign_in_claimable(world: NotifierWorld) -> None:
@@ -291,3 +303,50 @@ def test_without_a_usable_claims_table_both_paths_still_post(world: NotifierWorl
     alarm = handler.lambda_handler(alarm_event(state_change_time=world.now), None)
     assert alarm["outcome"] == "posted" and "without de-duplication" in alarm["reason"]
     assert len(world.slack.requests) == 2
+
+
+def _one_window(world: NotifierWorld, count: int) -> list[dict[str, Any]]:
+    """``count`` sign-ins from outside, all in one burst window that is already over."""
+    window = fast_path.BURST_WINDOW_SECONDS
+    start = datetime.fromtimestamp((int(world.now.timestamp()) // window - 1) * window, UTC)
+    return [
+        eventbridge_event(
+            world,
+            "alice",
+            at=start + timedelta(seconds=n),
+            eventID=f"window-{n}",
+            sourceIPAddress=f"198.51.100.{n + 1}",
+        )[0]
+        for n in range(count)
+    ]
+
+
+def test_a_late_or_repeated_delivery_sets_off_no_burst_notice(world: NotifierWorld) -> None:
+    """Three fast-path posts, then the alarm's digest reports a fourth sign-in EventBridge
+    had not delivered yet. Its late delivery, and a repeated delivery of the first, are
+    reported already: no notice about a burst the digest has listed."""
+    first, second, third, fourth = _one_window(world, 4)
+    assert [deliver(e)["outcome"] for e in (first, second, third)] == ["posted"] * 3
+    world.trail.put(
+        *((datetime.fromisoformat(e["time"]), e["detail"]) for e in (first, second, third, fourth))
+    )
+    digest = handler.lambda_handler(alarm_event(state_change_time=world.now), None)
+    assert digest["outcome"] == "posted" and digest["events"] == 1
+    assert len(world.slack.requests) == 4
+
+    assert deliver(fourth)["outcome"] == "already-reported"  # late
+    assert deliver(copy.deepcopy(first))["outcome"] == "already-reported"  # repeated
+    assert len(world.slack.requests) == 4
+
+
+def test_the_burst_notice_goes_out_once_per_window(world: NotifierWorld) -> None:
+    events = _one_window(world, 6)
+    outcomes = [deliver(e)["outcome"] for e in events[:4]]
+    assert outcomes == ["posted", "posted", "posted", "burst-notice"]
+    # Repeated deliveries: of the one that set the notice off, and of the first.
+    assert deliver(copy.deepcopy(events[3]))["outcome"] == "deferred-to-digest"
+    assert deliver(copy.deepcopy(events[0]))["outcome"] == "already-reported"
+    assert [deliver(e)["outcome"] for e in events[4:]] == ["deferred-to-digest"] * 2
+    notices = [r.json for r in world.slack.requests if "alarm digest" in r.json["text"]]
+    assert len(notices) == 1 and len(world.slack.requests) == 4
+    assert notices[0]["text"].startswith("4 console sign-ins")

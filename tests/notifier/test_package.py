@@ -26,13 +26,18 @@ EXPECTED_MODULES = {
     "alarm_history.py",
     "aws_clients.py",
     "claims.py",
+    "context.py",
     "dispatch.py",
-    "fast_path.py",
     "events.py",
     "handler.py",
     "ipmatch.py",
     "protocol.py",
+    "paths/__init__.py",
+    "paths/alarm.py",
+    "paths/drill_event.py",
+    "paths/sign_in.py",
     "redelivery.py",
+    "retry_batch.py",
     "routing.py",
     "rules.py",
     "settings.py",
@@ -67,7 +72,9 @@ def test_entries_are_sorted_fixed_and_complete() -> None:
         "settings.json"
     }
     source_dir = notifier_package.notifier_source_dir()
-    assert {p.name for p in source_dir.glob("*.py")} == EXPECTED_MODULES
+    assert {p.relative_to(source_dir).as_posix() for p in source_dir.rglob("*.py")} == (
+        EXPECTED_MODULES
+    )
     for info in infos:
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert info.external_attr == 0o644 << 16
@@ -168,8 +175,8 @@ def test_repeated_loads_use_their_own_settings(tmp_path: Path) -> None:
     )
     assert first is not second
     assert sys.modules["loginwatch_notifier.handler"] is second
-    assert first._get_settings()[0].alarm_name == "first"
-    assert second._get_settings()[0].alarm_name == "second"
+    assert first.context.cached_settings()[0].alarm_name == "first"
+    assert second.context.cached_settings()[0].alarm_name == "second"
     # An alarm with the second name is not the first handler's alarm, and vice versa.
     ignored = first.lambda_handler(alarm_event(AlarmName="second", state="OK"), None)
     assert "'second' is not loginwatch's" in ignored["reason"]

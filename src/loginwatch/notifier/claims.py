@@ -1,9 +1,10 @@
 """Claim each sign-in once, so neither path (fast or alarm) reports it twice.
 
-A claim is a conditional PutItem on the sign-in's eventID. It is a *lease*: a
-claim in state "posting" that is older than ``LEASE_SECONDS`` (its Lambda died
-mid-post, say at its timeout) may be taken over, so a crash never turns into a
-silent drop. After Slack accepted the message the claim becomes "posted" and
+A claim is a conditional PutItem on the sign-in's eventID (the pattern AWS Lambda
+Powertools' idempotency utility uses). It is a *lease*: a claim in state "posting"
+whose lease ran out (its Lambda died mid-post, say at its timeout) may be taken over,
+so a crash never turns into a silent drop. The lease lasts as long as the run that
+holds it can (its remaining time, plus a margin), so a live claim is never taken over. After Slack accepted the message the claim becomes "posted" and
 stays until its TTL; if the post fails the claim is released and the sign-in is
 claimable again.
 
@@ -27,15 +28,24 @@ from typing import Any
 KEY = "eventId"
 TTL_ATTRIBUTE = "expires"
 POSTING, POSTED = "posting", "posted"
-# Longer than the function's timeout (30 s): a live claim is never stolen. Shorter than
-# Lambda's second retry (about 3 min): a claim left by a timed-out run has expired by then.
-LEASE_SECONDS = 90
+# Without a deadline to follow (a run outside Lambda), a lease lasts this long: longer
+# than any run, shorter than Lambda's second retry (about 3 min).
+DEFAULT_LEASE_SECONDS = 90
 # Reported sign-ins are remembered for a week: far beyond any redelivery or alarm window.
 KEEP_SECONDS = 7 * 24 * 3600
 _BATCH = 25  # BatchWriteItem's limit
+_BATCH_READ = 100  # BatchGetItem's limit
 # A burst window remembers at most this many sign-ins (event ids: about 40 bytes each).
 BURST_CAP = 100
 _MEMBERS = "sign_in_ids"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a sign-in stands in its burst window."""
+
+    count: int  # different sign-ins the window holds, this one included
+    repeated: bool  # it was there already: a retried or duplicated delivery
 
 
 class ClaimError(RuntimeError):
@@ -60,6 +70,8 @@ class Claims:
     client: Any
     table: str
     clock: Callable[[], float] = time.time
+    # How long a claim of this run holds: the run's remaining time plus a margin.
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
     held: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
 
@@ -73,7 +85,7 @@ class Claims:
                 Item={
                     KEY: {"S": event_id},
                     "state": {"S": POSTING},
-                    "lease_until": {"N": str(now + LEASE_SECONDS)},
+                    "lease_until": {"N": str(now + self.lease_seconds)},
                     TTL_ATTRIBUTE: {"N": str(now + KEEP_SECONDS)},
                 },
                 ConditionExpression=(
@@ -81,15 +93,26 @@ class Claims:
                 ),
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":posting": {"S": POSTING}, ":now": {"N": str(now)}},
+                # The claim that stood in the way comes back with the refusal: no second read.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
             if _code(error) == "ConditionalCheckFailedException":
-                if self._state(event_id) != POSTED:
+                if self._state_of_refusal(error, event_id) != POSTED:
                     self.busy.append(event_id)
                 return False
             raise ClaimError(f"claiming {event_id}: {error}") from error
         self.held.append(event_id)
         return True
+
+    def _state_of_refusal(self, error: BaseException, event_id: str) -> str | None:
+        """The state of the claim a conditional write was refused for. DynamoDB returns it
+        with the refusal (ALL_OLD); an emulator that does not is asked once more."""
+        response = getattr(error, "response", None)
+        item = response.get("Item") if isinstance(response, dict) else None
+        if isinstance(item, dict):
+            return _state(item)
+        return self._state(event_id)
 
     def _state(self, event_id: str) -> str | None:
         try:
@@ -98,7 +121,28 @@ class Claims:
             ).get("Item")
         except Exception as error:
             raise ClaimError(f"reading the claim on {event_id}: {error}") from error
-        return (item or {}).get("state", {}).get("S")
+        return _state(item or {})
+
+    def reported(self, keys: Iterable[str]) -> bool:
+        """Were all these claims posted already? One consistent batch read; a table that
+        cannot be read answers no (a repeat beats a miss)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return False
+        try:
+            answer = self.client.batch_get_item(
+                RequestItems={
+                    self.table: {
+                        "Keys": [{KEY: {"S": k}} for k in wanted[:_BATCH_READ]],
+                        "ConsistentRead": True,
+                    }
+                }
+            )
+        except Exception:
+            return False
+        items = answer.get("Responses", {}).get(self.table, [])
+        posted = {i[KEY]["S"] for i in items if _state(i) == POSTED}
+        return set(wanted[:_BATCH_READ]) <= posted and len(wanted) <= _BATCH_READ
 
     def claim_all(self, event_ids: Iterable[str]) -> list[str]:
         """The ids this invocation now holds, in the given order."""
@@ -159,28 +203,39 @@ class Claims:
                 pass
         self.held = []
 
-    def count_in_window(self, window_key: str, window_seconds: int, member: str) -> int:
-        """Add one sign-in (``member``, its event id) to a burst window; return how many
-        different ones the window holds now, or ``BURST_CAP + 1`` once it is past the cap.
+    def place_in_window(
+        self, window_key: str, window_seconds: int, member: str
+    ) -> Placement | None:
+        """Add one sign-in (``member``, its event id) to a burst window: how many different
+        ones the window holds now, and whether this one was there already; ``None`` once
+        the window is past its cap.
 
         A set rather than a counter: a retry of the same sign-in (Slack was down, the
         retry queue hands it back every few minutes) must not count as a new one.
         """
-        members = self.add_to_window(window_key, window_seconds, member)
-        return BURST_CAP + 1 if members is None else len(members)
+        member = member or uuid.uuid4().hex  # no eventID: count it, it cannot repeat
+        before = self._add_to_window(window_key, window_seconds, member)
+        if before is None:
+            return None
+        return Placement(len(before | {member}), repeated=member in before)
 
     def add_to_window(self, window_key: str, window_seconds: int, member: str) -> list[str] | None:
         """Add ``member`` to a window's set; every member it holds now (``None`` when the
         window is full: far past any threshold)."""
+        member = member or uuid.uuid4().hex
+        before = self._add_to_window(window_key, window_seconds, member)
+        return None if before is None else sorted(before | {member})
+
+    def _add_to_window(self, window_key: str, window_seconds: int, member: str) -> set[str] | None:
+        """The window's members before ``member`` was added (``None``: the window is full)."""
         now = int(self.clock())
-        member = member or uuid.uuid4().hex  # no eventID: count it, it cannot repeat
         try:
             answer = self._count(window_key, window_seconds, now, member)
         except Exception as error:
             if _code(error) == "ConditionalCheckFailedException":
                 return None
             raise ClaimError(f"counting the burst window: {error}") from error
-        return list(answer["Attributes"][_MEMBERS]["SS"])
+        return set(answer.get("Attributes", {}).get(_MEMBERS, {}).get("SS", []))
 
     def _count(self, window_key: str, window_seconds: int, now: int, member: str) -> Any:
         return self.client.update_item(
@@ -199,7 +254,8 @@ class Claims:
                 ":cap": {"N": str(BURST_CAP)},
                 ":expires": {"N": str(now + window_seconds + 3600)},
             },
-            ReturnValues="ALL_NEW",  # the whole (small) item, changed or not
+            # The set as it was: whether this member was in it tells a repeat from a new one.
+            ReturnValues="ALL_OLD",
         )
 
     def window_members(self, window_key: str) -> list[str]:
@@ -228,14 +284,22 @@ class _NoClaims(Claims):
     def release(self) -> None:
         pass
 
-    def add_to_window(self, window_key: str, window_seconds: int, member: str) -> list[str] | None:
-        return [member]
+    def _add_to_window(self, window_key: str, window_seconds: int, member: str) -> set[str] | None:
+        return set()
 
     def window_members(self, window_key: str) -> list[str]:
         return []
 
+    def reported(self, keys: Iterable[str]) -> bool:
+        return False
+
 
 NO_CLAIMS = _NoClaims()
+
+
+def _state(item: dict[str, Any]) -> str | None:
+    state = item.get("state", {}).get("S")
+    return state if isinstance(state, str) else None
 
 
 def _code(error: BaseException) -> str:

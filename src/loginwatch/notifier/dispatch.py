@@ -1,4 +1,4 @@
-"""Alerts and bursts → one message per destination, each claimed and posted on its own.
+"""The one delivery step every path uses: compose, claim, post, confirm or release.
 
 Claims are per destination and per message (routing.Destination.claim_key): when
 one channel's webhook fails, only that channel's message is released for the
@@ -6,20 +6,30 @@ retry, and the channels that took theirs are not posted to twice. A burst is
 claimed through its failures' ids (``burst#<eventID>``): a burst whose failures
 were partly reported already goes on from an earlier message, so its new
 failures are taken into that one quietly instead of posted again.
+
+Three shapes of delivery, all through ``Context.post`` (which keeps every post
+within the run's deadline):
+- ``send``: sign-in alerts (one message per destination lists them all) and bursts;
+- ``deliver``: one message per ``Notice``, claimed by the notice's keys;
+- ``post_test``: a labelled test message where a rule's alerts would go.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .claims import NO_CLAIMS, ClaimBusy, ClaimError, Claims
 from .routing import Destination, Routes
-from .rules import Alert, Burst
+from .rules import Alert, Burst, Rule, RuleSet
 from .slack_message import build_failure_burst_message
 
+if TYPE_CHECKING:
+    from .context import Context
+
 Payload = dict[str, Any]
+Post = Callable[[Destination, Payload], int | None]
 BURST_KEY = "burst#"
 
 
@@ -79,38 +89,112 @@ def burst_report(
     return compose
 
 
-def send(
-    alerts: Sequence[Alert],
-    bursts: Sequence[Burst],
-    *,
-    routes: Routes,
-    claims: Callable[[], Claims],
-    post: Callable[[Destination, Payload], int | None],
-    compose: Composer,
-) -> Sent:
+def send(alerts: Sequence[Alert], bursts: Sequence[Burst], ctx: Context, compose: Composer) -> Sent:
+    """Sign-in alerts and bursts of failures to every destination that takes them."""
+    ctx.progress.events = len(alerts) + sum(b.count for b in bursts)
+    routes = ctx.routes
     sent = Sent()
+    plan: list[tuple[Destination, list[Alert], list[Burst]]] = []
     for destination in routes.all:
         mine = [
             a
             for a in alerts
             if destination in routes.targets(a.rule_names, a.severity, a.sign_in.account_id)
         ]
+        theirs = [
+            b
+            for b in bursts
+            if destination in routes.targets((b.rule.name,), b.rule.severity, b.account_id)
+        ]
+        if mine or theirs:
+            plan.append((destination, mine, theirs))
+    for index, (destination, mine, theirs) in enumerate(plan):
+        post = _sharing_time(ctx, len(plan) - index)
         if mine:
-            _send_alerts(destination, mine, claims, post, compose, sent)
-        for burst in bursts:
-            rule = burst.rule
-            if destination in routes.targets((rule.name,), rule.severity, burst.account_id):
-                _send_burst(destination, burst, claims, post, compose, sent)
+            _send_alerts(destination, mine, ctx.claims, post, compose, sent)
+        for burst in theirs:
+            _send_burst(destination, burst, ctx.claims, post, compose, sent)
     busy = {key.split("#")[0] for key in sent.busy}
     ids = {a.sign_in.event_id for a in alerts if a.sign_in.event_id}
     sent.already = len(ids - sent.posted_ids - busy)
+    ctx.progress.slack_status = sent.slack_status
     return sent
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message a path wants delivered: claimed by ``keys`` (each destination its own
+    claims; no keys: not claimed) and routed by its rules, severity and account."""
+
+    keys: tuple[str, ...]
+    rule_names: tuple[str, ...]
+    severity: str
+    account_id: str
+    compose: Callable[[Destination], Payload]
+
+
+def deliver(notices: Sequence[Notice], ctx: Context) -> Sent:
+    """Each notice to every destination that takes it, once: a destination whose claims
+    on a notice were posted already is skipped; one whose claims another run holds is
+    left for Lambda's retry (``Sent.raise_if_incomplete``)."""
+    ctx.progress.events = len(notices)
+    routes = ctx.routes
+    sent = Sent()
+    plan = [
+        (destination, notice)
+        for destination in routes.all
+        for notice in notices
+        if destination in routes.targets(notice.rule_names, notice.severity, notice.account_id)
+    ]
+    for index, (destination, notice) in enumerate(plan):
+        post = _sharing_time(ctx, len(plan) - index)
+        held_by, held = _claim(destination, notice.keys, ctx.claims, sent)
+        if len(held) < len(notice.keys):
+            if not held_by.busy:
+                sent.already += 1
+            held_by.release()
+            continue
+        if _post(destination, notice.compose(destination), held_by, post, sent):
+            sent.posted_ids.update(notice.keys)
+    ctx.progress.slack_status = sent.slack_status
+    return sent
+
+
+def post_test(
+    routes: Routes,
+    rules: RuleSet,
+    rule_name: Any,
+    post: Post,
+    message: Callable[[Destination, Rule | None], Payload],
+) -> tuple[int | None, list[str]]:
+    """A labelled test message to every destination a test of ``rule_name`` goes to
+    (routing.Routes.for_test); Slack's last status and the destinations posted to.
+    Raises at the first that fails. Tests are not claimed: each one is new."""
+    rule, targets = routes.for_test(rules, rule_name)
+    status: int | None = None
+    posted: list[str] = []
+    for destination in targets:
+        status = post(destination, message(destination, rule))
+        posted.append(destination.name)
+    return status, posted
+
+
+def _sharing_time(ctx: Context, left: int) -> Post:
+    """Posts that share what is left of the run with the ``left`` destinations still to
+    go, so one failing channel cannot use up the time of the ones after it."""
+
+    def post(destination: Destination, payload: Payload) -> int | None:
+        return ctx.post(destination, payload, share=left)
+
+    return post
 
 
 def _claim(
     destination: Destination, keys: Sequence[str], claims: Callable[[], Claims], sent: Sent
 ) -> tuple[Claims, set[str]]:
     """Claim ``keys`` for one message; the ids now held (all, if the table is unusable)."""
+    if not keys:
+        return NO_CLAIMS, set()
     held_by = claims()
     try:
         wanted = [destination.claim_key(k) for k in keys]
@@ -128,7 +212,7 @@ def _send_alerts(
     destination: Destination,
     alerts: Sequence[Alert],
     claims: Callable[[], Claims],
-    post: Callable[[Destination, Payload], int | None],
+    post: Post,
     compose: Composer,
     sent: Sent,
 ) -> None:
@@ -153,7 +237,7 @@ def _send_burst(
     destination: Destination,
     burst: Burst,
     claims: Callable[[], Claims],
-    post: Callable[[Destination, Payload], int | None],
+    post: Post,
     compose: Composer,
     sent: Sent,
 ) -> None:
@@ -177,7 +261,7 @@ def _post(
     destination: Destination,
     payload: Payload,
     held_by: Claims,
-    post: Callable[[Destination, Payload], int | None],
+    post: Post,
     sent: Sent,
 ) -> bool:
     try:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .rules import RULE_NAMES, SEVERITIES
+from .rules import RULE_NAMES, SEVERITIES, Rule, RuleSet
 
 DEFAULT_DESTINATION = "default"
 DESTINATION_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
@@ -110,5 +110,12 @@ class Routes:
             return (self.default, *picked)
         return picked
 
-    def named(self, name: str) -> Destination | None:
-        return next((d for d in self.all if d.name == name), None)
+    def for_test(
+        self, rules: RuleSet, rule_name: Any
+    ) -> tuple[Rule | None, tuple[Destination, ...]]:
+        """A test of one enabled rule goes where that rule's alerts go; any other test (no
+        rule, or a name that is no enabled rule's) goes to the default destination."""
+        rule = rules.get(rule_name) if isinstance(rule_name, str) else None
+        if rule is None:
+            return None, (self.default,)
+        return rule, self.targets((rule.name,), rule.severity)

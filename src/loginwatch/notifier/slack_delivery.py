@@ -20,6 +20,8 @@ TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 3
 RETRY_AFTER_CAP_SECONDS = 5.0
 _BACKOFF_BASE_SECONDS = 0.5
+# An attempt with less time than this left is not started.
+MIN_ATTEMPT_SECONDS = 1.0
 
 # Bodies Slack sends when the webhook itself is dead or wrong; retrying cannot help.
 # https://api.slack.com/messaging/webhooks#handling_errors
@@ -100,12 +102,16 @@ def post_to_slack(
     timeout: float = TIMEOUT_SECONDS,
     max_attempts: int = MAX_ATTEMPTS,
     sleep: Callable[[float], None] | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SlackResponse:
     """POST ``payload`` as JSON; retry 429, 5xx and connection errors with backoff.
 
     Raises SlackDeliveryError at once for a dead or wrong webhook (404, 410, or a
     400/403 naming a revoked-webhook error) and for other 4xx answers (a payload
     Slack rejects will not improve on retry), and after ``max_attempts`` otherwise.
+    ``deadline`` (on ``clock``): no attempt or wait runs past it, so a run with several
+    failing channels still ends before its function times out.
     """
     if urlsplit(url).scheme not in ("https", "http"):
         # Refuse file:// and friends that urllib would happily open.
@@ -117,10 +123,16 @@ def post_to_slack(
     where = mask_webhook(url)
     status: int | None = None
     problem = ""
+    made = 0
     for attempt in range(1, max_attempts + 1):
         headers: Mapping[str, str] | None = None
+        budget = timeout if deadline is None else min(timeout, deadline - clock())
+        if budget < MIN_ATTEMPT_SECONDS:
+            problem = problem or "no time left for an attempt"
+            break
+        made = attempt
         try:
-            status, body, headers = _send(url, data, timeout)
+            status, body, headers = _send(url, data, budget)
         except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             # URLError.reason never contains the URL; keep only the class and reason.
             reason = getattr(error, "reason", None) or error
@@ -148,12 +160,13 @@ def post_to_slack(
                 )
             problem = f"HTTP {status}: {slack_error[:100] or 'no body'}"
         if attempt < max_attempts:
-            if status == 429:
-                do_sleep(_retry_after_seconds(headers, attempt))
-            else:
-                do_sleep(_backoff_seconds(attempt))
+            wait = _retry_after_seconds(headers, attempt) if status == 429 else None
+            wait = _backoff_seconds(attempt) if wait is None else wait
+            if deadline is not None and clock() + wait + MIN_ATTEMPT_SECONDS > deadline:
+                break  # no time to wait and try again: Lambda's retry will
+            do_sleep(wait)
     raise SlackDeliveryError(
-        f"Slack did not accept the message at {where} after {max_attempts} attempts ({problem})",
+        f"Slack did not accept the message at {where} after {made} attempt(s) ({problem})",
         status=status,
-        attempts=max_attempts,
+        attempts=made,
     )

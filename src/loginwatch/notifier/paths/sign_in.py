@@ -9,85 +9,56 @@ once (dispatch.py).
 
 Bursts: a credential-stuffing run can bring a hundred sign-ins a minute. Per
 ``BURST_WINDOW_SECONDS`` window of sign-in time, the first ``POSTED_PER_WINDOW``
-are posted one by one, the next one gets a single "this is a burst" notice, and
-the rest are left unclaimed: the alarm path lists them all in one digest a few
-minutes later. So the channel gets a bounded number of messages, every sign-in
-is counted in one of them, and none is dropped.
+sign-ins not yet reported are posted one by one, the next one gets a single
+"this is a burst" notice (claimed once per window and destination), and the rest
+are left unclaimed: the alarm path lists them all in one digest a few minutes
+later. So the channel gets a bounded number of messages, every sign-in is counted
+in one of them, and none is dropped. A sign-in the alarm path reported already, or
+a repeated delivery of one the window holds, is never counted again.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .claims import ClaimError, Claims
-from .dispatch import Composer, Payload, Sent, burst_report, send
-from .events import SignIn, parse_sign_in
-from .ipmatch import AllowList
-from .protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
-from .redelivery import lateness
-from .routing import Destination, Routes
-from .rules import Alert, Burst, Rule, RuleSet, find_bursts
-from .slack_message import (
-    build_alert_message,
-    build_burst_message,
-    build_test_message,
-)
+from ..claims import ClaimError, Claims, Placement
+from ..context import Context, Outcome
+from ..dispatch import Composer, Notice, Payload, Sent, burst_report, deliver, send
+from ..events import SignIn, parse_sign_in
+from ..protocol import TEST_EVENT_SOURCE
+from ..routing import Destination
+from ..rules import Alert, Burst, Rule, find_bursts
+from ..slack_message import build_alert_message, build_burst_message
 
 BURST_WINDOW_SECONDS = 300
 POSTED_PER_WINDOW = 3
 FAILURE_WINDOW = "failed-window#"
-_TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
+BURST_NOTICE = "burst-notice#"
 _FIELD_LIMIT = 64  # a failure window member holds IP and user name: keep it small
 
 
-@dataclass(frozen=True)
-class Outcome:
-    outcome: str
-    events: int = 0
-    test_id: str | None = None
-    reason: str | None = None
-    slack_status: int | None = None
+def recognises(event: Any) -> bool:
+    """An EventBridge event (a sign-in, or anything else the rules forward), not a test."""
+    return (
+        isinstance(event, Mapping)
+        and "detail-type" in event
+        and "detail" in event
+        and event.get("source") != TEST_EVENT_SOURCE
+    )
 
 
-def is_eventbridge_event(event: Any) -> bool:
-    return isinstance(event, Mapping) and "detail-type" in event and "detail" in event
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the handler gives the fast path: the rules, the routes, claims and Slack."""
-
-    allowlist: AllowList
-    rules: RuleSet
-    routes: Routes
-    alarm_name: str
-    claims: Callable[[], Claims]
-    post: Callable[[Destination, Payload], int | None]
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    # Account id(s) → names (organization mode); none by default.
-    account_names: Callable[[set[str]], dict[str, str]] = lambda ids: {}
-
-
-def handle(event: Mapping[str, Any], ctx: Context, *, late_cause: str | None = None) -> Outcome:
-    """Decide about one EventBridge event and post what it deserves.
-
-    ``late_cause``: the event comes from the retry queue, after delivery failed
-    for this reason; the message then says how late it is and why.
-    """
+def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
+    """Decide about one EventBridge event and post what it deserves."""
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         return Outcome("ignored", reason="EventBridge event without a detail object")
-    if event.get("source") == TEST_EVENT_SOURCE:
-        return _test(event, detail, ctx)
     sign_in = parse_sign_in(detail)
     if sign_in is None:
         return Outcome("ignored", reason="not a console sign-in")
     moment = ctx.now()
-    late = lateness(late_cause, sign_in.event_time, moment) if late_cause else None
+    late = ctx.late_note(sign_in.event_time)
     table = ctx.claims()
     failed_rule = ctx.rules.failures
     bursts: list[Burst] = []
@@ -110,39 +81,6 @@ def handle(event: Mapping[str, Any], ctx: Context, *, late_cause: str | None = N
 
 class _WindowFull(Exception):
     """A failure window holds BURST_CAP failures: its burst was reported long ago."""
-
-
-def _test(event: Mapping[str, Any], detail: Mapping[str, Any], ctx: Context) -> Outcome:
-    test_id = detail.get("loginwatchTestId")
-    if not isinstance(test_id, str) or not _TEST_ID_RE.match(test_id):
-        return Outcome("ignored", reason="test event without a valid test id")
-    origin = str(detail.get("awsRegion") or event.get("region") or "?")
-    # Only an enabled rule's name is taken from the event; anything else is no rule.
-    named = detail.get("loginwatchTestRule")
-    rule = ctx.rules.get(named) if isinstance(named, str) else None
-    status = None
-    for destination in test_targets(ctx.rules, ctx.routes, rule.name if rule else None):
-        payload = build_test_message(
-            test_id=test_id,
-            account_id=str(event.get("account", "")),
-            alarm_name=ctx.alarm_name,
-            path=f"fast path: EventBridge ({origin}) → Lambda → Slack",
-            destination=destination.name,
-            rule=rule.name if rule else None,
-        )
-        status = ctx.post(destination, payload)
-    return Outcome("test-posted", test_id=test_id, slack_status=status)
-
-
-def test_targets(rules: RuleSet, routes: Routes, rule_name: Any) -> Sequence[Destination]:
-    """A test for one rule goes where that rule's alerts go; without one, to the default."""
-    rule = rules.get(rule_name) if isinstance(rule_name, str) else None
-    if rule is None:
-        return (routes.default,)
-    return routes.targets((rule.name,), rule.severity)
-
-
-test_targets.__test__ = False  # type: ignore[attr-defined]
 
 
 def _member(sign_in: SignIn) -> str:
@@ -211,41 +149,62 @@ def _report_failure(
 
 def _report(alert: Alert, ctx: Context, table: Claims, now: datetime, late: str | None) -> Outcome:
     sign_in = alert.sign_in
-    # Counted by event id, so a retry or a duplicate delivery is not counted twice.
+    targets = ctx.routes.targets(alert.rule_names, alert.severity, sign_in.account_id)
+    if sign_in.event_id and table.reported(d.claim_key(sign_in.event_id) for d in targets):
+        # Reported already (by the alarm path, or an earlier delivery): not counted again.
+        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
     window = int(sign_in.event_time.timestamp()) // BURST_WINDOW_SECONDS
     try:
-        count = table.count_in_window(
+        # Counted by event id, so a retry or a duplicate delivery is not counted twice.
+        placed = table.place_in_window(
             f"burst#{sign_in.account_id}#{window}", BURST_WINDOW_SECONDS, sign_in.event_id
         )
     except ClaimError:
-        count = 1  # cannot count: post it (a repeat or a long digest beats a miss)
+        placed = Placement(1, repeated=False)  # cannot count: post it (a repeat beats a miss)
+    position = placed.count if placed is not None else POSTED_PER_WINDOW + 2
     if alert.severity == "critical" or alert.rule_names == ("failed_sign_ins",):
         # Never left to a digest: a critical one must not wait behind colleagues' sign-ins,
         # and a success after a burst of failures is in no alarm's window.
-        count = min(count, 1)
-    if count > POSTED_PER_WINDOW + 1:
-        return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {count} of its window")
-    if count == POSTED_PER_WINDOW + 1:
-        status = None
-        for destination in ctx.routes.targets(alert.rule_names, alert.severity, sign_in.account_id):
-            status = ctx.post(
-                destination,
-                build_burst_message(
-                    account_id=sign_in.account_id,
-                    count=count,
-                    window_minutes=BURST_WINDOW_SECONDS // 60,
-                    mention=destination.mention,
-                ),
+        position = 1
+    if position <= POSTED_PER_WINDOW:
+        seconds = max(0.0, (now - sign_in.event_time).total_seconds())
+        sent = _send([alert], [], ctx, late, fast_path_seconds=seconds)
+        sent.raise_if_incomplete()
+        if not sent.messages:
+            return Outcome(
+                "already-reported", 1, reason=f"{sign_in.event_id} was reported already"
             )
-        return Outcome(
-            "burst-notice", 1, reason="further sign-ins go to the alarm digest", slack_status=status
+        return Outcome("posted", 1, reason=_notes(sent), slack_status=sent.slack_status)
+    if position > POSTED_PER_WINDOW + 1 or (placed is not None and placed.repeated):
+        # A repeated delivery in a burst window (its notice, if any, went out when it first
+        # came) is left to the digest like the rest: the digest lists what nobody posted.
+        return Outcome("deferred-to-digest", 1, reason=f"burst: sign-in {position} of its window")
+    return _burst_notice(alert, ctx, f"{sign_in.account_id}#{window}", position)
+
+
+def _burst_notice(alert: Alert, ctx: Context, window: str, count: int) -> Outcome:
+    """The one "this is a burst" message of a window, claimed per destination."""
+    account = alert.sign_in.account_id
+
+    def compose(destination: Destination) -> Payload:
+        return build_burst_message(
+            account_id=account,
+            count=count,
+            window_minutes=BURST_WINDOW_SECONDS // 60,
+            mention=destination.mention,
         )
-    seconds = max(0.0, (now - sign_in.event_time).total_seconds())
-    sent = _send([alert], [], ctx, late, fast_path_seconds=seconds)
+
+    notice = Notice((BURST_NOTICE + window,), alert.rule_names, alert.severity, account, compose)
+    sent = deliver([notice], ctx)
     sent.raise_if_incomplete()
     if not sent.messages:
-        return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
-    return Outcome("posted", 1, reason=_notes(sent), slack_status=sent.slack_status)
+        return Outcome("deferred-to-digest", 1, reason="the burst notice went out already")
+    return Outcome(
+        "burst-notice",
+        1,
+        reason="further sign-ins go to the alarm digest",
+        slack_status=sent.slack_status,
+    )
 
 
 def _send(
@@ -274,10 +233,8 @@ def _send(
     return send(
         alerts,
         bursts,
-        routes=ctx.routes,
-        claims=ctx.claims,
-        post=ctx.post,
-        compose=Composer(
+        ctx,
+        Composer(
             alert_payload,
             burst_report(
                 via="fast path (EventBridge)",

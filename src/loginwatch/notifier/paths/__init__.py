@@ -1,0 +1,34 @@
+"""Every kind of event the notifier takes: one module each, with the same protocol.
+
+    recognises(event) -> bool           is this event of my kind?
+    handle(event, ctx) -> Outcome       decide, deliver through dispatch, say what happened
+
+``handler`` hands an event to the first path in ``PATHS`` that recognises it, with a
+``Context`` built once for the invocation. A path raises when the event must be tried
+again (Slack failed, another run holds a claim): Lambda's retries, then the retry
+queue, bring it back. Adding a kind of event is one module and one line below.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..context import Context, Outcome
+from . import alarm, drill_event, sign_in
+
+
+class Path(Protocol):
+    def recognises(self, event: Any) -> bool: ...
+
+    def handle(self, event: Any, ctx: Context) -> Outcome: ...
+
+
+PATHS: list[Path] = [
+    drill_event,  # `loginwatch test-alert --via fast-path`
+    sign_in,  # EventBridge: a console sign-in, seconds after it
+    alarm,  # SNS: a CloudWatch alarm, the backstop
+]
+
+
+def path_for(event: Any) -> Path | None:
+    return next((path for path in PATHS if path.recognises(event)), None)
