@@ -32,8 +32,6 @@ BASE_SETTINGS: dict[str, Any] = {
     "webhook_parameter": WEBHOOK_PARAMETER,
     "trail_log_group": LOG_GROUP,
     "allowlist": ["203.0.113.0/24", "2001:db8:1::/48"],
-    "filter_pattern": '{ ($.eventSource = "signin.amazonaws.com") && '
-    '($.eventName = "ConsoleLogin") && ($.sourceIPAddress != "203.0.113.*") }',
     "lookback_minutes": 10,
     "alarm_name": ALARM_NAME,
     "claims_table": CLAIMS_TABLE,

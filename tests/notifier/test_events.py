@@ -19,9 +19,7 @@ from loginwatch.notifier.events import (
     alarm_window,
     fetch_log_events,
     parse_sign_in,
-    select_unallowed,
 )
-from loginwatch.notifier.ipmatch import AllowList
 from tests.notifier.conftest import LOG_GROUP, REGION, Trail, alarm_event, cloudtrail_record
 
 
@@ -122,16 +120,3 @@ def test_parse_sign_in_fields() -> None:
     assert not failure.success and failure.error_message == "Failed authentication"
     assert failure.user_name == "alice"  # this record has no ARN, only userName
     assert parse_sign_in(cloudtrail_record("alice", eventName="AssumeRole")) is None
-
-
-def test_select_unallowed_dedupes_filters_and_sorts() -> None:
-    records = [
-        cloudtrail_record("alice"),  # 09:15:02
-        cloudtrail_record("bob"),  # allowed
-        cloudtrail_record("root"),  # 10:01:11
-        cloudtrail_record("alice"),  # duplicate eventID
-        cloudtrail_record("failure"),  # 10:05:59
-    ]
-    sign_ins = [parse_sign_in(r) for r in records]
-    chosen = select_unallowed(sign_ins, AllowList(["203.0.113.0/24"]))
-    assert [s.event_id[-1] for s in chosen] == ["4", "3", "1"]

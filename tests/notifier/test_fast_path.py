@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from loginwatch.demo.webhook_catcher import SlackReply
-from loginwatch.notifier import aws_clients, handler, protocol
+from loginwatch.notifier import aws_clients, context, handler, protocol
 from loginwatch.notifier.claims import KEY, POSTED, POSTING, ClaimBusy
 from loginwatch.notifier.paths import sign_in as fast_path
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
@@ -350,3 +350,25 @@ def test_the_burst_notice_goes_out_once_per_window(world: NotifierWorld) -> None
     notices = [r.json for r in world.slack.requests if "alarm digest" in r.json["text"]]
     assert len(notices) == 1 and len(world.slack.requests) == 4
     assert notices[0]["text"].startswith("4 console sign-ins")
+
+
+def test_a_claim_lasts_as_long_as_its_run_can_and_no_longer(world: NotifierWorld) -> None:
+    """The lease follows the run's real deadline (Lambda's remaining time), so a live claim
+    is never taken over and a dead run's claim frees soon after its timeout."""
+
+    class LambdaContext:
+        def __init__(self, millis: int) -> None:
+            self.millis = millis
+
+        def get_remaining_time_in_millis(self) -> int:
+            return self.millis
+
+    for remaining, event_id in ((12_000, "short-run"), (900_000, "long-run")):
+        claims = context.Context.for_invocation(LambdaContext(remaining)).claims()
+        claims.clock = lambda: 1_000_000.0
+        assert claims.claim(event_id)
+        item = boto3.client("dynamodb", region_name=REGION).get_item(
+            TableName=CLAIMS_TABLE, Key={KEY: {"S": event_id}}
+        )["Item"]
+        lease = int(item["lease_until"]["N"]) - 1_000_000
+        assert remaining / 1000 < lease <= remaining / 1000 + context.LEASE_MARGIN_SECONDS

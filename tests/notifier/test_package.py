@@ -25,6 +25,7 @@ EXPECTED_MODULES = {
     "alarm_event.py",
     "alarm_history.py",
     "aws_clients.py",
+    "calls.py",
     "claims.py",
     "context.py",
     "dispatch.py",

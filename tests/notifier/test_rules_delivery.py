@@ -6,6 +6,7 @@ local Slack stand-ins; the notifier reads each webhook from its own SecureString
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
-from loginwatch.notifier import handler
+from loginwatch.notifier import handler, settings
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from tests.notifier.conftest import (
     ACCOUNT_ID,
@@ -24,7 +25,7 @@ from tests.notifier.conftest import (
     iso,
     iter_texts,
 )
-from tests.notifier.test_fast_path import eventbridge_event
+from tests.notifier.test_fast_path import claim_state, eventbridge_event
 
 ROOT_ALARM = "loginwatch-cis-root-usage"
 MFA_ALARM = "loginwatch-cis-console-sign-in-without-mfa"
@@ -268,3 +269,79 @@ def test_a_test_event_naming_no_rule_of_ours_is_a_plain_test(
     # Only the real rule's test went where that rule goes; the others to the default.
     assert len(urgent.requests) == 1 and len(world.slack.requests) == 2
     assert not any("<!channel>" in r.body.decode() for r in world.slack.requests)
+
+
+def test_a_new_kind_of_event_needs_one_module_and_one_line(
+    world: NotifierWorld, urgent: SlackStub, use_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delivery, claims and routing come with the shape: a critical made-up event goes to
+    the default channel (it gets all) and to `urgent` (which takes critical), once each,
+    and a failed channel is retried alone."""
+    from loginwatch.notifier import paths
+    from tests.notifier import made_up_path
+
+    written = json.loads(settings.SETTINGS_FILE.read_text())
+    use_settings(**{**written, "default_gets": "all"})
+    monkeypatch.setattr(paths, "PATHS", [made_up_path, *paths.PATHS])  # the one line
+    event = {"source": made_up_path.SOURCE, "account": "111122223333"}
+    event["detail"] = {"id": "x1", "severity": "critical"}
+
+    urgent.script(SlackReply(404, "no_service"))  # `urgent` fails, the default takes it
+    with pytest.raises(SlackDeliveryError):
+        handler.lambda_handler(event, None)
+    assert [r.json["text"] for r in world.slack.requests] == ["made-up thing x1 for default"]
+    result = handler.lambda_handler(event, None)  # Lambda's retry: only `urgent` again
+    assert result["outcome"] == "posted"
+    assert len(world.slack.requests) == 1
+    assert [r.json["text"] for r in urgent.requests if r.status == 200] == [
+        "made-up thing x1 for urgent"
+    ]
+    assert handler.lambda_handler(event, None)["outcome"] == "already-reported"
+    assert len(world.slack.requests) == 1 and len(urgent.requests) == 2
+
+    low = {**event, "detail": {"id": "x2", "severity": "low"}}
+    assert handler.lambda_handler(low, None)["outcome"] == "posted"
+    assert world.slack.requests[-1].json["text"] == "made-up thing x2 for default"
+    assert len(urgent.requests) == 2  # routing: `urgent` takes critical only
+    monkeypatch.setattr(paths, "PATHS", paths.PATHS[1:])
+    assert handler.lambda_handler(low, None)["outcome"] == "ignored"  # unregistered: not taken
+
+
+def test_three_hanging_channels_fit_in_the_functions_timeout(
+    world: NotifierWorld, urgent: SlackStub, use_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every webhook hangs until its timeout. One after another at 5 s an attempt, three
+    tries each, they would take 45 s and Lambda would kill the run at 30 s (its claims
+    left "posting"); the run shares its time between them and ends before its deadline."""
+    from loginwatch.notifier import context, slack_delivery
+
+    third = {**URGENT, "name": "third", "parameter": "/loginwatch/slack-destinations/third"}
+    world.ssm.put_parameter(Name=third["parameter"], Value=urgent.url, Type="SecureString")
+    written = json.loads(settings.SETTINGS_FILE.read_text())
+    use_settings(**{**written, "destinations": [URGENT, third], "default_gets": "all"})
+
+    clock = {"now": 1000.0}
+    attempts: list[float] = []
+
+    def hang(url: str, data: bytes, timeout: float) -> Any:
+        attempts.append(timeout)
+        clock["now"] += timeout
+        raise TimeoutError("timed out")
+
+    def wait(seconds: float) -> None:
+        clock["now"] += seconds
+
+    monkeypatch.setattr(context, "_clock", lambda: clock["now"])
+    monkeypatch.setattr(slack_delivery, "_send", hang)
+    monkeypatch.setattr(slack_delivery, "_sleep", wait)
+
+    event, _ = eventbridge_event(world, "root")
+    with pytest.raises(SlackDeliveryError):
+        handler.lambda_handler(event, None)  # critical: every channel takes it
+    used = clock["now"] - 1000.0
+    assert used <= context.FUNCTION_TIMEOUT_SECONDS - context.END_RESERVE_SECONDS
+    assert len(attempts) >= 3  # each channel was tried
+    # Nothing was posted, so nothing stays claimed: Lambda's retry tries all three again.
+    event_id = event["detail"]["eventID"]
+    for key in (event_id, f"{event_id}#urgent", f"{event_id}#third"):
+        assert claim_state(key) is None

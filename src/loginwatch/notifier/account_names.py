@@ -12,6 +12,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .calls import MEMBER_ACCOUNTS, Call
+
+CALLS = (Call("organizations", "DescribeAccount", MEMBER_ACCOUNTS),)
+
 # Account id → its name, or None when the lookup failed (not retried in this container).
 _cache: dict[str, str | None] = {}
 

@@ -15,8 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .alarm_event import AlarmNotification
+from .calls import ALARMS, Call
 from .events import evaluated_span
 from .protocol import find_test_id
+
+# On ALARM → OK: when did the episode begin?
+CALLS = (Call("cloudwatch", "DescribeAlarmHistory", ALARMS),)
 
 # An episode longer than this needs sign-ins every period for a day; the fallback covers it.
 HISTORY_SPAN = timedelta(days=1)

@@ -25,6 +25,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import CLAIMS, Call
+
+# Claims are conditional writes; confirmations a batch; burst windows set updates.
+CALLS = tuple(
+    Call("dynamodb", operation, CLAIMS)
+    for operation in (
+        "PutItem",
+        "GetItem",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "DeleteItem",
+        "UpdateItem",
+    )
+)
+
 KEY = "eventId"
 TTL_ATTRIBUTE = "expires"
 POSTING, POSTED = "posting", "posted"

@@ -38,15 +38,18 @@ LEASE_MARGIN_SECONDS = 10
 
 Payload = dict[str, Any]
 
+_clock: Callable[[], float] = time.monotonic
 _settings: tuple[Settings, AllowList] | None = None
 _webhook_urls: dict[str, str] = {}  # SSM parameter name → webhook URL
+_queue_urls: dict[str, str] = {}  # SQS queue name → URL
 
 
 def reset() -> None:
-    """Forget settings, webhook URLs, clients and account names (as a cold start would)."""
+    """Forget settings, webhook and queue URLs, clients and account names (a cold start)."""
     global _settings
     _settings = None
     _webhook_urls.clear()
+    _queue_urls.clear()
     account_names.reset()
     aws_clients.reset()
 
@@ -57,6 +60,12 @@ def cached_settings() -> tuple[Settings, AllowList]:
         settings = load_settings()
         _settings = (settings, settings.allow_list())
     return _settings
+
+
+def queue_url(sqs: Any, name: str) -> str:
+    if name not in _queue_urls:
+        _queue_urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return _queue_urls[name]
 
 
 def without_webhooks(text: str) -> str:
@@ -106,7 +115,8 @@ class Context:
         """The deadline is the function's own (``get_remaining_time_in_millis``)."""
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
         seconds = remaining() / 1000 if callable(remaining) else FUNCTION_TIMEOUT_SECONDS
-        return cls(deadline=time.monotonic() + seconds, late_cause=late_cause)
+        clock = _clock  # looked up now: tests replace it
+        return cls(deadline=clock() + seconds, late_cause=late_cause, monotonic=clock)
 
     # ------------------------------------------------------------ settings
     @property

@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .alarm_event import AlarmNotification
-from .ipmatch import AllowList
+from .calls import TRAIL_LOGS, Call
+
+CALLS = (Call("logs", "FilterLogEvents", TRAIL_LOGS),)
 
 # Every console sign-in; the allowlist is applied exactly in Python afterwards
 # because the alarm's own filter pattern can only approximate CIDR ranges.
@@ -236,12 +238,6 @@ def unique_newest_first(sign_ins: Iterable[SignIn]) -> list[SignIn]:
             seen.add(sign_in.event_id)
         kept.append(sign_in)
     return sorted(kept, key=lambda s: (s.event_time, s.event_id), reverse=True)
-
-
-def select_unallowed(sign_ins: Iterable[SignIn], allowlist: AllowList) -> list[SignIn]:
-    """Sign-ins (successful or failed) from outside the allowlist, one per eventID,
-    newest first."""
-    return unique_newest_first(s for s in sign_ins if not allowlist.contains(s.source_ip))
 
 
 def first_ingested_after(sign_ins: Iterable[SignIn], moment: datetime) -> list[SignIn]:

@@ -15,8 +15,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import aws_clients, redelivery
-from .context import FUNCTION_TIMEOUT_SECONDS, Outcome, cached_settings
+from .calls import RETRY_QUEUE, Call
+from .context import FUNCTION_TIMEOUT_SECONDS, Outcome, cached_settings, queue_url
 from .slack_delivery import SlackDeliveryError
+
+# Each failed record is hidden from the retry queue for its backoff.
+CALLS = (
+    Call("sqs", "GetQueueUrl", RETRY_QUEUE),
+    Call("sqs", "ChangeMessageVisibility", RETRY_QUEUE),
+)
 
 # Below this much time left, a record is left for the next try rather than started:
 # one post with its Slack retries may take 15 s.
@@ -25,8 +32,6 @@ TIME_NEEDED_SECONDS = 12.0
 # One event, processed: its log record, and the error that failed it (or None).
 RunOne = Callable[[Any, Any, str | None], tuple[dict[str, Any], BaseException | None]]
 Emit = Callable[[Outcome, float, str | None], dict[str, Any]]
-
-_queue_urls: dict[str, str] = {}
 
 
 def recognises(event: Any) -> bool:
@@ -92,10 +97,8 @@ def _retry_later(record: Mapping[str, Any]) -> None:
         return  # a dead-letter queue's message, handed over by `loginwatch redeliver`
     sqs = aws_clients.client("sqs", settings.region)
     try:
-        if name not in _queue_urls:
-            _queue_urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         sqs.change_message_visibility(
-            QueueUrl=_queue_urls[name],
+            QueueUrl=queue_url(sqs, name),
             ReceiptHandle=receipt,
             VisibilityTimeout=redelivery.backoff_seconds(redelivery.receive_count(record)),
         )

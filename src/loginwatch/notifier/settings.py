@@ -27,7 +27,6 @@ _STRING_KEYS = (
     "region",
     "webhook_parameter",
     "trail_log_group",
-    "filter_pattern",
     "alarm_name",
     "claims_table",
     "retry_queue",
@@ -50,7 +49,6 @@ class Settings:
     webhook_parameter: str
     trail_log_group: str
     allowlist: tuple[str, ...]
-    filter_pattern: str
     lookback_minutes: int
     alarm_name: str
     claims_table: str
@@ -110,7 +108,6 @@ class Settings:
             webhook_parameter=data["webhook_parameter"],
             trail_log_group=data["trail_log_group"],
             allowlist=tuple(allowlist),
-            filter_pattern=data["filter_pattern"],
             lookback_minutes=lookback,
             alarm_name=data["alarm_name"],
             claims_table=data["claims_table"],
@@ -130,7 +127,6 @@ class Settings:
             "webhook_parameter": self.webhook_parameter,
             "trail_log_group": self.trail_log_group,
             "allowlist": list(self.allowlist),
-            "filter_pattern": self.filter_pattern,
             "lookback_minutes": self.lookback_minutes,
             "alarm_name": self.alarm_name,
             "claims_table": self.claims_table,

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .calls import WEBHOOKS, Call
+
+CALLS = (Call("ssm", "GetParameter", WEBHOOKS),)
+
 
 class WebhookNotConfigured(Exception):
     """The SSM parameter holding the webhook URL is missing or empty."""

@@ -171,9 +171,7 @@ def _report(alert: Alert, ctx: Context, table: Claims, now: datetime, late: str 
         sent = _send([alert], [], ctx, late, fast_path_seconds=seconds)
         sent.raise_if_incomplete()
         if not sent.messages:
-            return Outcome(
-                "already-reported", 1, reason=f"{sign_in.event_id} was reported already"
-            )
+            return Outcome("already-reported", 1, reason=f"{sign_in.event_id} was reported already")
         return Outcome("posted", 1, reason=_notes(sent), slack_status=sent.slack_status)
     if position > POSTED_PER_WINDOW + 1 or (placed is not None and placed.repeated):
         # A repeated delivery in a burst window (its notice, if any, went out when it first
