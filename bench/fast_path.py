@@ -53,7 +53,7 @@ def _settings() -> dict:
         {},
     )
     names = Names.for_config(config, "123456789012")
-    return notifier_settings(config, names, names.trail_log_group, "{ $.eventName = ConsoleLogin }")
+    return notifier_settings(config, names, names.trail_log_group).to_dict()
 
 
 SETTINGS = _settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,31 @@ TWO_REGIONS = frozenset({"us-east-1", "us-west-2"})
 
 def load_fixture(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text())
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "enabled_regions(*regions): the regions the emulator (aws_server) reports as enabled, "
+        "for a test about more than TWO_REGIONS",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_rsa_key_per_key_spec() -> Iterator[None]:
+    """moto makes an RSA private key for every KMS key, symmetric ones too (for Sign and
+    Verify, which loginwatch never calls): 0.1 s of CPU each time setup creates the claims
+    table (its SSE key). One key per key spec, made once, serves every test."""
+    import functools
+
+    from moto.kms import models as kms_models
+
+    original = kms_models.generate_private_key
+    kms_models.generate_private_key = functools.cache(original)
+    try:
+        yield
+    finally:
+        kms_models.generate_private_key = original
 
 
 @pytest.fixture(autouse=True)
@@ -88,10 +113,33 @@ def emulator_session() -> Iterator[Any]:
         server.stop()
 
 
+def report_enabled_regions(monkeypatch: pytest.MonkeyPatch, regions: Iterable[str]) -> None:
+    """The emulator's ec2 DescribeRegions reports only ``regions`` as enabled, the others
+    as not opted in, as for an account that has only those. The emulator runs in this
+    process (the server in a thread), so patching moto here answers the CLI's runs too."""
+    from moto.ec2.models.availability_zones_and_regions import Region, RegionsAndZonesBackend
+
+    enabled = set(regions)
+    reported = [
+        Region(r.name, r.endpoint, r.opt_in_status if r.name in enabled else "not-opted-in")
+        for r in RegionsAndZonesBackend.regions
+    ]
+    monkeypatch.setattr(RegionsAndZonesBackend, "regions", reported)
+
+
 @pytest.fixture
-def aws_server(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The session's emulator, reset, with AWS_ENDPOINT_URL pointing at it."""
+def aws_server(
+    emulator_session: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Any:
+    """The session's emulator, reset, with AWS_ENDPOINT_URL pointing at it.
+
+    The account has two regions enabled (TWO_REGIONS), as for the in-process tests: every
+    run reads each enabled region for left-overs, and one other region stands for all.
+    A test about more regions says which: ``@pytest.mark.enabled_regions(*regions)``.
+    """
     emulator_session.reset()
+    marker = request.node.get_closest_marker("enabled_regions")
+    report_enabled_regions(monkeypatch, marker.args if marker else TWO_REGIONS)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.url)
     return emulator_session
 

@@ -23,17 +23,25 @@ from typing import Any
 
 from .aws import Aws, translate_errors
 from .config import Config
+from .engine import NOT_OURS, REGION_NOT_ENABLED, is_unavailable, read_all, resources_for
 from .names import Names
-from .notifier.fast_path import test_targets
+from .notifier.dispatch import post_test
 from .notifier.protocol import (
     TEST_EVENT_DETAIL_TYPE,
     TEST_EVENT_SOURCE,
     marked_alarm_reason,
     marked_event_detail,
 )
+from .notifier.routing import Destination
+from .notifier.rules import Rule
 from .notifier.slack_delivery import SlackDeliveryError, post_to_slack
 from .notifier.slack_message import build_test_message
+from .resources.base import Deployment, Observed, Resource
 from .resources.function import count_errors
+from .resources.permission import EventsInvokePermission, InvokePermission
+from .resources.role import ForwardingRole
+from .resources.sign_in_rule import ForwardingRule, SignInRule
+from .resources.subscription import Subscription
 
 POLL_SECONDS = 3.0
 NOT_SET_UP = "Run `loginwatch setup` first (`loginwatch status` shows what is missing)."
@@ -60,47 +68,39 @@ class DrillResult:
 def via_slack(
     config: Config, test_id: str, *, account: str = "", rule: str | None = None
 ) -> DrillResult:
-    """Post to the default webhook, or, for ``rule``, to every destination its alerts go to."""
+    """Post to the default webhook, or, for ``rule``, to every destination its alerts go to:
+    the notifier's own test delivery (dispatch.post_test), posting from this machine."""
     from .summary import config_routes
 
     webhooks = {"default": config.webhook_url} | {
         d.name: d.webhook_url for d in config.destinations
     }
-    targets = test_targets(config.rules, config_routes(config), rule)
-    started = time.perf_counter()
-    statuses: list[str] = []
-    status = None
-    for destination in targets:
-        payload = build_test_message(
+    alarm = Names.for_config(config, account or "0" * 12).rule_alarm(rule or "outside_allowlist")
+    trying: list[str] = []
+
+    def post(destination: Destination, payload: dict[str, Any]) -> int:
+        trying[:] = [destination.name]
+        return post_to_slack(webhooks[destination.name], payload).status
+
+    def message(destination: Destination, tested: Rule | None) -> dict[str, Any]:
+        return build_test_message(
             test_id=test_id,
             account_id=account,
-            alarm_name=Names.for_config(config, account or "0" * 12).rule_alarm(
-                rule or "outside_allowlist"
-            ),
+            alarm_name=alarm,
             path="this machine → Slack webhook (AWS not involved)",
             destination=destination.name,
-            rule=rule,
+            rule=tested.name if tested else None,
         )
-        try:
-            status = post_to_slack(webhooks[destination.name], payload).status
-        except SlackDeliveryError as exc:
-            return DrillResult(
-                "slack",
-                test_id,
-                False,
-                time.perf_counter() - started,
-                exc.status,
-                f"destination {destination.name}: {exc}",
-            )
-        statuses.append(destination.name)
-    return DrillResult(
-        "slack",
-        test_id,
-        True,
-        time.perf_counter() - started,
-        status,
-        f"Slack accepted the message ({', '.join(statuses)})",
-    )
+
+    started = time.perf_counter()
+    try:
+        status, posted = post_test(config_routes(config), config.rules, rule, post, message)
+    except SlackDeliveryError as exc:
+        seconds = time.perf_counter() - started
+        detail = f"destination {trying[0]}: {exc}"
+        return DrillResult("slack", test_id, False, seconds, exc.status, detail)
+    detail = f"Slack accepted the message ({', '.join(posted)})"
+    return DrillResult("slack", test_id, True, time.perf_counter() - started, status, detail)
 
 
 # ---------------------------------------------------------------- --via lambda
@@ -171,7 +171,7 @@ class NotifierAnswer:
 
 def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
     """Invoke the notifier synchronously with ``event`` (test-alert, redeliver)."""
-    with translate_errors("lambda:InvokeFunction", names.function, missing=NOT_SET_UP):
+    with translate_errors(names.function, missing=NOT_SET_UP):
         response = aws.client("lambda").invoke(
             FunctionName=names.function,
             InvocationType="RequestResponse",
@@ -245,8 +245,7 @@ class Clock:
 
 
 def via_alarm(
-    aws: Aws,
-    names: Names,
+    deployment: Deployment,
     test_id: str,
     *,
     timeout: float,
@@ -256,13 +255,14 @@ def via_alarm(
 ) -> DrillResult:
     """Fire the real alarm (``rule``'s, or outside_allowlist's), wait for the notifier's log
     line with our test id, reset the alarm."""
+    aws, names = deployment.live_aws, deployment.names
     clock = clock or Clock()
     cloudwatch = aws.client("cloudwatch")
     logs = aws.client("logs")
     since = datetime.now(UTC) - timedelta(minutes=1)
     started = clock.now()
     alarm = names.rule_alarm(rule or "outside_allowlist")
-    with translate_errors("cloudwatch:SetAlarmState", f"the alarm {alarm}", missing=NOT_SET_UP):
+    with translate_errors(f"the alarm {alarm}", missing=NOT_SET_UP):
         cloudwatch.set_alarm_state(
             AlarmName=alarm, StateValue="ALARM", StateReason=marked_alarm_reason(test_id, rule)
         )
@@ -277,12 +277,12 @@ def via_alarm(
             timeout=timeout,
             clock=clock,
             on_wait=on_wait,
-            diagnose=lambda: diagnose(aws, names, since),
+            diagnose=lambda: diagnose(deployment, since),
         )
     finally:
         # Back to OK, so a real sign-in right after this still causes a transition (alarm
         # actions only run on state changes).
-        with translate_errors("cloudwatch:SetAlarmState", alarm):
+        with translate_errors(alarm):
             cloudwatch.set_alarm_state(
                 AlarmName=alarm,
                 StateValue="OK",
@@ -334,8 +334,7 @@ def _wait_for_delivery(
 
 
 def via_fast_path(
-    aws: Aws,
-    names: Names,
+    deployment: Deployment,
     test_id: str,
     *,
     region: str,
@@ -345,11 +344,12 @@ def via_fast_path(
     rule: str | None = None,
 ) -> DrillResult:
     """Put a marked test event on ``region``'s default bus and wait for the notifier."""
+    aws, names = deployment.live_aws, deployment.names
     clock = clock or Clock()
     since = datetime.now(UTC) - timedelta(minutes=1)
     started = clock.now()
     events = aws.client("events", region)
-    with translate_errors("events:PutEvents", f"the default event bus in {region}"):
+    with translate_errors(f"the default event bus in {region}"):
         answer = events.put_events(
             Entries=[
                 {
@@ -381,57 +381,94 @@ def via_fast_path(
         timeout=timeout,
         clock=clock,
         on_wait=on_wait,
-        diagnose=lambda: diagnose_fast_path(aws, names, region, since),
+        diagnose=lambda: diagnose_fast_path(deployment, region, since),
     )
 
 
-def _rule_findings(aws: Any, names: Names, region: str, want: dict[str, str]) -> list[str]:
-    """Is the sign-in rule in ``region`` there, enabled, and pointing at ``want``?"""
-    events = aws.client("events", region)
-    where = "forwarding rule" if region != names.region else "home rule"
-    with translate_errors("events:DescribeRule", f"{names.sign_in_rule} in {region}"):
-        try:
-            rule = events.describe_rule(Name=names.sign_in_rule)
-        except events.exceptions.ResourceNotFoundException:
-            return [f"{where} ({region}): {names.sign_in_rule} does not exist (run setup)."]
-        targets = events.list_targets_by_rule(Rule=names.sign_in_rule).get("Targets", [])
-    findings = []
-    if rule.get("State") != "ENABLED":
-        findings.append(f"{where} ({region}): the rule is {rule.get('State')} (run setup).")
-    if not any(all(t.get(k) == v for k, v in want.items()) for t in targets):
-        findings.append(f"{where} ({region}): the rule does not target {want['Arn']} (run setup).")
+# ---------------------------------------------------------------- diagnosis
+
+# How each route's findings name the fix, as they always have.
+FIX_ALARM = "(run `loginwatch setup`)"
+FIX_FAST_PATH = "(run setup)"
+NOT_ASKED = "the config does not ask for it here (fast path off, or the region not listed)"
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link a test alert crosses, judged by the resource that describes it."""
+
+    kind: str  # the resource kind, in engine.resources_for, that describes the link
+    region: str
+    where: str  # how a finding names the link
+    missing: str  # what the resource's absence means; "{name}" is its name
+
+
+def _judge(deployment: Deployment, links: list[Link], fix: str) -> list[str]:
+    """Read each link's resource from the engine's one list, and say, in the order the
+    alert travels, what is missing, differs from what setup makes, or fails its checks."""
+    chain = resources_for(deployment)
+    found = [
+        next((r for r in chain if r.kind == link.kind and r.region == link.region), None)
+        for link in links
+    ]
+    wanted = [r for r in found if r is not None and r.wanted]
+    readings = iter(read_all(deployment, wanted, concurrency=1))  # in the order of ``wanted``
+    findings: list[str] = []
+    for link, resource in zip(links, found, strict=True):
+        if resource is None or not resource.wanted:
+            findings.append(f"{link.where}: {NOT_ASKED}.")
+        else:
+            findings += _link_findings(link, resource, next(readings), fix)
     return findings
 
 
-def diagnose_fast_path(aws: Any, names: Names, region: str, since: datetime) -> list[str]:
+def _link_findings(
+    link: Link, resource: Resource, observed: Observed | None, fix: str
+) -> list[str]:
+    if is_unavailable(observed):
+        return [f"{link.where}: {REGION_NOT_ENABLED}."]
+    if observed is None:
+        return [f"{link.where}: {link.missing.format(name=resource.name)} {fix}."]
+    if not resource.owned(observed) and not resource.adoptable(observed):
+        return [f"{link.where}: {resource.name} {NOT_OURS}, so setup leaves it alone."]
+    changes = resource.diff(observed)
+    findings = [f"{link.where}: {'; '.join(changes)} {fix}."] if changes else []
+    # A check that repeats the drift would only say the line above again.
+    return findings + [
+        f"{link.where}: {check.detail}."
+        for check in resource.checks(observed)
+        if not check.ok and not check.repeats_drift
+    ]
+
+
+def diagnose_fast_path(deployment: Deployment, region: str, since: datetime) -> list[str]:
     """Check each link of the fast path, in the order the event travels."""
-    findings: list[str] = []
-    role_arn = names.role_arn(names.forwarding_role)
-    if region != names.region:
-        findings += _rule_findings(
-            aws, names, region, {"Arn": names.event_bus_arn(), "RoleArn": role_arn}
-        )
-        iam = aws.client("iam")
-        with translate_errors("iam:GetRole", names.forwarding_role):
-            try:
-                iam.get_role(RoleName=names.forwarding_role)
-            except iam.exceptions.NoSuchEntityException:
-                findings.append(
-                    f"forwarding role: {names.forwarding_role} does not exist, so EventBridge "
-                    "cannot put events on the home bus (run setup)."
-                )
-    findings += _rule_findings(aws, names, names.region, {"Arn": names.function_arn})
-    lam = aws.client("lambda")
-    with translate_errors("lambda:GetPolicy", names.function):
-        try:
-            policy = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])
-        except lam.exceptions.ResourceNotFoundException:
-            policy = {}
-    if not any(s.get("Sid") == names.events_permission_sid for s in policy.get("Statement", [])):
-        findings.append(
-            "EventBridge → Lambda: EventBridge is not allowed to invoke the notifier (run setup)."
-        )
-    findings += _function_and_slack_findings(aws, names, since)
+    names = deployment.names
+    home = names.region
+    links: list[Link] = []
+    if region != home:
+        links += [
+            Link(
+                ForwardingRule.kind, region, f"forwarding rule ({region})", "{name} does not exist"
+            ),
+            Link(
+                ForwardingRole.kind,
+                home,
+                "forwarding role",
+                "{name} does not exist, so EventBridge cannot put events on the home bus",
+            ),
+        ]
+    links += [
+        Link(SignInRule.kind, home, f"home rule ({home})", "{name} does not exist"),
+        Link(
+            EventsInvokePermission.kind,
+            home,
+            "EventBridge → Lambda",
+            "EventBridge is not allowed to invoke the notifier",
+        ),
+    ]
+    findings = _judge(deployment, links, FIX_FAST_PATH)
+    findings += _function_and_slack_findings(deployment.live_aws, names, since)
     if not findings:
         findings.append(
             "Every link looks configured. EventBridge delivery is best effort and usually "
@@ -457,7 +494,7 @@ def _function_and_slack_findings(aws: Any, names: Names, since: datetime) -> lis
 
 
 def _find_delivery(logs: Any, names: Names, test_id: str, since: datetime) -> dict[str, Any] | None:
-    with translate_errors("logs:FilterLogEvents", names.notifier_log_group):
+    with translate_errors(names.notifier_log_group):
         try:
             found = logs.filter_log_events(
                 logGroupName=names.notifier_log_group,
@@ -471,33 +508,22 @@ def _find_delivery(logs: Any, names: Names, test_id: str, since: datetime) -> di
     return mine[-1] if mine else None
 
 
-def diagnose(aws: Any, names: Names, since: datetime) -> list[str]:
+def diagnose(deployment: Deployment, since: datetime) -> list[str]:
     """Check each link of the chain and say which one most likely broke, in order."""
-    findings: list[str] = []
-    sns = aws.client("sns")
-    with translate_errors("sns:ListSubscriptionsByTopic", names.topic):
-        subs = sns.list_subscriptions_by_topic(TopicArn=names.topic_arn).get("Subscriptions", [])
-    mine = [
-        s for s in subs if s.get("Protocol") == "lambda" and s.get("Endpoint") == names.function_arn
+    home = deployment.names.region
+    links = [
+        Link(
+            Subscription.kind,
+            home,
+            "SNS → Lambda",
+            "the topic has no subscription for the notifier",
+        ),
+        Link(
+            InvokePermission.kind, home, "SNS → Lambda", "SNS is not allowed to invoke the notifier"
+        ),
     ]
-    if not mine:
-        findings.append(
-            "SNS → Lambda: the topic has no subscription for the notifier (run `loginwatch setup`)."
-        )
-    elif all(s.get("SubscriptionArn") == "PendingConfirmation" for s in mine):
-        findings.append("SNS → Lambda: the subscription is pending confirmation.")
-    lam = aws.client("lambda")
-    with translate_errors("lambda:GetPolicy", names.function):
-        try:
-            policy = json.loads(lam.get_policy(FunctionName=names.function)["Policy"])
-        except lam.exceptions.ResourceNotFoundException:
-            policy = {}  # no function, or a function nobody may invoke
-    allowed = any(s.get("Sid") == names.permission_sid for s in policy.get("Statement", []))
-    if not allowed:
-        findings.append(
-            "SNS → Lambda: SNS is not allowed to invoke the notifier (run `loginwatch setup`)."
-        )
-    findings += _function_and_slack_findings(aws, names, since)
+    findings = _judge(deployment, links, FIX_ALARM)
+    findings += _function_and_slack_findings(deployment.live_aws, deployment.names, since)
     if not findings:
         findings.append(
             "Every link looks configured. CloudWatch → SNS may be slow, or the topic's KMS key "
@@ -507,7 +533,7 @@ def diagnose(aws: Any, names: Names, since: datetime) -> list[str]:
 
 
 def _recent_failures(logs: Any, names: Names, since: datetime) -> list[dict[str, Any]]:
-    with translate_errors("logs:FilterLogEvents", names.notifier_log_group):
+    with translate_errors(names.notifier_log_group):
         try:
             found = logs.filter_log_events(
                 logGroupName=names.notifier_log_group,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from .names import Names
+from .notifier import calls as notifier_calls
+from .operator_policy import iam_actions
 
 VERSION = "2012-10-17"
 SID_PREFIX = "Loginwatch"
@@ -20,6 +22,7 @@ DENY_INSECURE_SID = "LoginwatchDenyInsecureTransport"
 TOPIC_PUBLISH_SID = "LoginwatchAllowAlarmPublish"
 QUEUE_PRODUCER_SID = "LoginwatchProducer"
 QUEUE_ONLY_PRODUCER_SID = "LoginwatchOnlyTheProducer"
+FORWARDING_SID = "ForwardSignInsToHomeBus"
 
 Policy = dict[str, Any]
 
@@ -129,77 +132,61 @@ def trail_role_policy(names: Names, log_group: str) -> Policy:
     }
 
 
+# The notifier role's statements, one per thing its calls target (notifier/calls.py).
+_NOTIFIER_SIDS = {
+    notifier_calls.OWN_LOGS: "WriteOwnLogs",
+    notifier_calls.WEBHOOKS: "ReadWebhook",
+    notifier_calls.TRAIL_LOGS: "ReadSignInEvents",
+    notifier_calls.ALARMS: "ReadAlarmHistory",
+    notifier_calls.CLAIMS: "ClaimSignIns",
+    notifier_calls.RETRY_QUEUE: "RetryUndeliveredAlerts",
+    notifier_calls.MEMBER_ACCOUNTS: "NameMemberAccounts",
+}
+
+
 def notifier_role_policy(
     names: Names,
     trail_log_group: str,
     parameter_key_arn: str | None,
     organization: tuple[str, str] | None = None,
 ) -> Policy:
-    """``organization``: (management account, organization id) when the notifier names
-    member accounts: it may then call organizations:DescribeAccount, and nothing else."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            # Lambda names its streams per container: the stream part must be a wildcard.
-            "Resource": f"{names.log_group_arn(names.notifier_log_group)}:log-stream:*",
-        },
-        {
-            "Sid": "ReadWebhook",
-            "Effect": "Allow",
-            "Action": "ssm:GetParameter",
-            # The default webhook and every destination's (named by setup, not by events).
-            "Resource": [names.parameter_arn, names.destination_parameter_arn("*")],
-        },
-        {
-            "Sid": "ReadSignInEvents",
-            "Effect": "Allow",
-            "Action": "logs:FilterLogEvents",
-            # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
-            "Resource": f"{names.log_group_arn(trail_log_group)}:*",
-        },
-        {
-            "Sid": "ReadAlarmHistory",
-            "Effect": "Allow",
-            # On ALARM → OK the notifier looks up when the episode began.
-            "Action": "cloudwatch:DescribeAlarmHistory",
-            "Resource": names.every_alarm_arn,
-        },
-    ]
-    statements.append(
-        {
-            "Sid": "ClaimSignIns",
-            "Effect": "Allow",
-            # Each sign-in is claimed once (conditional writes) so no path reports it twice.
-            "Action": [
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
-            ],
-            "Resource": names.claims_table_arn,
-        }
-    )
-    statements.append(
-        {
-            "Sid": "RetryUndeliveredAlerts",
-            "Effect": "Allow",
-            # SendMessage: Lambda's OnFailure destination writes with this role. The rest:
-            # the retry mapping reads with it, and the notifier sets each retry's backoff.
-            "Action": [
-                "sqs:SendMessage",
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes",
-                "sqs:GetQueueUrl",
-                "sqs:ChangeMessageVisibility",
-            ],
-            "Resource": names.queue_arn(names.retry_queue),
-        }
-    )
+    """Exactly what the notifier calls (each module's ``CALLS``) and what Lambda does with
+    its role (``BY_LAMBDA``), each on the ARNs it targets. ``organization``: (management
+    account, organization id) when the notifier names member accounts."""
+    arns: dict[str, list[str]] = {
+        # Lambda names its streams per container: the stream part must be a wildcard.
+        notifier_calls.OWN_LOGS: [f"{names.log_group_arn(names.notifier_log_group)}:log-stream:*"],
+        # The default webhook and every destination's (named by setup, not by events).
+        notifier_calls.WEBHOOKS: [names.parameter_arn, names.destination_parameter_arn("*")],
+        # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
+        notifier_calls.TRAIL_LOGS: [f"{names.log_group_arn(trail_log_group)}:*"],
+        notifier_calls.ALARMS: [names.every_alarm_arn],
+        notifier_calls.CLAIMS: [names.claims_table_arn],
+        notifier_calls.RETRY_QUEUE: [names.queue_arn(names.retry_queue)],
+        notifier_calls.MEMBER_ACCOUNTS: [],
+    }
+    if organization:
+        management, org_id = organization
+        arns[notifier_calls.MEMBER_ACCOUNTS] = [
+            f"arn:{names.partition}:organizations::{management}:account/{org_id}/*"
+        ]
+    calls = (*notifier_calls.declared(), *notifier_calls.BY_LAMBDA)
+    statements: list[dict[str, Any]] = []
+    for target, sid in _NOTIFIER_SIDS.items():
+        actions = sorted(
+            {a for c in calls if c.target == target for a in iam_actions((c.service, c.operation))}
+        )
+        if actions and arns[target]:
+            statements.append(
+                {
+                    "Sid": sid,
+                    "Effect": "Allow",
+                    "Action": actions[0] if len(actions) == 1 else actions,
+                    "Resource": arns[target][0] if len(arns[target]) == 1 else arns[target],
+                }
+            )
     if parameter_key_arn:
+        # GetParameter WithDecryption on a customer-managed key: KMS checks the role too.
         statements.append(
             {
                 "Sid": "DecryptWebhook",
@@ -209,16 +196,6 @@ def notifier_role_policy(
                 "Condition": {
                     "StringEquals": {"kms:ViaService": f"ssm.{names.region}.amazonaws.com"}
                 },
-            }
-        )
-    if organization:
-        management, org_id = organization
-        statements.append(
-            {
-                "Sid": "NameMemberAccounts",
-                "Effect": "Allow",
-                "Action": "organizations:DescribeAccount",
-                "Resource": f"arn:{names.partition}:organizations::{management}:account/{org_id}/*",
             }
         )
     return {"Version": VERSION, "Statement": statements}
@@ -252,19 +229,15 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def forwarding_role_policy(names: Names) -> Policy:
-    """What EventBridge may do with the forwarding role: put events on the home bus only."""
-    return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "ForwardSignInsToHomeBus",
-                "Effect": "Allow",
-                "Action": "events:PutEvents",
-                "Resource": names.event_bus_arn(),
-            }
-        ],
-    }
+def forwarding_role_policy(names: Names, *, sid: str | None = FORWARDING_SID) -> Policy:
+    """What EventBridge may do with a forwarding role: put events on the home bus only.
+
+    One document for the home account's forwarding role and the member accounts' (the
+    StackSet template). The template's statement has never had a Sid (``sid=None``):
+    any change to the template redeploys every member account's stack.
+    """
+    statement = {"Effect": "Allow", "Action": "events:PutEvents", "Resource": names.event_bus_arn()}
+    return {"Version": VERSION, "Statement": [{"Sid": sid, **statement} if sid else statement]}
 
 
 def producer_only_queue_policy(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,8 @@ import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
 from . import __version__
-from .errors import AwsError, CredentialsError
+from .errors import AwsError, CredentialsError, LoginwatchError
+from .operator_policy import Operation, iam_actions
 
 # botocore's standard mode retries throttling, 5xx and connection errors with
 # jittered backoff. In the Config dict max_attempts counts retries: 10 retries
@@ -92,12 +94,35 @@ class Aws:
                         read_timeout=60,
                     ),
                 )
+                client.meta.events.register("before-parameter-build.*.*", _note_call)
                 client.meta.events.register("before-call.*.*", self._record)
                 self._clients[key] = client
             return self._clients[key]
 
     def _record(self, model: Any, **kwargs: Any) -> None:
         self.recorder(model, **kwargs)
+
+
+# The API call each thread made last (or has in flight): an error names the IAM action
+# AWS checked for the call that failed, not one typed beside it. Noted when botocore
+# starts a call, before it validates the parameters, so that no error of a call can
+# be blamed on the one before it. A waiter's WaiterError names no operation: the call
+# it failed on is the last one its thread made.
+_calls = threading.local()
+
+
+def _note_call(model: Any, **_: Any) -> None:
+    _calls.last = (model.service_model.service_name, model.name)
+
+
+def failed_call_actions(operation_name: str | None = None) -> tuple[str, ...]:
+    """The IAM actions AWS checks for the call that just failed on this thread, its own
+    first; ``operation_name`` is botocore's name for it, when the error carries one."""
+    last: Operation | None = getattr(_calls, "last", None)
+    if last is not None and operation_name in (None, last[1]):
+        return iam_actions(last)
+    # A client loginwatch did not make (no call noted): the operation, without its service.
+    return (operation_name or "the AWS call",)
 
 
 def connect(
@@ -115,7 +140,7 @@ def connect(
         ) from None
     aws = Aws(session=session, region=region, account_id="", partition="aws", recorder=recorder)
     aws.sleep = sleep
-    identity = call(aws, "sts", "get_caller_identity", action="sts:GetCallerIdentity")
+    identity = call(aws, "sts", "get_caller_identity")
     aws.account_id = identity["Account"]
     aws.partition = identity["Arn"].split(":")[1]
     return aws
@@ -135,16 +160,10 @@ def _share_model_loader(session: boto3.Session) -> None:
         botocore_session.register_component("data_loader", _shared_loader)
 
 
-def call(
-    aws: Aws, service: str, operation: str, *, action: str | None = None, **params: Any
-) -> Any:
+def call(aws: Aws, service: str, operation: str, **params: Any) -> Any:
     """One AWS call with errors translated; use for calls whose errors are all fatal."""
-    with translate_errors(action or f"{service}:{_pascal(operation)}", params.get("Name", "")):
+    with translate_errors(params.get("Name", "")):
         return getattr(aws.client(service), operation)(**params)
-
-
-def _pascal(operation: str) -> str:
-    return "".join(part.capitalize() for part in operation.split("_"))
 
 
 def error_code(exc: BaseException) -> str:
@@ -181,10 +200,62 @@ NOT_FOUND = {
 }
 
 
+# How AWS names the action it denied: "User: arn:... is not authorized to perform:
+# lambda:CreateFunction on resource: ..." (SQS's and some others' messages name none).
+NOT_AUTHORIZED = re.compile(r"not authorized to perform:?\s*([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
+
+
+def _named_by_aws(message: str, actions: tuple[str, ...]) -> str:
+    """The action AWS's message says it denied, spelled as IAM spells it, or ""."""
+    found = NOT_AUTHORIZED.search(message)
+    if not found:
+        return ""
+    named = found.group(1)
+    return next((a for a in actions if a.lower() == named.lower()), named)
+
+
+def _and(items: tuple[str, ...]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _fail(
+    code: str, message: str, actions: tuple[str, ...], resource: str, missing: str
+) -> LoginwatchError:
+    """The error for an AWS error answer to the call AWS authorises with ``actions``."""
+    action, target = actions[0], f" on {resource}" if resource else ""
+    if code in EXPIRED:
+        return CredentialsError(
+            "Your AWS credentials have expired.",
+            "Refresh them (`aws sso login`, or new temporary keys) and try again.",
+        )
+    if code in BAD_CREDENTIALS:
+        return CredentialsError(
+            f"AWS rejected the credentials ({code}).",
+            "Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and that the "
+            "region is enabled for the account.",
+        )
+    if missing and code in NOT_FOUND:
+        return AwsError(f"{resource or 'A resource'} does not exist ({action}).", missing)
+    if code in ACCESS_DENIED:
+        # AWS's message usually names what it denied (iam:PassRole for CreateFunction);
+        # when it does not, every action the call needs is a suspect.
+        named = _named_by_aws(message, actions)
+        grant = (named,) if named else actions
+        needs = f" needs {named}" if named and named != action else ""
+        return AwsError(
+            f"Access denied: {action}{target}{needs}.",
+            f"Grant {_and(grant)} to the identity running loginwatch "
+            "(`loginwatch permissions` prints the full policy).",
+        )
+    return AwsError(f"{action}{target} failed: {code}: {message}")
+
+
 @contextmanager
-def translate_errors(action: str, resource: str = "", *, missing: str = "") -> Iterator[None]:
+def translate_errors(resource: str = "", *, missing: str = "") -> Iterator[None]:
     """Turn botocore errors into one or two lines naming the action, resource and fix.
 
+    The action is the IAM action AWS checks for the call that failed (see
+    ``failed_call_actions``), whichever call of the block it was.
     ``missing``: the fix to give when the resource does not exist (for commands that
     need what setup makes), instead of AWS's own words ("An unspecified service error").
     """
@@ -208,36 +279,24 @@ def translate_errors(action: str, resource: str = "", *, missing: str = "") -> I
         ) from None
     except botocore.exceptions.EndpointConnectionError as exc:
         raise AwsError(
-            f"Cannot reach AWS for {action}: {exc}",
+            f"Cannot reach AWS for {failed_call_actions()[0]}: {exc}",
             "Check the network, the region name, and AWS_ENDPOINT_URL if you set it.",
         ) from None
     except botocore.exceptions.ClientError as exc:
-        code = error_code(exc)
-        message = error_message(exc)
-        if code in EXPIRED:
-            raise CredentialsError(
-                "Your AWS credentials have expired.",
-                "Refresh them (`aws sso login`, or new temporary keys) and try again.",
+        actions = failed_call_actions(exc.operation_name)
+        raise _fail(error_code(exc), error_message(exc), actions, resource, missing) from None
+    except botocore.exceptions.WaiterError as exc:
+        # An error answer to the waiter's own call (AccessDenied on its polling GetFunction)
+        # is that call's error; a timeout or a failure state is the waiter's.
+        error = (exc.last_response or {}).get("Error") or {}
+        actions = failed_call_actions()
+        if error.get("Code"):
+            raise _fail(
+                str(error["Code"]), str(error.get("Message", "")), actions, resource, missing
             ) from None
-        if code in BAD_CREDENTIALS:
-            raise CredentialsError(
-                f"AWS rejected the credentials ({code}).",
-                "Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and that the "
-                "region is enabled for the account.",
-            ) from None
-        if missing and code in NOT_FOUND:
-            raise AwsError(
-                f"{resource or 'A resource'} does not exist ({action}).", missing
-            ) from None
-        if code in ACCESS_DENIED:
-            raise AwsError(
-                f"Access denied: {action}{target}.",
-                f"Grant {action} to the identity running loginwatch "
-                "(`loginwatch permissions` prints the full policy).",
-            ) from None
-        raise AwsError(f"{action}{target} failed: {code}: {message}") from None
+        raise AwsError(f"{actions[0]}{target} failed: {exc}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        raise AwsError(f"{action}{target} failed: {exc}") from None
+        raise AwsError(f"{failed_call_actions()[0]}{target} failed: {exc}") from None
 
 
 def retry_while(

@@ -20,7 +20,6 @@ from .errors import (
     LoginwatchError,
     UsageError,
 )
-from .names import Names
 from .notifier.rules import RULE_NAMES
 from .summary import summarize
 
@@ -36,7 +35,6 @@ class Options:
     config_path: str | None
     profile: str | None
     region: str | None
-    debug: bool
 
     def load(self) -> Config:
         return load_config(resolve_config_path(self.config_path))
@@ -72,7 +70,7 @@ def _config_option(func: click.decorators.FC) -> click.decorators.FC:
 )
 @click.option("--profile", help="AWS profile to use (overrides AWS_PROFILE).")
 @click.option("--region", help="Override the config's region.")
-@click.option("--debug", is_flag=True, help="Show tracebacks and AWS calls on errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
 @click.version_option(__version__, prog_name="loginwatch")
 @click.pass_context
 def cli(
@@ -83,7 +81,7 @@ def cli(
     debug: bool,
 ) -> None:
     """Alert a Slack channel when someone signs in to the AWS console from outside your allowlist."""
-    ctx.obj = Options(config_path=config_path, profile=profile, region=region, debug=debug)
+    ctx.obj = Options(config_path=config_path, profile=profile, region=region)
 
 
 def _check_ips(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -308,6 +306,7 @@ def test_alert(
 ) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
     from . import alert_drill as alerts
+    from . import engine
 
     test_id = alerts.new_test_id()
     if via == "slack":
@@ -318,7 +317,9 @@ def test_alert(
     else:
         config, aws = _connect(options)
         _require_rule_on(config, rule)
-        names = Names.for_config(config, aws.account_id, aws.partition)
+        # Names and the resource list for the diagnosis; building it reads nothing.
+        deployment = engine.drill_deployment(config, aws)
+        names = deployment.names
         if via == "lambda":
             with ui.out.status(f"Invoking {names.function} with test {test_id} …"):
                 result = alerts.via_lambda(aws, names, test_id, rule)
@@ -328,8 +329,7 @@ def test_alert(
                 f"Test event {test_id} put on the default bus in {region}; waiting …"
             ) as spin:
                 result = alerts.via_fast_path(
-                    aws,
-                    names,
+                    deployment,
                     test_id,
                     region=region,
                     timeout=timeout,
@@ -342,8 +342,7 @@ def test_alert(
             alarm = names.rule_alarm(rule or "outside_allowlist")
             with ui.out.status(f"Alarm {alarm} set to ALARM for test {test_id}; waiting …") as spin:
                 result = alerts.via_alarm(
-                    aws,
-                    names,
+                    deployment,
                     test_id,
                     timeout=timeout,
                     rule=rule,

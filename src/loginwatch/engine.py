@@ -19,6 +19,7 @@ from .config import Config
 from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
 from .names import Names
 from .notifier.rules import RULE_NAMES
+from .notifier.settings import Settings
 from .notifier_package import build_zip, code_sha256
 from .organization import OrgInfo, read_organization, require_setup_account
 from .resources.alarm import Alarm
@@ -58,28 +59,26 @@ class Interrupted(LoginwatchError):
 # ---------------------------------------------------------------- deployment
 
 
-def notifier_settings(
-    config: Config, names: Names, trail_log_group: str, pattern: str
-) -> dict[str, Any]:
-    return {
-        "name": names.name,
-        "region": names.region,
-        "webhook_parameter": names.parameter,
-        "trail_log_group": trail_log_group,
-        "allowlist": [str(n) for n in collapse(config.allowed)],
-        "filter_pattern": pattern,
-        "lookback_minutes": config.lookback_minutes,
-        "alarm_name": names.alarm,
-        "claims_table": names.claims_table,
-        "retry_queue": names.retry_queue,
-        "rules": [rule.to_dict() for rule in config.rules.rules],
-        "alarms": names.alarm_rules([rule.name for rule in config.rules.rules]),
-        "destinations": [
-            d.routed(names.destination_parameter(d.name)).to_dict() for d in config.destinations
-        ],
-        "default_gets": config.default_gets,
-        "account_names": config.organization.enabled and config.organization.account_names,
-    }
+def notifier_settings(config: Config, names: Names, trail_log_group: str) -> Settings:
+    """What the notifier is told, in the one type it reads (notifier/settings.py)."""
+    return Settings(
+        name=names.name,
+        region=names.region,
+        webhook_parameter=names.parameter,
+        trail_log_group=trail_log_group,
+        allowlist=tuple(str(n) for n in collapse(config.allowed)),
+        lookback_minutes=config.lookback_minutes,
+        alarm_name=names.alarm,
+        claims_table=names.claims_table,
+        retry_queue=names.retry_queue,
+        rules=config.rules,
+        alarms=names.alarm_rules([rule.name for rule in config.rules.rules]),
+        destinations=tuple(
+            d.routed(names.destination_parameter(d.name)) for d in config.destinations
+        ),
+        default_gets=config.default_gets,
+        account_names=config.organization.enabled and config.organization.account_names,
+    )
 
 
 def build_deployment(config: Config, aws: Aws, *, strict: bool = True) -> Deployment:
@@ -124,6 +123,18 @@ def offline_deployment(
     return _with_package(deployment)
 
 
+def drill_deployment(config: Config, aws: Aws) -> Deployment:
+    """A deployment for `test-alert`, which makes no read of its own.
+
+    Its diagnosis judges a few links through their resources (resources_for); it needs
+    no notifier package, organization, reused trail's log group or stored destinations,
+    and the test-alert policy grants none of those reads.
+    """
+    deployment = _deployment(config, aws, Names.for_config(config, aws.account_id, aws.partition))
+    deployment.stored_destinations = []  # their parameters are no link of a test alert
+    return deployment
+
+
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
     return Deployment(
         config=config,
@@ -137,10 +148,8 @@ def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
 
 
 def _with_package(deployment: Deployment) -> Deployment:
-    settings = notifier_settings(
-        deployment.config, deployment.names, deployment.trail_log_group, deployment.pattern
-    )
-    deployment.package = build_zip(settings)
+    settings = notifier_settings(deployment.config, deployment.names, deployment.trail_log_group)
+    deployment.package = build_zip(settings.to_dict())
     deployment.package_sha256 = code_sha256(deployment.package)
     return deployment
 

@@ -73,10 +73,6 @@ class Names:
 
     # ------------------------------------------------------------ detection
     @property
-    def metric_filter(self) -> str:
-        return self.rule_filter("outside_allowlist")
-
-    @property
     def metric_namespace(self) -> str:
         return f"LoginWatch/{self.name}"
 
@@ -144,11 +140,6 @@ class Names:
 
     def destination_parameter_arn(self, destination: str) -> str:
         return self._arn("ssm", f"parameter{self.destination_parameter(destination)}")
-
-    @property
-    def destinations_path_arn(self) -> str:
-        """GetParametersByPath is authorised on the path itself."""
-        return self._arn("ssm", f"parameter{self.destinations_path}")
 
     @property
     def notifier_role(self) -> str:

@@ -52,9 +52,6 @@ MANAGED_POLICY_LIMIT = 6144  # characters of an IAM managed policy, white space 
 Operation = tuple[str, str]  # (botocore service name, API operation name)
 Policy = dict[str, Any]
 
-# botocore service name → IAM prefix, where they differ.
-_IAM_PREFIX = {"events": "events", "dynamodb": "dynamodb"}
-
 # API operation → IAM actions AWS authorises it with, where that is not simply
 # "<prefix>:<Operation>": S3's IAM names differ from its API names, one call can
 # need several actions (tags passed at creation, a role handed to a service), and
@@ -108,7 +105,7 @@ def iam_actions(operation: Operation) -> tuple[str, ...]:
     if operation in API_TO_IAM:
         return API_TO_IAM[operation]
     service, name = operation
-    return (f"{_IAM_PREFIX.get(service, service)}:{name}",)
+    return (f"{service}:{name}",)  # botocore's service names are IAM's prefixes here
 
 
 # ---------------------------------------------------------------- declarations

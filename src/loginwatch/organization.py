@@ -44,7 +44,7 @@ class OrgInfo:
 
 def read_organization(aws: Aws) -> OrgInfo:
     client = aws.client("organizations")
-    with translate_errors("organizations:DescribeOrganization"):
+    with translate_errors():
         try:
             org = client.describe_organization()["Organization"]
         except botocore.exceptions.ClientError as exc:
@@ -59,7 +59,7 @@ def read_organization(aws: Aws) -> OrgInfo:
     if not info.is_management:
         info = OrgInfo(info.id, info.management_account, "", aws.account_id, _delegated(aws))
     if info.may_set_up:
-        with translate_errors("organizations:ListRoots"):
+        with translate_errors():
             roots = client.list_roots().get("Roots", [])
         info = OrgInfo(
             info.id,
@@ -108,7 +108,7 @@ def covered_accounts(aws: Aws, info: OrgInfo, targets: tuple[str, ...] | None) -
     client = aws.client("organizations")
     found: list[str] = []
     if targets is None:
-        with translate_errors("organizations:ListAccounts"):
+        with translate_errors():
             for page in client.get_paginator("list_accounts").paginate():
                 found += [a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
     else:
@@ -116,7 +116,7 @@ def covered_accounts(aws: Aws, info: OrgInfo, targets: tuple[str, ...] | None) -
             if target.isdigit():
                 found.append(target)
                 continue
-            with translate_errors("organizations:ListAccountsForParent", target):
+            with translate_errors(target):
                 for page in client.get_paginator("list_accounts_for_parent").paginate(
                     ParentId=target
                 ):

@@ -98,7 +98,7 @@ def verify(logs: Any, pattern: str, networks: Sequence[IPNetwork]) -> Verdict:
     verdict = Verdict()
     for start in range(0, len(checks), BATCH):
         batch = checks[start : start + BATCH]
-        with translate_errors("logs:TestMetricFilter"):
+        with translate_errors():
             try:
                 answer = logs.test_metric_filter(
                     filterPattern=pattern,

@@ -90,7 +90,7 @@ def _receive_all(queue: Queue, url: str, expected: int) -> Iterator[dict[str, An
     empty = 0
     # Short polling samples SQS's servers: an empty answer is proof only when long polled.
     while len(seen) < expected and empty < 2:
-        with queue.aws_call("sqs:ReceiveMessage"):
+        with queue.aws_call():
             found = queue.client.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
@@ -125,7 +125,7 @@ def _one(
     outcome = "failed" if message["MessageId"] in failed else str(result.get("outcome", "failed"))
     item = Redelivered(queue, message["MessageId"], summary, outcome, result.get("reason") or "")
     if item.delivered:
-        with queue.aws_call("sqs:DeleteMessage"):
+        with queue.aws_call():
             queue.client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return item
 
@@ -136,7 +136,7 @@ def _release(queue: Queue, url: str, receipts: list[str]) -> None:
             {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
             for i, r in enumerate(receipts[start : start + 10])
         ]
-        with queue.aws_call("sqs:ChangeMessageVisibility"):
+        with queue.aws_call():
             queue.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 

@@ -13,7 +13,7 @@ from moto.events.models import EventPattern
 from loginwatch.notifier import protocol
 from loginwatch.resources.sign_in_rule import SIGN_IN_DETAIL_TYPES, event_pattern
 from tests.conftest import load_fixture
-from tests.support.cli import BASE_CONFIG, EMULATED_REGIONS, FORWARDING_REGIONS, Cli
+from tests.support.cli import BASE_CONFIG, EMULATED_REGIONS, FORWARDING_REGIONS, Cli, every_region
 
 ACCOUNT = "123456789012"
 RULE = "lwtest-console-sign-in"
@@ -53,6 +53,7 @@ def setup_with(cli: Cli, extra: str = "") -> Any:
     return run
 
 
+@every_region
 def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
     # One region listed: the home rule and exactly one forwarding rule.
     setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
@@ -118,6 +119,7 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     assert aws.dynamodb.list_tables()["TableNames"] == []
 
 
+@pytest.mark.enabled_regions("us-east-1", "eu-west-1", "us-west-2")
 def test_a_stopped_rule_in_one_region_is_drift_that_setup_repairs(cli: Cli) -> None:
     setup_with(cli, "fast_path:\n  regions: [eu-west-1, us-west-2]\n")
     boto3.client("events", region_name="eu-west-1").disable_rule(Name=RULE)
@@ -179,17 +181,16 @@ def test_test_event_travels_the_forwarding_rule_to_the_notifier_and_breaks_are_n
     from loginwatch import engine
     from loginwatch.alert_drill import Clock, via_fast_path
     from loginwatch.demo import emulator
-    from loginwatch.names import Names
     from tests.support.inprocess import SilentProgress, load
 
     aws = aws_server_inprocess
     config = load(BASE_CONFIG + "fast_path:\n  regions: [us-west-2]\n")
     engine.apply(engine.build_deployment(config, aws), SilentProgress())
-    names = Names.for_config(config, aws.account_id, aws.partition)
     no_wait = Clock(sleep=lambda _: None)
     emulator.LAMBDA_DELIVERIES.clear()
 
-    result = via_fast_path(aws, names, "t1-fast", region="us-west-2", timeout=0, clock=no_wait)
+    drill = engine.drill_deployment(config, aws)
+    result = via_fast_path(drill, "t1-fast", region="us-west-2", timeout=0, clock=no_wait)
     # us-west-2's rule forwarded it to the home bus, whose rule invoked the notifier:
     ((function, event),) = emulator.LAMBDA_DELIVERIES
     assert function == FUNCTION_ARN
@@ -207,9 +208,9 @@ def test_test_event_travels_the_forwarding_rule_to_the_notifier_and_breaks_are_n
     aws.client("lambda").remove_permission(
         FunctionName="lwtest-notifier", StatementId="lwtest-events-invoke"
     )
-    broken = via_fast_path(aws, names, "t2-fast", region="us-west-2", timeout=0, clock=no_wait)
+    broken = via_fast_path(drill, "t2-fast", region="us-west-2", timeout=0, clock=no_wait)
     # (moto still forwards through a DISABLED rule; AWS would not. The diagnosis is the point.)
     assert broken.diagnosis == [
-        "forwarding rule (us-west-2): the rule is DISABLED (run setup).",
+        "forwarding rule (us-west-2): state: DISABLED → ENABLED (run setup).",
         "EventBridge → Lambda: EventBridge is not allowed to invoke the notifier (run setup).",
     ]

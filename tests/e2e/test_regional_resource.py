@@ -86,6 +86,7 @@ def queues(region: str) -> list[str]:
     return sqs.list_queues(QueueNamePrefix="lwtest-test").get("QueueUrls", [])
 
 
+@pytest.mark.enabled_regions("us-east-1", "us-west-2", OTHER_REGION)
 def test_a_kind_in_another_region_is_set_up_reported_torn_down_and_permitted(
     aws_server_inprocess: Any,
     with_regional_kind: None,

@@ -44,7 +44,6 @@ def test_no_command_prints_the_webhook(cli: Cli, aws: Any) -> None:
 
 
 def test_the_deployed_package_does_not_contain_the_webhook() -> None:
-    from loginwatch.allowlist import compile_pattern
     from loginwatch.engine import notifier_settings
     from loginwatch.names import Names
     from loginwatch.notifier_package import build_zip
@@ -52,11 +51,7 @@ def test_the_deployed_package_does_not_contain_the_webhook() -> None:
 
     config = load()
     names = Names.for_config(config, "123456789012")
-    package = build_zip(
-        notifier_settings(
-            config, names, names.trail_log_group, compile_pattern(config.allowed).pattern
-        )
-    )
+    package = build_zip(notifier_settings(config, names, names.trail_log_group).to_dict())
     assert SECRET_PART.encode() not in package
     import io
     import zipfile

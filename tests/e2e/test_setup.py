@@ -8,7 +8,7 @@ from typing import Any
 from loginwatch.allowlist import compile_pattern
 from loginwatch.config import parse_config
 from loginwatch.notifier_package import code_sha256
-from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
+from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli, every_region
 
 ACCOUNT = "123456789012"
 BUCKET = f"lwtest-trail-{ACCOUNT}-us-east-1"
@@ -38,6 +38,7 @@ def setup_ok(cli: Cli, *args: str) -> Any:
     return run
 
 
+@every_region
 def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> None:
     cli.write_config(BASE_CONFIG)  # every region
     run = setup_ok(cli)
@@ -233,6 +234,7 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli) -> None
     assert "created" not in run.stdout and "updated" not in run.stdout
 
 
+@every_region
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     cli.write_config(BASE_CONFIG)  # every region
     run = setup_ok(cli, "--dry-run")
@@ -284,9 +286,7 @@ def test_package_hash_is_what_lambda_reports(cli: Cli, aws: Any) -> None:
 
     config = parse_config(BASE_CONFIG, "x.yaml", {"LW_WEBHOOK": WEBHOOK})
     names = Names.for_config(config, ACCOUNT)
-    settings = notifier_settings(
-        config, names, names.trail_log_group, compile_pattern(config.allowed).pattern
-    )
+    settings = notifier_settings(config, names, names.trail_log_group).to_dict()
     deployed = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"][
         "CodeSha256"
     ]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from tests.e2e.test_setup import BUCKET, TOPIC_ARN, setup_ok
-from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
+from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli, every_region
 
 KINDS = [
     "bucket", "trail-log-group", "trail-role", "trail", "metric-filter", "topic", "alarm",
@@ -26,6 +26,7 @@ def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
     return run.returncode, json.loads(run.stdout)
 
 
+@every_region
 def test_status_after_setup_is_healthy_and_lists_every_kind_in_every_region(cli: Cli) -> None:
     cli.write_config(BASE_CONFIG)  # every region
     setup_ok(cli)

@@ -87,9 +87,7 @@ def _local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slack_server: SlackS
     path = tmp_path / "settings.json"
     path.write_text(
         json.dumps(
-            engine.notifier_settings(
-                config, deployment.names, deployment.trail_log_group, deployment.pattern
-            )
+            engine.notifier_settings(config, deployment.names, deployment.trail_log_group).to_dict()
         )
     )
     monkeypatch.setattr(notifier_settings, "SETTINGS_FILE", path)

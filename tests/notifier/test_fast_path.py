@@ -152,7 +152,7 @@ def _lose_the_claim_race(event: dict[str, Any], state: str) -> Stubber:
     sign-in a moment before this one: its claim comes back with the refusal (ALL_OLD)."""
     event_id = event["detail"]["eventID"]
     stubber = Stubber(aws_clients.client("dynamodb", REGION))
-    stubber.add_response("batch_get_item", {"Responses": {CLAIMS_TABLE: []}})  # not reported
+    stubber.add_response("get_item", {})  # not reported yet
     stubber.add_response("update_item", {})  # first in its burst window
     stubber.add_client_error(
         "put_item",

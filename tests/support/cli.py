@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from loginwatch.aws import SplitsCalls
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/e2eSECRETwebhook"
@@ -21,6 +23,9 @@ EMULATED_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2",
 )  # fmt: skip
 FORWARDING_REGIONS = tuple(r for r in EMULATED_REGIONS if r != "us-east-1")
+# For a test about every region: the emulator reports them all enabled (see aws_server;
+# other tests get two).
+every_region = pytest.mark.enabled_regions(*EMULATED_REGIONS)
 BASE_CONFIG = """\
 region: us-east-1
 name: lwtest

@@ -15,8 +15,10 @@ from botocore.stub import ANY, Stubber
 from loginwatch.alert_drill import Clock, via_alarm, via_lambda
 from loginwatch.cli import main
 from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
+from loginwatch.engine import drill_deployment
 from loginwatch.names import Names
-from tests.support.inprocess import offline_aws
+from loginwatch.resources.base import Deployment
+from tests.support.inprocess import load, offline_aws
 
 NAMES = Names(name="lwtest", region="us-east-1", account="123456789012", partition="aws")
 CONFIG = """\
@@ -26,6 +28,14 @@ allowed_ips: [203.0.113.10]
 slack:
   webhook_url: {url}
 """
+
+
+def drill(aws: Any, *regions: str) -> Deployment:
+    """What the CLI hands the alarm and fast-path drills (lwtest in us-east-1, as NAMES),
+    with the account's enabled regions given rather than asked of EC2."""
+    deployment = drill_deployment(load(), aws)
+    deployment.enabled_regions = frozenset({"us-east-1", *regions})
+    return deployment
 
 
 def write_config(tmp_path: Path, url: str) -> str:
@@ -183,7 +193,7 @@ def test_via_alarm_waits_for_the_notifier_and_resets_the_alarm() -> None:
             {},
             {"AlarmName": NAMES.alarm, "StateValue": "OK", "StateReason": ANY},
         )
-        result = via_alarm(aws, NAMES, "t1-abc", timeout=90, clock=clock)
+        result = via_alarm(drill(aws), "t1-abc", timeout=90, clock=clock)
         cw_stub.assert_no_pending_responses()
     assert result.delivered and result.slack_status == 200 and result.seconds == 3.0
     assert clock.slept == [3.0]
@@ -221,7 +231,7 @@ def test_via_alarm_timeout_diagnoses_the_broken_link() -> None:
             {},
             {"AlarmName": NAMES.alarm, "StateValue": "OK", "StateReason": ANY},
         )
-        result = via_alarm(aws, NAMES, "t1-abc", timeout=9, clock=clock)
+        result = via_alarm(drill(aws), "t1-abc", timeout=9, clock=clock)
         cw_stub.assert_no_pending_responses()
     assert not result.delivered and "no delivery seen within 9 s" in result.detail
     text = "\n".join(result.diagnosis)
@@ -275,7 +285,11 @@ def test_via_fast_path_puts_a_marked_event_and_reports_the_notifiers_delivery() 
             },
         )
         result = via_fast_path(
-            aws, NAMES, "t9", region="eu-west-1", timeout=30, clock=Clock(sleep=lambda _: None)
+            drill(aws, "eu-west-1"),
+            "t9",
+            region="eu-west-1",
+            timeout=30,
+            clock=Clock(sleep=lambda _: None),
         )
     assert result.delivered and result.route == "fast-path" and result.slack_status == 200
 
@@ -293,7 +307,7 @@ def test_via_fast_path_says_when_eventbridge_refuses_the_event() -> None:
                 "Entries": [{"ErrorCode": "AccessDeniedException", "ErrorMessage": "no"}],
             },
         )
-        result = via_fast_path(aws, NAMES, "t9", region="eu-west-1", timeout=30)
+        result = via_fast_path(drill(aws, "eu-west-1"), "t9", region="eu-west-1", timeout=30)
     assert not result.delivered
     assert result.detail == "EventBridge refused the test event: AccessDeniedException: no"
 
@@ -376,6 +390,158 @@ def test_via_alarm_for_a_rule_fires_that_rules_alarm() -> None:
         cw_stub.add_response(
             "set_alarm_state", {}, {"AlarmName": alarm, "StateValue": "OK", "StateReason": ANY}
         )
-        result = via_alarm(aws, NAMES, "t1-abc", timeout=90, clock=FakeClock(), rule="root_sign_in")
+        result = via_alarm(drill(aws), "t1-abc", timeout=90, clock=FakeClock(), rule="root_sign_in")
         cw_stub.assert_no_pending_responses()
     assert result.delivered
+
+
+# ---------------------------------------------------------------- diagnosis, link by link
+
+
+def _lambda_policy(*statements: tuple[str, str, str]) -> dict[str, Any]:
+    """GetPolicy's answer: (statement id, service principal, source ARN) for each."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Principal": {"Service": principal},
+                "Action": "lambda:InvokeFunction",
+                "Resource": NAMES.function_arn,
+                "Condition": {"ArnLike": {"AWS:SourceArn": source}},
+            }
+            for sid, principal, source in statements
+        ],
+    }
+    return {"Policy": json.dumps(policy)}
+
+
+def _subscription(arn: str, endpoint: str = NAMES.function_arn) -> dict[str, str]:
+    return {
+        "SubscriptionArn": arn,
+        "Owner": NAMES.account,
+        "Protocol": "lambda",
+        "Endpoint": endpoint,
+        "TopicArn": NAMES.topic_arn,
+    }
+
+
+def _quiet_function(cw_stub: Stubber, logs_stub: Stubber) -> None:
+    """No Lambda errors and no failed Slack delivery: only the resources' findings remain."""
+    cw_stub.add_response("get_metric_statistics", {"Datapoints": []}, None)
+    logs_stub.add_response("filter_log_events", {"events": []}, None)
+
+
+def _alarm_diagnosis(subscription_pages: list[dict[str, Any]]) -> list[str]:
+    from loginwatch.alert_drill import diagnose
+
+    aws = offline_aws()
+    sns, lam, cw, logs = (aws.client(s) for s in ("sns", "lambda", "cloudwatch", "logs"))
+    with (
+        Stubber(sns) as sns_stub,
+        Stubber(lam) as lam_stub,
+        Stubber(cw) as cw_stub,
+        Stubber(logs) as logs_stub,
+    ):
+        for page in subscription_pages:
+            sns_stub.add_response("list_subscriptions_by_topic", page, None)
+        lam_stub.add_response(
+            "get_policy",
+            _lambda_policy((NAMES.permission_sid, "sns.amazonaws.com", NAMES.topic_arn)),
+            {"FunctionName": NAMES.function},
+        )
+        _quiet_function(cw_stub, logs_stub)
+        findings = diagnose(drill(aws), datetime.now(UTC))
+        sns_stub.assert_no_pending_responses()
+    return findings
+
+
+def test_the_alarm_diagnosis_sees_the_subscription_on_a_later_page() -> None:
+    others = [
+        _subscription(f"{NAMES.topic_arn}:other-{i}", f"mail{i}@example.com") for i in range(3)
+    ]
+    findings = _alarm_diagnosis(
+        [
+            {"Subscriptions": others, "NextToken": "page-2"},
+            {"Subscriptions": [_subscription(f"{NAMES.topic_arn}:loginwatch")]},
+        ]
+    )
+    assert findings == [
+        "Every link looks configured. CloudWatch → SNS may be slow, or the topic's KMS key "
+        "may not let CloudWatch use it; try `loginwatch test-alert --via lambda`."
+    ]
+
+
+def test_a_pending_subscription_is_reported_once_by_the_subscriptions_own_check() -> None:
+    from loginwatch.resources.subscription import PENDING
+
+    findings = _alarm_diagnosis([{"Subscriptions": [_subscription(PENDING)]}])
+    assert findings == ["SNS → Lambda: the subscription is pending confirmation."]
+
+
+def test_the_fast_path_diagnosis_judges_each_link_by_its_resource_in_travel_order() -> None:
+    """A disabled forwarding rule and a forwarding role without its policy: each named by
+    the resource's own diff; the home rule and the invoke permission are fine."""
+    from loginwatch.alert_drill import diagnose_fast_path
+    from loginwatch.resources.role import ForwardingRole
+    from loginwatch.resources.sign_in_rule import ForwardingRule, SignInRule, event_pattern
+
+    aws = offline_aws()
+    deployment = drill(aws, "eu-west-1")
+    tags = deployment.tag_list()
+
+    def rule_answers(stub: Stubber, rule: SignInRule, state: str) -> None:
+        stub.add_response(
+            "describe_rule",
+            {
+                "Name": rule.name,
+                "Arn": rule.arn,
+                "EventPattern": json.dumps(event_pattern()),
+                "State": state,
+                "Description": rule.description(),
+            },
+            {"Name": rule.name},
+        )
+        stub.add_response("list_targets_by_rule", {"Targets": [rule.target()]}, None)
+        stub.add_response("list_tags_for_resource", {"Tags": tags}, None)
+
+    role = ForwardingRole(deployment)
+    with (
+        Stubber(aws.client("events", "eu-west-1")) as there,
+        Stubber(aws.client("iam")) as iam,
+        Stubber(aws.client("events")) as home,
+        Stubber(aws.client("lambda")) as lam,
+        Stubber(aws.client("cloudwatch")) as cw,
+        Stubber(aws.client("logs")) as logs,
+    ):
+        rule_answers(there, ForwardingRule(deployment, "eu-west-1"), "DISABLED")
+        iam.add_response(
+            "get_role",
+            {
+                "Role": {
+                    "Path": "/",
+                    "RoleName": role.name,
+                    "RoleId": "AROAEXAMPLE000000000",
+                    "Arn": role.arn,
+                    "CreateDate": datetime(2026, 1, 1, tzinfo=UTC),
+                    "AssumeRolePolicyDocument": json.dumps(role.trust()),
+                    "Tags": tags,
+                }
+            },
+            {"RoleName": role.name},
+        )
+        iam.add_client_error("get_role_policy", "NoSuchEntity", "no inline policy", 404)
+        rule_answers(home, SignInRule(deployment), "ENABLED")
+        lam.add_response(
+            "get_policy",
+            _lambda_policy((NAMES.events_permission_sid, "events.amazonaws.com", NAMES.rule_arn())),
+        )
+        _quiet_function(cw, logs)
+        findings = diagnose_fast_path(deployment, "eu-west-1", datetime.now(UTC))
+        for stub in (there, iam, home, lam):
+            stub.assert_no_pending_responses()
+    assert findings == [
+        "forwarding rule (eu-west-1): state: DISABLED → ENABLED (run setup).",
+        "forwarding role: permissions policy: missing (run setup).",
+    ]

@@ -15,7 +15,7 @@ from loginwatch import engine, pattern_check
 from loginwatch.allowlist import compile_pattern
 from loginwatch.aws import CallRecorder
 from loginwatch.errors import UsageError
-from tests.support.inprocess import SilentProgress, connect_recording, load
+from tests.support.inprocess import SilentProgress, connect_recording, load, offline_aws
 
 NETWORKS = [ipaddress.ip_network("203.0.113.8/30"), ipaddress.ip_network("2001:db8:ab00::/56")]
 
@@ -95,7 +95,7 @@ def test_an_endpoint_without_the_api_is_said_not_refused() -> None:
 
 
 def test_a_denied_test_is_a_clear_error() -> None:
-    logs = logs_client()
+    logs = offline_aws().client("logs")  # loginwatch's own client: the action has its service
     stubber = Stubber(logs)
     stubber.add_client_error(
         "test_metric_filter", "AccessDeniedException", "not allowed", 400, expected_params=None

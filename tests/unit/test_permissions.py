@@ -232,13 +232,14 @@ def _test_alert(recording: Recording, config: Any, aws: Aws) -> None:
             assert via_lambda(aws, names, "t-perm").delivered
         with recording.command(TEST_ALERT):
             # Nothing delivers in the emulator: time out at once, so diagnose() runs too.
-            result = via_alarm(aws, names, "t-perm", timeout=0, clock=Clock(sleep=lambda _: None))
+            drill = engine.drill_deployment(config, aws)
+            result = via_alarm(drill, "t-perm", timeout=0, clock=Clock(sleep=lambda _: None))
         assert not result.delivered and result.diagnosis
         with recording.command(TEST_ALERT):
             # The emulator's EventBridge invokes no target: nothing arrives, diagnose() runs.
             region = _fast_path_test_region(config, aws)
             result = via_fast_path(
-                aws, names, "t-perm", region=region, timeout=0, clock=Clock(sleep=lambda _: None)
+                drill, "t-perm", region=region, timeout=0, clock=Clock(sleep=lambda _: None)
             )
         assert not result.delivered and result.diagnosis
     finally:
@@ -809,7 +810,9 @@ def test_test_alert_gets_exactly_what_it_calls() -> None:
         "events:PutEvents",
         "events:DescribeRule",
         "events:ListTargetsByRule",
+        "events:ListTagsForResource",  # the diagnosis reads each link as status does
         "iam:GetRole",
+        "iam:GetRolePolicy",
         "cloudwatch:SetAlarmState",
         "cloudwatch:GetMetricStatistics",
         "logs:FilterLogEvents",

@@ -97,19 +97,13 @@ def in_display_order(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     )  # fmt: skip
 
 
-# Identities whose MFA happens at an identity provider: CloudTrail records MFAUsed "No".
-_FEDERATED = frozenset({"AssumedRole", "FederatedUser", "SAMLUser", "WebIdentityUser"})
-
-
-def is_federated(sign_in: SignIn) -> bool:
-    return sign_in.identity_type in _FEDERATED or ":assumed-role/" in sign_in.arn
-
-
 def without_mfa(sign_in: SignIn) -> bool:
     """An IAM user's successful password sign-in that did not use MFA.
 
     "Unknown" (no additionalEventData) counts, as it does for the CIS pattern
-    (MFAUsed != "Yes"): a record that cannot show MFA is not proof of it.
+    (MFAUsed != "Yes"): a record that cannot show MFA is not proof of it. Federated,
+    SSO and assumed-role sign-ins are not IAM users': their MFA happens at the identity
+    provider, and CloudTrail records "No" for them.
     """
     return sign_in.success and sign_in.identity_type == "IAMUser" and sign_in.mfa_used != "Yes"
 

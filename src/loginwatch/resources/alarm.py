@@ -89,13 +89,13 @@ class Alarm(Resource):
         }
 
     def read(self) -> Observed | None:
-        with self.aws_call("cloudwatch:DescribeAlarms"):
+        with self.aws_call():
             found = self.client.describe_alarms(AlarmNames=[self.name], AlarmTypes=["MetricAlarm"])
         alarms = found.get("MetricAlarms", [])
         if not alarms:
             return None
         alarm = alarms[0]
-        with self.aws_call("cloudwatch:ListTagsForResource"):
+        with self.aws_call():
             tags = self.client.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]
         return {
             "settings": {k: alarm.get(k) for k in self.desired()},
@@ -114,18 +114,18 @@ class Alarm(Resource):
         return [changed(k, current.get(k), v) for k, v in want.items() if current.get(k) != v]
 
     def create(self) -> None:
-        with self.aws_call("cloudwatch:PutMetricAlarm"):
+        with self.aws_call():
             self.client.put_metric_alarm(
                 AlarmName=self.name, Tags=self.d.tag_list(), **self.desired()
             )
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        with self.aws_call("cloudwatch:PutMetricAlarm"):
+        with self.aws_call():
             # PutMetricAlarm replaces the whole definition (tags are kept).
             self.client.put_metric_alarm(AlarmName=self.name, **self.desired())
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("cloudwatch:DeleteAlarms"):
+        with self.aws_call():
             self.client.delete_alarms(AlarmNames=[self.name])
         return ""
 

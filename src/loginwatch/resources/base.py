@@ -101,7 +101,7 @@ def enabled_regions(aws: Aws) -> frozenset[str]:
     Only the partition's own regions count: a region of another partition (GovCloud,
     China) is another account altogether, whatever an emulator may list.
     """
-    with translate_errors("ec2:DescribeRegions"):
+    with translate_errors():
         found = aws.client("ec2").describe_regions(AllRegions=True)["Regions"]
     enabled = {
         r["RegionName"]
@@ -118,10 +118,6 @@ def partition_regions(partition: str) -> frozenset[str]:
 
     session = botocore.session.get_session()
     return frozenset(session.get_available_regions("events", partition_name=partition))
-
-
-class NotOurs(Exception):
-    """A resource with our name exists but loginwatch did not create it."""
 
 
 class Resource(ABC):
@@ -280,8 +276,9 @@ class Resource(ABC):
 
     # ------------------------------------------------------------ helpers
     @contextmanager
-    def aws_call(self, action: str) -> Iterator[None]:
-        with translate_errors(action, self.name):
+    def aws_call(self) -> Iterator[None]:
+        """AWS errors → one or two lines naming the failed call's IAM action and this."""
+        with translate_errors(self.name):
             yield
 
 
@@ -315,7 +312,7 @@ def absent_on(*codes: str) -> Any:
             except botocore.exceptions.ClientError as exc:
                 if error_code(exc) in codes:
                     return None
-                with self.aws_call(f"{self.service}:{exc.operation_name}"):
+                with self.aws_call():
                     raise
 
         inner.__name__ = func.__name__

@@ -170,7 +170,7 @@ class TrailBucket(Resource):
 
     # ------------------------------------------------------------ mutations
     def create(self) -> None:
-        with self.aws_call("s3:CreateBucket"):
+        with self.aws_call():
             params: dict = {"Bucket": self.name, "ObjectOwnership": "BucketOwnerEnforced"}
             if self.aws.region != "us-east-1":  # us-east-1 rejects an explicit location
                 params["CreateBucketConfiguration"] = {"LocationConstraint": self.aws.region}
@@ -192,15 +192,15 @@ class TrailBucket(Resource):
         self._put_policy(observed.get("policy"))
 
     def _tag(self) -> None:
-        with self.aws_call("s3:PutBucketTagging"):
+        with self.aws_call():
             self.client.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": self.d.tag_list()})
 
     def _secure(self) -> None:
-        with self.aws_call("s3:PutPublicAccessBlock"):
+        with self.aws_call():
             self.client.put_public_access_block(
                 Bucket=self.name, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK
             )
-        with self.aws_call("s3:PutEncryptionConfiguration"):
+        with self.aws_call():
             rule: dict = {"ApplyServerSideEncryptionByDefault": self._desired_encryption()}
             if self.d.config.kms.bucket:
                 rule["BucketKeyEnabled"] = True  # fewer KMS requests, lower cost
@@ -210,7 +210,7 @@ class TrailBucket(Resource):
 
     def _put_policy(self, existing: dict | None) -> None:
         policy = policies.merge_bucket_policy(existing, self.names, self._org_id())
-        with self.aws_call("s3:PutBucketPolicy"):
+        with self.aws_call():
             self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(policy))
 
     def cleanable(self, observed: Observed) -> bool:
@@ -220,10 +220,10 @@ class TrailBucket(Resource):
         """A user's bucket is kept; only the statements setup merged into its policy go."""
         remaining = policies.without_our_statements(observed.get("policy") or {})
         if remaining["Statement"]:
-            with self.aws_call("s3:PutBucketPolicy"):
+            with self.aws_call():
                 self.client.put_bucket_policy(Bucket=self.name, Policy=json.dumps(remaining))
         else:
-            with self.aws_call("s3:DeleteBucketPolicy"):
+            with self.aws_call():
                 self.client.delete_bucket_policy(Bucket=self.name)
         return "loginwatch's policy statements removed; the bucket and its objects are kept"
 
@@ -232,10 +232,10 @@ class TrailBucket(Resource):
         c = self.client
         # The TLS-only statement is removed first: the bucket is going away, and some
         # S3-compatible endpoints (moto over http) apply the Deny without its condition.
-        with self.aws_call("s3:DeleteBucketPolicy"):
+        with self.aws_call():
             c.delete_bucket_policy(Bucket=self.name)
         removed = 0
-        with self.aws_call("s3:DeleteObjectVersion"):
+        with self.aws_call():
             paginator = c.get_paginator("list_object_versions")
             for page in paginator.paginate(Bucket=self.name):
                 batch = [
@@ -246,6 +246,6 @@ class TrailBucket(Resource):
                     chunk = batch[start : start + 1000]
                     c.delete_objects(Bucket=self.name, Delete={"Objects": chunk, "Quiet": True})
                     removed += len(chunk)
-        with self.aws_call("s3:DeleteBucket"):
+        with self.aws_call():
             c.delete_bucket(Bucket=self.name)
         return f"{removed} object version(s) and delete marker(s) removed"

@@ -67,7 +67,7 @@ class ClaimsTable(Resource):
 
     def create(self) -> None:
         c = self.client
-        with self.aws_call("dynamodb:CreateTable"):
+        with self.aws_call():
             try:
                 c.create_table(
                     TableName=self.name,
@@ -85,7 +85,7 @@ class ClaimsTable(Resource):
         self._enable_ttl()
 
     def _enable_ttl(self) -> None:
-        with self.aws_call("dynamodb:UpdateTimeToLive"):
+        with self.aws_call():
             try:
                 self.client.update_time_to_live(
                     TableName=self.name,
@@ -99,16 +99,16 @@ class ClaimsTable(Resource):
     def update(self, observed: Observed, changes: list[str]) -> None:
         if observed["status"] != "ACTIVE":
             # A run stopped right after CreateTable: the table is still being made.
-            with self.aws_call("dynamodb:DescribeTable"):
+            with self.aws_call():
                 self.client.get_waiter("table_exists").wait(TableName=self.name, WaiterConfig=WAIT)
         if observed["billing"] != "PAY_PER_REQUEST":
-            with self.aws_call("dynamodb:UpdateTable"):
+            with self.aws_call():
                 self.client.update_table(TableName=self.name, BillingMode="PAY_PER_REQUEST")
         if not observed["ttl"]:
             self._enable_ttl()
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("dynamodb:DeleteTable"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_table(TableName=self.name)
         return ""

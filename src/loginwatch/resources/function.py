@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import operator_policy as perms
 from ..aws import retry_while, translate_errors
+from ..notifier.context import FUNCTION_TIMEOUT_SECONDS
 from ..notifier_package import HANDLER, RUNTIME
 from .base import Check, Observed, Resource, absent_on, changed
 
@@ -62,7 +63,8 @@ class Function(Resource):
             "Role": self.names.role_arn(self.names.notifier_role),
             "Handler": HANDLER,
             "MemorySize": 128,  # the handler reads a few log events and posts one message
-            "Timeout": 30,  # room for Slack retries (3 × 5 s) and a paginated log query
+            # The notifier keeps every run inside it (notifier/context.py shares it out).
+            "Timeout": FUNCTION_TIMEOUT_SECONDS,
             "Description": f"loginwatch '{self.names.name}': posts console sign-in alerts to Slack",
         }
 
@@ -116,7 +118,7 @@ class Function(Resource):
             except c.exceptions.ResourceConflictException:
                 pass  # created by an interrupted earlier run; the next setup settles it
 
-        with self.aws_call("lambda:CreateFunction"):
+        with self.aws_call():
             retry_while(
                 self.aws,
                 attempt,
@@ -128,7 +130,7 @@ class Function(Resource):
     def update(self, observed: Observed, changes: list[str]) -> None:
         c = self.client
         if self._config_changes(observed):
-            with self.aws_call("lambda:UpdateFunctionConfiguration"):
+            with self.aws_call():
                 retry_while(
                     self.aws,
                     lambda: c.update_function_configuration(
@@ -140,14 +142,14 @@ class Function(Resource):
                 # A second update before the first settles fails with ResourceConflictException.
                 c.get_waiter("function_updated_v2").wait(FunctionName=self.name, WaiterConfig=WAIT)
         if self._code_changes(observed):
-            with self.aws_call("lambda:UpdateFunctionCode"):
+            with self.aws_call():
                 c.update_function_code(
                     FunctionName=self.name, ZipFile=self.d.package, Architectures=["arm64"]
                 )
                 c.get_waiter("function_updated_v2").wait(FunctionName=self.name, WaiterConfig=WAIT)
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("lambda:DeleteFunction"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_function(FunctionName=self.name)
         return ""
@@ -168,7 +170,7 @@ class Function(Resource):
 
 def count_errors(aws: Any, function: str, start: datetime, end: datetime, *, period: int) -> int:
     """Invocation errors Lambda counted for the function between start and end."""
-    with translate_errors("cloudwatch:GetMetricStatistics", function):
+    with translate_errors(function):
         stats = aws.client("cloudwatch").get_metric_statistics(
             Namespace="AWS/Lambda",
             MetricName="Errors",

@@ -47,14 +47,14 @@ class LogGroup(Resource):
         return self.names.log_group_arn(self.name)
 
     def read(self) -> Observed | None:
-        with self.aws_call("logs:DescribeLogGroups"):
+        with self.aws_call():
             groups = self.client.describe_log_groups(logGroupNamePrefix=self.name, limit=50)
         group = next(
             (g for g in groups.get("logGroups", []) if g["logGroupName"] == self.name), None
         )
         if group is None:
             return None
-        with self.aws_call("logs:ListTagsForResource"):
+        with self.aws_call():
             tags = self.client.list_tags_for_resource(resourceArn=self.arn)["tags"]
         return {
             "retention": group.get("retentionInDays"),
@@ -76,7 +76,7 @@ class LogGroup(Resource):
         params: dict = {"logGroupName": self.name, "tags": self.d.tags}
         if self.kms_key:
             params["kmsKeyId"] = self.kms_key
-        with self.aws_call("logs:CreateLogGroup"):
+        with self.aws_call():
             try:
                 self.client.create_log_group(**params)
             except self.client.exceptions.ResourceAlreadyExistsException:
@@ -87,15 +87,15 @@ class LogGroup(Resource):
         if observed["retention"] != self.retention:
             self._put_retention()
         if self.kms_key and not _same_key(observed.get("kms"), self.kms_key):
-            with self.aws_call("logs:AssociateKmsKey"):
+            with self.aws_call():
                 self.client.associate_kms_key(logGroupName=self.name, kmsKeyId=self.kms_key)
 
     def _put_retention(self) -> None:
-        with self.aws_call("logs:PutRetentionPolicy"):
+        with self.aws_call():
             self.client.put_retention_policy(logGroupName=self.name, retentionInDays=self.retention)
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("logs:DeleteLogGroup"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_log_group(logGroupName=self.name)
         return ""

@@ -72,7 +72,7 @@ class MetricFilter(Resource):
     def read(self) -> Observed | None:
         if not self.log_group:
             return None  # a reused trail without a log group: nothing to look in
-        with self.aws_call("logs:DescribeMetricFilters"):
+        with self.aws_call():
             try:
                 found = self.client.describe_metric_filters(
                     logGroupName=self.log_group, filterNamePrefix=self.name
@@ -138,7 +138,7 @@ class MetricFilter(Resource):
             pages = self.client.get_paginator("describe_metric_filters").paginate(
                 logGroupName=self.log_group
             )
-            with self.aws_call("logs:DescribeMetricFilters"):
+            with self.aws_call():
                 self.d.log_group_filters = {
                     f["filterName"]: f.get("filterPattern", "")
                     for page in pages
@@ -169,7 +169,7 @@ class MetricFilter(Resource):
         self._put()  # PutMetricFilter replaces the filter of the same name in place
 
     def _put(self) -> None:
-        with self.aws_call("logs:PutMetricFilter"):
+        with self.aws_call():
             self.client.put_metric_filter(
                 logGroupName=self.log_group,
                 filterName=self.name,
@@ -178,7 +178,7 @@ class MetricFilter(Resource):
             )
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("logs:DeleteMetricFilter"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_metric_filter(logGroupName=self.log_group, filterName=self.name)
         return ""

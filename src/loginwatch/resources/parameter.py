@@ -85,7 +85,7 @@ class WebhookParameter(Resource):
         }
         if self.d.config.kms.parameter:
             params["KeyId"] = self.d.config.kms.parameter
-        with self.aws_call("ssm:PutParameter"):
+        with self.aws_call():
             if not overwrite:
                 try:
                     self.client.put_parameter(**params, Tags=self.d.tag_list())
@@ -101,7 +101,7 @@ class WebhookParameter(Resource):
         self._put(overwrite=True)
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("ssm:DeleteParameter"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ParameterNotFound):
                 self.client.delete_parameter(Name=self.name)
         return ""
@@ -154,7 +154,7 @@ def stored_destinations(deployment: Deployment) -> list[str]:
     ssm = deployment.live_aws.client("ssm")
     path = deployment.names.destinations_path
     found: list[str] = []
-    with translate_errors("ssm:DescribeParameters", path):
+    with translate_errors(path):
         for page in ssm.get_paginator("describe_parameters").paginate(
             ParameterFilters=[{"Key": "Path", "Option": "OneLevel", "Values": [path]}]
         ):

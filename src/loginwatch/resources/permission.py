@@ -67,7 +67,7 @@ class InvokePermission(Resource):
         return changes
 
     def create(self) -> None:
-        with self.aws_call("lambda:AddPermission"):
+        with self.aws_call():
             try:
                 self.client.add_permission(
                     FunctionName=self.names.function,
@@ -85,7 +85,7 @@ class InvokePermission(Resource):
         self.create()
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("lambda:RemovePermission"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.remove_permission(
                     FunctionName=self.names.function, StatementId=self.name

@@ -103,7 +103,7 @@ class Queue(Resource):
 
     def create(self) -> None:
         c = self.client
-        with self.aws_call("sqs:CreateQueue"):
+        with self.aws_call():
             try:
                 c.create_queue(QueueName=self.name, Attributes=self.attributes(), tags=self.d.tags)
             except c.exceptions.ClientError as exc:
@@ -121,13 +121,13 @@ class Queue(Resource):
                 c.set_queue_attributes(QueueUrl=url, Attributes=self.attributes())
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        with self.aws_call("sqs:SetQueueAttributes"):
+        with self.aws_call():
             self.client.set_queue_attributes(
                 QueueUrl=observed["url"], Attributes=self._changed(observed)
             )
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("sqs:DeleteQueue"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.QueueDoesNotExist):
                 self.client.delete_queue(QueueUrl=observed["url"])
         held = observed["messages"]
@@ -175,7 +175,7 @@ class Queue(Resource):
     def _oldest_age(self) -> float | None:
         """ApproximateAgeOfOldestMessage, the most recent minute CloudWatch has."""
         now = datetime.now(UTC)
-        with self.aws_call("cloudwatch:GetMetricStatistics"):
+        with self.aws_call():
             stats = self.aws.client("cloudwatch", self.region).get_metric_statistics(
                 Namespace="AWS/SQS",
                 MetricName="ApproximateAgeOfOldestMessage",

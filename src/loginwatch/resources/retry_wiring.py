@@ -89,7 +89,7 @@ class FailureDestination(Resource):
 
     def _put(self) -> None:
         c = self.client
-        with self.aws_call("lambda:PutFunctionEventInvokeConfig"):
+        with self.aws_call():
             retry_while(
                 self.aws,
                 lambda: c.put_function_event_invoke_config(
@@ -112,7 +112,7 @@ class FailureDestination(Resource):
         self._put()
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("lambda:DeleteFunctionEventInvokeConfig"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_function_event_invoke_config(FunctionName=self.names.function)
         return ""
@@ -170,7 +170,7 @@ class RetryMapping(Resource):
         }
 
     def read(self) -> Observed | None:
-        with self.aws_call("lambda:ListEventSourceMappings"):
+        with self.aws_call():
             pages = self.client.get_paginator("list_event_source_mappings").paginate(
                 EventSourceArn=self.queue_arn, FunctionName=self.names.function
             )
@@ -223,7 +223,7 @@ class RetryMapping(Resource):
             except c.exceptions.ResourceConflictException:
                 pass  # an interrupted run made it; the next setup settles it
 
-        with self.aws_call("lambda:CreateEventSourceMapping"):
+        with self.aws_call():
             retry_while(
                 self.aws,
                 attempt,
@@ -233,7 +233,7 @@ class RetryMapping(Resource):
 
     def update(self, observed: Observed, changes: list[str]) -> None:
         c = self.client
-        with self.aws_call("lambda:UpdateEventSourceMapping"):
+        with self.aws_call():
             # A mapping still being created or updated refuses changes for a few seconds.
             retry_while(
                 self.aws,
@@ -245,7 +245,7 @@ class RetryMapping(Resource):
 
     def delete(self, observed: Observed) -> str:
         c = self.client
-        with self.aws_call("lambda:DeleteEventSourceMapping"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.ResourceNotFoundException):
                 retry_while(
                     self.aws,

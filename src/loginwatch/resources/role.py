@@ -65,7 +65,7 @@ class Role(Resource):
         return changes
 
     def create(self) -> None:
-        with self.aws_call("iam:CreateRole"):
+        with self.aws_call():
             try:
                 self.client.create_role(
                     RoleName=self.name,
@@ -87,13 +87,13 @@ class Role(Resource):
             self._put_inline()
 
     def _put_trust(self) -> None:
-        with self.aws_call("iam:UpdateAssumeRolePolicy"):
+        with self.aws_call():
             self.client.update_assume_role_policy(
                 RoleName=self.name, PolicyDocument=json.dumps(self.trust())
             )
 
     def _put_inline(self) -> None:
-        with self.aws_call("iam:PutRolePolicy"):
+        with self.aws_call():
             self.client.put_role_policy(
                 RoleName=self.name,
                 PolicyName=INLINE_POLICY,
@@ -102,10 +102,10 @@ class Role(Resource):
 
     def delete(self, observed: Observed) -> str:
         c = self.client
-        with self.aws_call("iam:DeleteRolePolicy"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.NoSuchEntityException):
                 c.delete_role_policy(RoleName=self.name, PolicyName=INLINE_POLICY)
-        with self.aws_call("iam:DeleteRole"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.NoSuchEntityException):
                 c.delete_role(RoleName=self.name)
         return ""
@@ -169,8 +169,9 @@ class ForwardingRole(Role):
         return self.names.forwarding_role
 
     def calls(self) -> list[perms.Grant | None]:
-        # test-alert --via fast-path checks the role exists when nothing arrives.
-        return [*super().calls(), self.grant("Read", perms.READ_AND_TEST, "GetRole")]
+        # test-alert --via fast-path reads the role too (trust and policy) when nothing arrives.
+        test = self.grant("Read", perms.READ_AND_TEST, "GetRole", "GetRolePolicy")
+        return [*super().calls(), test]
 
     def inline(self) -> policies.Policy:
         return policies.forwarding_role_policy(self.names)

@@ -71,8 +71,13 @@ class SignInRule(Resource):
     def calls(self) -> list[perms.Grant | None]:
         return [
             # test-alert --via fast-path reads the rules too, to say which link is broken.
-            self.grant("Read", perms.READ_AND_TEST, "DescribeRule", "ListTargetsByRule"),
-            self.grant("Read", perms.READ, "ListTagsForResource"),
+            self.grant(
+                "Read",
+                perms.READ_AND_TEST,
+                "DescribeRule",
+                "ListTargetsByRule",
+                "ListTagsForResource",
+            ),
             # ... and puts its marked test event on this region's default bus.
             self.grant(
                 "TestAlert",
@@ -126,15 +131,15 @@ class SignInRule(Resource):
         }
         if tags:  # PutRule on an existing rule leaves its tags as they are
             params["Tags"] = self.d.tag_list()
-        with self.aws_call("events:PutRule"):
+        with self.aws_call():
             self.client.put_rule(**params)
 
     def _put_target(self, observed_targets: list[dict[str, Any]]) -> None:
         extra = [t["Id"] for t in observed_targets if t["Id"] != TARGET_ID]
         if extra:
-            with self.aws_call("events:RemoveTargets"):
+            with self.aws_call():
                 self.client.remove_targets(Rule=self.name, Ids=extra)
-        with self.aws_call("events:PutTargets"):
+        with self.aws_call():
             answer = self.client.put_targets(Rule=self.name, Targets=[self.target()])
         if answer.get("FailedEntryCount"):
             entry = answer["FailedEntries"][0]
@@ -156,12 +161,12 @@ class SignInRule(Resource):
 
     def delete(self, observed: Observed) -> str:
         c = self.client
-        with self.aws_call("events:RemoveTargets"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.ResourceNotFoundException):
                 ids = [t["Id"] for t in c.list_targets_by_rule(Rule=self.name).get("Targets", [])]
                 if ids:
                     c.remove_targets(Rule=self.name, Ids=ids)
-        with self.aws_call("events:DeleteRule"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.ResourceNotFoundException):
                 c.delete_rule(Name=self.name)
         return ""

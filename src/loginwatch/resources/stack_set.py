@@ -18,11 +18,13 @@ from typing import Any
 
 import botocore.exceptions
 
+from .. import attached_policies as policies
 from .. import operator_policy as perms
 from ..aws import error_code
 from ..errors import LoginwatchError
 from ..organization import OrgInfo, covered_accounts
 from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
+from .role import ForwardingRole
 from .sign_in_rule import event_pattern
 
 CAPABILITIES = ["CAPABILITY_IAM"]
@@ -55,29 +57,16 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "Description": f"loginwatch '{names.name}': EventBridge puts sign-ins on {central}",
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "events.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    },
+                    # The home forwarding role's documents. Its trust keeps no
+                    # aws:SourceAccount guard here: the home role's names the home account,
+                    # and the template has never had one (a change redeploys every stack).
+                    "AssumeRolePolicyDocument": policies.trust_policy(
+                        ForwardingRole.trusted_service, names, source_account=False
+                    ),
                     "Policies": [
                         {
                             "PolicyName": "PutEventsOnTheCentralBus",
-                            "PolicyDocument": {
-                                "Version": "2012-10-17",
-                                "Statement": [
-                                    {
-                                        "Effect": "Allow",
-                                        "Action": "events:PutEvents",
-                                        "Resource": central,
-                                    }
-                                ],
-                            },
+                            "PolicyDocument": policies.forwarding_role_policy(names, sid=None),
                         }
                     ],
                     "Tags": deployment.tag_list(),
@@ -142,7 +131,7 @@ class OrganizationBusPolicy(Resource):
         return {"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": _org(self.d).id}
 
     def read(self) -> Observed | None:
-        with self.aws_call("events:DescribeEventBus"):
+        with self.aws_call():
             bus = self.client.describe_event_bus(Name="default")
         policy = json.loads(bus.get("Policy") or "{}")
         mine = [s for s in policy.get("Statement", []) if s.get("Sid") == self.name]
@@ -162,7 +151,7 @@ class OrganizationBusPolicy(Resource):
         return changes
 
     def create(self) -> None:
-        with self.aws_call("events:PutPermission"):
+        with self.aws_call():
             self.client.put_permission(
                 EventBusName="default",
                 Action="events:PutEvents",
@@ -175,7 +164,7 @@ class OrganizationBusPolicy(Resource):
         self.create()  # PutPermission replaces the statement of the same id
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("events:RemovePermission"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.remove_permission(EventBusName="default", StatementId=self.name)
         return ""
@@ -241,7 +230,7 @@ class MemberStackSet(Resource):
 
     def create(self) -> None:
         self._trusted_access()
-        with self.aws_call("cloudformation:CreateStackSet"):
+        with self.aws_call():
             try:
                 self.client.create_stack_set(
                     StackSetName=self.name,
@@ -266,7 +255,7 @@ class MemberStackSet(Resource):
             status = self.client.describe_organizations_access(CallAs=call_as).get("Status")
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) not in UNKNOWN_OPERATION:
-                with self.aws_call("cloudformation:DescribeOrganizationsAccess"):
+                with self.aws_call():
                     raise
             self.d.notices.append(
                 "Could not ask whether CloudFormation's trusted access to the organization "
@@ -282,11 +271,11 @@ class MemberStackSet(Resource):
                 "From the management account run `aws cloudformation "
                 "activate-organizations-access`, then re-run `loginwatch setup`.",
             )
-        with self.aws_call("cloudformation:ActivateOrganizationsAccess"):
+        with self.aws_call():
             self.client.activate_organizations_access()
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        with self.aws_call("cloudformation:UpdateStackSet"):
+        with self.aws_call():
             answer = self.client.update_stack_set(
                 StackSetName=self.name,
                 TemplateBody=_template_body(self.d),
@@ -305,7 +294,7 @@ class MemberStackSet(Resource):
         left = instances.read()
         if left and left["instances"]:
             instances.delete(left)
-        with self.aws_call("cloudformation:DeleteStackSet"):
+        with self.aws_call():
             with contextlib.suppress(self.client.exceptions.StackSetNotFoundException):
                 self.client.delete_stack_set(StackSetName=self.name, CallAs=_org(self.d).call_as)
         return ""
@@ -394,7 +383,7 @@ class MemberStackInstances(Resource):
         return {"OrganizationalUnitIds": units}
 
     def read(self) -> Observed | None:
-        with self.aws_call("cloudformation:ListStackInstances"):
+        with self.aws_call():
             try:
                 pages = self.client.get_paginator("list_stack_instances").paginate(
                     StackSetName=self.name, CallAs=_org(self.d).call_as
@@ -441,7 +430,7 @@ class MemberStackInstances(Resource):
         stale = [i for i in self._ours(observed) if i.get("Status") in ("OUTDATED", "INOPERABLE")]
         if stale:
             # Existing instances are not redeployed by CreateStackInstances.
-            with self.aws_call("cloudformation:UpdateStackInstances"):
+            with self.aws_call():
                 answer = self.client.update_stack_instances(
                     StackSetName=self.name,
                     DeploymentTargets=self.targets(),
@@ -452,7 +441,7 @@ class MemberStackInstances(Resource):
             wait_for_operation(self, answer["OperationId"], "updating the member accounts")
 
     def _deploy(self) -> None:
-        with self.aws_call("cloudformation:CreateStackInstances"):
+        with self.aws_call():
             answer = self.client.create_stack_instances(
                 StackSetName=self.name,
                 DeploymentTargets=self.targets(),
@@ -464,7 +453,7 @@ class MemberStackInstances(Resource):
 
     def delete(self, observed: Observed) -> str:
         regions = sorted({i["Region"] for i in observed["instances"]}) or self.regions()
-        with self.aws_call("cloudformation:DeleteStackInstances"):
+        with self.aws_call():
             try:
                 answer = self.client.delete_stack_instances(
                     StackSetName=self.name,
@@ -519,7 +508,7 @@ def wait_for_operation(resource: Resource, operation_id: str, doing: str) -> Non
     call_as = _org(resource.d).call_as
     deadline = time.monotonic() + OPERATION_TIMEOUT_SECONDS
     while True:
-        with resource.aws_call("cloudformation:DescribeStackSetOperation"):
+        with resource.aws_call():
             status = client.describe_stack_set_operation(
                 StackSetName=name, OperationId=operation_id, CallAs=call_as
             )["StackSetOperation"]["Status"]
@@ -532,7 +521,7 @@ def wait_for_operation(resource: Resource, operation_id: str, doing: str) -> Non
                 "Re-run `loginwatch setup` later: it picks up where this one stopped.",
             )
         resource.aws.sleep(POLL_SECONDS)
-    with resource.aws_call("cloudformation:ListStackSetOperationResults"):
+    with resource.aws_call():
         pages = client.get_paginator("list_stack_set_operation_results").paginate(
             StackSetName=name, OperationId=operation_id, CallAs=call_as
         )

@@ -57,7 +57,7 @@ class Subscription(Resource):
         return [f"subscriptions: {count} → 1 (duplicates removed)"] if count > 1 else []
 
     def create(self) -> None:
-        with self.aws_call("sns:Subscribe"):
+        with self.aws_call():
             # Subscribe is idempotent for the same topic, protocol and endpoint.
             self._arn = self.client.subscribe(
                 TopicArn=self.names.topic_arn,
@@ -67,13 +67,13 @@ class Subscription(Resource):
             )["SubscriptionArn"]
 
     def update(self, observed: Observed, changes: list[str]) -> None:
-        with self.aws_call("sns:Unsubscribe"):
+        with self.aws_call():
             for arn in observed["arns"][1:]:
                 if arn != PENDING:
                     self.client.unsubscribe(SubscriptionArn=arn)
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("sns:Unsubscribe"):
+        with self.aws_call():
             for arn in observed["arns"]:
                 if arn != PENDING:
                     self.client.unsubscribe(SubscriptionArn=arn)
@@ -81,4 +81,5 @@ class Subscription(Resource):
 
     def checks(self, observed: Observed) -> list[Check]:
         confirmed = PENDING not in observed["arns"]
-        return [Check("subscription confirmed", confirmed, "confirmed" if confirmed else PENDING)]
+        detail = "confirmed" if confirmed else "the subscription is pending confirmation"
+        return [Check("subscription confirmed", confirmed, detail)]

@@ -56,7 +56,7 @@ class Topic(Resource):
         attributes = {"Policy": json.dumps(policies.topic_policy(self.names))}
         if self.d.config.kms.topic:
             attributes["KmsMasterKeyId"] = self.d.config.kms.topic
-        with self.aws_call("sns:CreateTopic"):
+        with self.aws_call():
             # CreateTopic is idempotent for the same name and attributes.
             self.client.create_topic(Name=self.name, Attributes=attributes, Tags=self.d.tag_list())
 
@@ -64,12 +64,12 @@ class Topic(Resource):
         c = self.client
         wanted = policies.topic_policy(self.names)
         if policies.normalize(observed["policy"]) != policies.normalize(wanted):
-            with self.aws_call("sns:SetTopicAttributes"):
+            with self.aws_call():
                 c.set_topic_attributes(
                     TopicArn=self.arn, AttributeName="Policy", AttributeValue=json.dumps(wanted)
                 )
         if observed["kms"] != self.d.config.kms.topic:
-            with self.aws_call("sns:SetTopicAttributes"):
+            with self.aws_call():
                 c.set_topic_attributes(
                     TopicArn=self.arn,
                     AttributeName="KmsMasterKeyId",
@@ -77,7 +77,7 @@ class Topic(Resource):
                 )
 
     def delete(self, observed: Observed) -> str:
-        with self.aws_call("sns:DeleteTopic"):
+        with self.aws_call():
             self.client.delete_topic(TopicArn=self.arn)  # idempotent in SNS
         return ""
 

@@ -191,11 +191,11 @@ class Trail(Resource):
                 # An interrupted run created it between our read and now: configure it.
                 c.update_trail(**self._settings())
 
-        with self.aws_call("cloudtrail:CreateTrail"):
+        with self.aws_call():
             retry_while(self.aws, attempt, codes=PROPAGATION_ERRORS)
-        with self.aws_call("cloudtrail:PutEventSelectors"):
+        with self.aws_call():
             c.put_event_selectors(TrailName=self.name, EventSelectors=MANAGEMENT_EVENTS)
-        with self.aws_call("cloudtrail:StartLogging"):
+        with self.aws_call():
             c.start_logging(Name=self.name)
 
     def update(self, observed: Observed, changes: list[str]) -> None:
@@ -204,22 +204,22 @@ class Trail(Resource):
             settings = self._settings()
             if observed["trail"].get("IsOrganizationTrail") and not self.organization_trail:
                 settings["IsOrganizationTrail"] = False
-            with self.aws_call("cloudtrail:UpdateTrail"):
+            with self.aws_call():
                 retry_while(self.aws, lambda: c.update_trail(**settings), codes=PROPAGATION_ERRORS)
         if not self._selectors_ok(observed):
-            with self.aws_call("cloudtrail:PutEventSelectors"):
+            with self.aws_call():
                 c.put_event_selectors(TrailName=self.name, EventSelectors=MANAGEMENT_EVENTS)
         if not observed["logging"]:
-            with self.aws_call("cloudtrail:StartLogging"):
+            with self.aws_call():
                 c.start_logging(Name=self.name)
 
     def delete(self, observed: Observed) -> str:
         c = self.client
         # Stop first so no half-delivered batch is left in a state the user cannot explain.
-        with self.aws_call("cloudtrail:StopLogging"):
+        with self.aws_call():
             if observed.get("logging"):
                 c.stop_logging(Name=self.name)
-        with self.aws_call("cloudtrail:DeleteTrail"):
+        with self.aws_call():
             with contextlib.suppress(c.exceptions.TrailNotFoundException):
                 c.delete_trail(Name=self.name)
         return ""
@@ -259,7 +259,7 @@ class Trail(Resource):
 
     def _notice_existing_trails(self) -> None:
         """A second trail recording management events is billed; reuse may be cheaper."""
-        with self.aws_call("cloudtrail:DescribeTrails"):
+        with self.aws_call():
             trails = self.client.describe_trails(includeShadowTrails=True).get("trailList", [])
         for trail in trails:
             if trail.get("IsMultiRegionTrail") and trail.get("CloudWatchLogsLogGroupArn"):
