@@ -2,7 +2,7 @@
 """One command to set up a fresh environment and run loginwatch's main job or its checks.
 
     python3 dev.py demo      # create .venv, install loginwatch, run the no-account demo
-    python3 dev.py test    # create .venv, install with test extras, run ruff + pytest
+    python3 dev.py test    # create .venv, install with test extras, run ruff, mypy and pytest
 
 Needs only Python 3.11+: it makes its own virtual environment in .venv.
 """
@@ -50,6 +50,7 @@ def main() -> None:
         ensure_env("test")
         run([str(BIN / "ruff"), "check", "."])
         run([str(BIN / "ruff"), "format", "--check", "."])
+        run([str(BIN / "mypy")])  # what [tool.mypy] in pyproject.toml names: src/
         # worksteal: an idle worker takes queued tests from the busy one, so a few long
         # end-to-end tests do not leave one core idle at the end (324 s → 220 s).
         run([str(BIN / "python"), "-m", "pytest", "-n", "2", "--dist", "worksteal", "-q", *args])

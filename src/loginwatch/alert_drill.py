@@ -186,8 +186,46 @@ def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
     tail = base64.b64decode(response.get("LogResult", "")).decode("utf-8", "replace")
     error = None
     if response.get("FunctionError"):
-        error = str(body.get("errorMessage") if isinstance(body, dict) else raw[:200])
+        error = _function_error(body, raw)
     return NotifierAnswer(body, error, tail)
+
+
+def _function_error(body: Any, raw: bytes) -> str:
+    """The function's error as text: its errorMessage, or the start of what it answered."""
+    if isinstance(body, dict) and body.get("errorMessage"):
+        return str(body["errorMessage"])
+    text = raw.decode("utf-8", "replace").strip() or "no error message"
+    return text if len(text) <= 300 else text[:300] + " …"
+
+
+def cannot_run(aws: Aws, names: Names, route: str, test_id: str) -> DrillResult | None:
+    """Before waiting for a delivery: can the function run at all here? Lambda's DryRun
+    invoke checks the function and the permission to invoke it without running it (AWS);
+    an emulator that cannot run functions (moto without Docker) tries, and answers the
+    function's error. Then no test alert can arrive, and waiting for one would only
+    end in a time-out: the result says why at once. None: nothing against it."""
+    started = time.perf_counter()
+    with translate_errors(names.function, missing=NOT_SET_UP):
+        response = aws.client("lambda").invoke(
+            FunctionName=names.function, InvocationType="DryRun", Payload=b"{}"
+        )
+    if not response.get("FunctionError"):
+        return None
+    raw = response["Payload"].read() if response.get("Payload") else b""
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        body = None
+    error = _function_error(body, raw) if raw else f"FunctionError {response['FunctionError']}"
+    return DrillResult(
+        route,
+        test_id,
+        False,
+        time.perf_counter() - started,
+        None,
+        "the notifier function cannot run on this endpoint, so no test alert can arrive "
+        f"(a dry-run invoke failed: {error})",
+    )
 
 
 def via_lambda(aws: Aws, names: Names, test_id: str, rule: str | None = None) -> DrillResult:
@@ -361,7 +399,9 @@ def via_fast_path(
             ]
         )
     if answer.get("FailedEntryCount"):
-        entry = next((e for e in answer.get("Entries", []) if e.get("ErrorCode")), {})
+        entry: dict[str, Any] = next(
+            (e for e in answer.get("Entries", []) if e.get("ErrorCode")), {}
+        )
         return DrillResult(
             "fast-path",
             test_id,

@@ -173,8 +173,8 @@ def _ipv6_expression(network: ipaddress.IPv6Network) -> _Expression | None:
     if network.prefixlen == 0:
         return None
     if network.prefixlen % 16 == 0:
-        hextets = network.network_address.exploded.split(":")[: network.prefixlen // 16]
-        text = ":".join(format(int(h, 16), "x") for h in hextets) + ":*"
+        whole = network.network_address.exploded.split(":")[: network.prefixlen // 16]
+        text = ":".join(format(int(h, 16), "x") for h in whole) + ":*"
         return _Expression(network, strings=(text,), exact=False)
     aligned = (network.prefixlen // 16 + 1) * 16
     if 2 ** (aligned - network.prefixlen) <= MAX_IPV6_BLOCKS:
@@ -190,8 +190,10 @@ def _ipv6_expression(network: ipaddress.IPv6Network) -> _Expression | None:
     hi = lo + 2 ** (16 - network.prefixlen % 16) - 1
     end = "$" if fixed == 7 else COLON
     alternatives = tuple(head + alt + end for alt in range_regex(lo, hi, HEX))
-    if lo == 0 and fixed < 7:
+    if lo == 0 and 0 < fixed < 7:
         # The partial hextet is 0 and written as "::" ("2001:db8:ab00::1" in ab00::/56).
+        # Not for a range of the first hextet (::/3): "::" would also exclude IPv4-mapped
+        # text (::ffff:198.51.100.7), which the notifier judges as the IPv4 address.
         alternatives += (head + COLON,)
     return _Expression(network, regexes=alternatives, exact=False)
 
@@ -209,7 +211,9 @@ def _string_term(text: str) -> str:
 @dataclass(frozen=True)
 class CompiledPattern:
     pattern: str
-    exact: bool  # True: matches exactly the successful sign-ins from outside the allowlist
+    # True: matches exactly the successful sign-ins from outside the allowlist, addresses
+    # written as CloudTrail writes them (an IPv4-mapped IPv6 text form over-matches).
+    exact: bool
     expressed: tuple[IPNetwork, ...]  # networks the pattern excludes
     not_expressed: tuple[IPNetwork, ...]  # allowed, but still matched (notifier filters them)
     notes: tuple[str, ...]
@@ -249,6 +253,7 @@ def compile_pattern(entries: Iterable[AllowedEntry | IPNetwork]) -> CompiledPatt
         # Nothing fits: count every successful sign-in. Over-matching is safe (the
         # notifier's exact check keeps allowed sign-ins out of Slack); missing is not.
         pattern = _assemble([])
+        assert pattern is not None  # the base terms alone are far inside every limit
 
     notes: list[str] = []
     if not expressions:

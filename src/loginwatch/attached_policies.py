@@ -8,6 +8,7 @@ and object keys under the bucket's ``AWSLogs/<account>/`` prefix.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .names import Names
@@ -160,7 +161,7 @@ def notifier_role_policy(
         notifier_calls.WEBHOOKS: [names.parameter_arn, names.destination_parameter_arn("*")],
         # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
         notifier_calls.TRAIL_LOGS: [f"{names.log_group_arn(trail_log_group)}:*"],
-        notifier_calls.ALARMS: [names.every_alarm_arn],
+        notifier_calls.ALARMS: names.every_alarm_arn,
         notifier_calls.CLAIMS: [names.claims_table_arn],
         notifier_calls.RETRY_QUEUE: [names.queue_arn(names.retry_queue)],
         notifier_calls.MEMBER_ACCOUNTS: [],
@@ -238,6 +239,26 @@ def forwarding_role_policy(names: Names, *, sid: str | None = FORWARDING_SID) ->
     """
     statement = {"Effect": "Allow", "Action": "events:PutEvents", "Resource": names.event_bus_arn()}
     return {"Version": VERSION, "Statement": [{"Sid": sid, **statement} if sid else statement]}
+
+
+def boundary_policy(documents: Iterable[Policy]) -> Policy:
+    """One policy allowing exactly what any of ``documents`` allows: their statements,
+    each once (a Sid two documents share is numbered)."""
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        for statement in _statements(document):
+            if statement not in statements:
+                statements.append(statement)
+    used: dict[str, int] = {}
+    numbered = []
+    for statement in statements:
+        sid = statement.get("Sid")
+        if sid:
+            used[sid] = used.get(sid, 0) + 1
+            if used[sid] > 1:
+                statement = {**statement, "Sid": f"{sid}{used[sid]}"}
+        numbered.append(statement)
+    return {"Version": VERSION, "Statement": numbered}
 
 
 def producer_only_queue_policy(

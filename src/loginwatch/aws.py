@@ -10,14 +10,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore.config import Config as BotoConfig
 
 from . import __version__
-from .errors import AwsError, CredentialsError, LoginwatchError
+from .errors import AwsError, CredentialsError, EndpointLacksOperation, LoginwatchError
 from .operator_policy import Operation, iam_actions
 
 # botocore's standard mode retries throttling, 5xx and connection errors with
@@ -28,6 +29,25 @@ CALL_LOG_ENV = "LOGINWATCH_CALL_LOG"  # tests and bench/ record every API call h
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "Lookup", "Filter", "Test")
 
 T = TypeVar("T")
+
+# The AWS services loginwatch calls: boto3's type stubs know each one's client by name.
+Service = Literal[
+    "cloudformation",
+    "cloudtrail",
+    "cloudwatch",
+    "dynamodb",
+    "ec2",
+    "events",
+    "iam",
+    "lambda",
+    "logs",
+    "organizations",
+    "s3",
+    "sns",
+    "sqs",
+    "ssm",
+    "sts",
+]
 
 
 def is_read(operation: str) -> bool:
@@ -79,7 +99,7 @@ class Aws:
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: Service, region: str | None = None) -> Any:
         """The client for ``service`` in ``region`` (default: the home region)."""
         key = (service, region or self.region)
         with self._lock:
@@ -95,6 +115,12 @@ class Aws:
                     ),
                 )
                 client.meta.events.register("before-parameter-build.*.*", _note_call)
+                # First, so that its "no retry" wins over the standard retry handler's.
+                # (botocore's stubs type handlers as returning None; needs-retry's answer.)
+                client.meta.events.register_first(
+                    f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+                    _no_retry_on_error_page,  # type: ignore[arg-type]
+                )
                 client.meta.events.register("before-call.*.*", self._record)
                 self._clients[key] = client
             return self._clients[key]
@@ -160,7 +186,7 @@ def _share_model_loader(session: boto3.Session) -> None:
         botocore_session.register_component("data_loader", _shared_loader)
 
 
-def call(aws: Aws, service: str, operation: str, **params: Any) -> Any:
+def call(aws: Aws, service: Service, operation: str, **params: Any) -> Any:
     """One AWS call with errors translated; use for calls whose errors are all fatal."""
     with translate_errors(params.get("Name", "")):
         return getattr(aws.client(service), operation)(**params)
@@ -176,6 +202,77 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Message", ""))
     return str(exc)
+
+
+# How an endpoint that lacks an operation answers instead of doing it: AWS's own
+# InvalidAction / UnknownOperationException; emulators' NotImplemented, HTTP 501 and
+# words (LocalStack: "not yet implemented or pro feature", "not included in your license
+# plan"); a stock moto server's HTML 500 page (not an AWS answer at all); and an answer
+# botocore cannot parse.
+UNIMPLEMENTED = {
+    "InvalidAction",
+    "UnknownOperation",
+    "UnknownOperationException",
+    "NotImplemented",
+    "NotImplementedException",
+}
+UNIMPLEMENTED_WORDS = (
+    "not yet implemented",
+    "has not been implemented",
+    "not been emulated",
+    "not included in your",
+    "pro feature",
+)
+
+
+def _is_error_page(body: str | bytes) -> bool:
+    """An HTML page (a web server's error page), where AWS answers JSON or XML."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    start = text.lstrip()[:15].lower()
+    return start.startswith(("<!doctype html", "<html"))
+
+
+def _no_retry_on_error_page(response: Any = None, **_: Any) -> bool | None:
+    """botocore's standard mode retries any 500 ten times (half a minute of backoff); an
+    HTML page is no AWS error that may pass, so no retry (None: the usual decision)."""
+    if response is None:
+        return None
+    http = response[0]
+    if http.status_code >= 500 and _is_error_page(http.content):
+        return False
+    return None
+
+
+def lacks_operation(exc: BaseException) -> bool:
+    """Does this error say the endpoint does not implement the call (an emulator)?"""
+    if isinstance(exc, botocore.parsers.ResponseParserError):  # not an AWS answer
+        return True
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    message = error_message(exc)
+    return (
+        error_code(exc) in UNIMPLEMENTED
+        or status == 501
+        or any(words in message.lower() for words in UNIMPLEMENTED_WORDS)
+        or (status >= 500 and _is_error_page(message))
+    )
+
+
+def _lacking(exc: BaseException) -> EndpointLacksOperation:
+    operation = getattr(exc, "operation_name", None)
+    last: Operation | None = getattr(_calls, "last", None)
+    if operation is None and last is not None:
+        operation = last[1]
+    answer = ""
+    if isinstance(exc, botocore.parsers.ResponseParserError):
+        answer = "an answer that is not AWS's format"
+    elif isinstance(exc, botocore.exceptions.ClientError) and _is_error_page(error_message(exc)):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        answer = f"HTTP {status}, an HTML error page instead of an AWS answer"
+    return EndpointLacksOperation(
+        operation or "the AWS call", failed_call_actions(operation)[0], answer
+    )
 
 
 ACCESS_DENIED = {
@@ -247,6 +344,8 @@ def _fail(
             f"Grant {_and(grant)} to the identity running loginwatch "
             "(`loginwatch permissions` prints the full policy).",
         )
+    if _is_error_page(message):  # never print a web server's HTML page
+        message = "the endpoint answered an HTML page, not an AWS answer"
     return AwsError(f"{action}{target} failed: {code}: {message}")
 
 
@@ -283,6 +382,8 @@ def translate_errors(resource: str = "", *, missing: str = "") -> Iterator[None]
             "Check the network, the region name, and AWS_ENDPOINT_URL if you set it.",
         ) from None
     except botocore.exceptions.ClientError as exc:
+        if lacks_operation(exc):
+            raise _lacking(exc) from None
         actions = failed_call_actions(exc.operation_name)
         raise _fail(error_code(exc), error_message(exc), actions, resource, missing) from None
     except botocore.exceptions.WaiterError as exc:
@@ -295,6 +396,8 @@ def translate_errors(resource: str = "", *, missing: str = "") -> Iterator[None]
                 str(error["Code"]), str(error.get("Message", "")), actions, resource, missing
             ) from None
         raise AwsError(f"{actions[0]}{target} failed: {exc}") from None
+    except botocore.parsers.ResponseParserError as exc:
+        raise _lacking(exc) from None
     except botocore.exceptions.BotoCoreError as exc:
         raise AwsError(f"{failed_call_actions()[0]}{target} failed: {exc}") from None
 

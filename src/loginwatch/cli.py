@@ -320,11 +320,17 @@ def test_alert(
         # Names and the resource list for the diagnosis; building it reads nothing.
         deployment = engine.drill_deployment(config, aws)
         names = deployment.names
-        if via == "lambda":
+        region = ""
+        if via == "fast-path":
+            region = from_region or _fast_path_test_region(config, aws)
+        # Before waiting for a delivery: one that cannot come is said at once.
+        cannot_run = None if via == "lambda" else alerts.cannot_run(aws, names, via, test_id)
+        if cannot_run is not None:
+            result = cannot_run
+        elif via == "lambda":
             with ui.out.status(f"Invoking {names.function} with test {test_id} …"):
                 result = alerts.via_lambda(aws, names, test_id, rule)
         elif via == "fast-path":
-            region = from_region or _fast_path_test_region(config, aws)
             with ui.out.status(
                 f"Test event {test_id} put on the default bus in {region}; waiting …"
             ) as spin:
@@ -413,14 +419,28 @@ def _fast_path_test_region(config: Config, aws: Aws) -> str:
     is_flag=True,
     help="Merge statements so the policy fits IAM's 6,144-character managed-policy limit.",
 )
+@click.option(
+    "--boundary",
+    is_flag=True,
+    help="Print the permissions boundary for loginwatch's roles instead (config "
+    "iam.permissions_boundary names it): what an administrator creates once.",
+)
 @pass_options
 def permissions(
-    options: Options, commands: tuple[str, ...], account: str | None, compact: bool
+    options: Options,
+    commands: tuple[str, ...],
+    account: str | None,
+    compact: bool,
+    boundary: bool,
 ) -> None:
-    """Print the IAM policy (JSON) an operator needs to run loginwatch for this config."""
+    """Print the IAM policy (JSON) an operator needs to run loginwatch for this config.
+
+    With iam.permissions_boundary set, the policy lets the operator create and change
+    loginwatch's roles only with that boundary (--boundary prints it)."""
     from . import engine
     from .aws import connect
     from .operator_policy import MANAGED_POLICY_LIMIT, operator_policy, policy_size
+    from .resources.role import boundary_policy
 
     config = options.load()
     if options.region:
@@ -437,7 +457,11 @@ def permissions(
             )
     else:
         deployment = engine.offline_deployment(config, account)
-    policy = operator_policy(engine.resources_for(deployment), commands, compact=compact)
+    resources = engine.resources_for(deployment)
+    if boundary:
+        policy = boundary_policy(resources)
+    else:
+        policy = operator_policy(resources, commands, compact=compact)
     ui.print_json(policy)
     size = policy_size(policy)
     if size > MANAGED_POLICY_LIMIT:

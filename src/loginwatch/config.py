@@ -83,6 +83,16 @@ class KmsKeys:
 
 
 @dataclass(frozen=True)
+class IamSettings:
+    """How setup makes its IAM roles."""
+
+    # A managed policy's ARN: attached as the permissions boundary of every role setup
+    # creates, so an operator allowed to create them (with only this boundary) cannot
+    # climb past what loginwatch's roles do. `loginwatch permissions --boundary` prints it.
+    permissions_boundary: str | None = None
+
+
+@dataclass(frozen=True)
 class FastPath:
     """EventBridge rules that hear of a sign-in in seconds (the alarm stays the backstop)."""
 
@@ -168,6 +178,7 @@ class Config:
     destinations: tuple[SlackDestination, ...] = ()
     default_gets: str = "unclaimed"  # or "all"
     organization: Organization = Organization()
+    iam: IamSettings = IamSettings()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -190,7 +201,7 @@ def mask_webhook(url: str) -> str:
 
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
-    "kms", "tags", "fast_path", "rules", "organization",
+    "kms", "tags", "fast_path", "rules", "organization", "iam",
 )  # fmt: skip
 
 
@@ -242,6 +253,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     rules = _rules(reader, top)
     _check_routes(rules, destinations, warnings)
     organization = _organization(reader, top)
+    iam = _iam(reader, top)
     if not organization.enabled and any(d.accounts for d in destinations):
         warnings.append(
             "slack.destinations: `accounts` selects member accounts' sign-ins, which arrive "
@@ -271,6 +283,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
         destinations=tuple(destinations),
         default_gets=default_gets,
         organization=organization,
+        iam=iam,
         warnings=tuple(warnings),
     )
 
@@ -870,6 +883,28 @@ def _kms(reader: Reader, top: dict[str, Located]) -> KmsKeys:
             value = None
         values[key] = value
     return KmsKeys(**values)
+
+
+IAM_KEYS = ("permissions_boundary",)
+# A customer-managed policy of an account: arn:PARTITION:iam::ACCOUNT:policy/[PATH/]NAME
+BOUNDARY_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:policy/([\w+=,.@-]+/)*[\w+=,.@-]{1,128}$"
+)
+
+
+def _iam(reader: Reader, top: dict[str, Located]) -> IamSettings:
+    iam = reader.mapping(top.get("iam", Located(None, 0)), "iam", IAM_KEYS)
+    boundary, line = reader.text(iam, "permissions_boundary", "iam.permissions_boundary")
+    if boundary is not None and not BOUNDARY_ARN_RE.match(boundary):
+        reader.problems.add(
+            line,
+            "iam.permissions_boundary",
+            f"'{boundary}' is not a managed policy ARN of an account — write "
+            "arn:aws:iam::ACCOUNT:policy/NAME (the policy `loginwatch permissions --boundary` "
+            "prints, created in this account), or leave it unset",
+        )
+        boundary = None
+    return IamSettings(permissions_boundary=boundary)
 
 
 def _tags(reader: Reader, top: dict[str, Located]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from .allowlist import collapse, compile_pattern
 from .aws import Aws
 from .config import Config
-from .errors import EXIT_INTERRUPTED, LoginwatchError, UsageError
+from .errors import EXIT_INTERRUPTED, EndpointLacksOperation, LoginwatchError, UsageError
 from .names import Names
 from .notifier.rules import RULE_NAMES
 from .notifier.settings import Settings
@@ -322,7 +322,7 @@ def _read(deployment: Deployment, resource: Resource) -> Observed | None:
 
 
 def read_all(
-    deployment: Deployment, resources: list[Resource], *, concurrency: int = READ_CONCURRENCY
+    deployment: Deployment, resources: Sequence[Resource], *, concurrency: int = READ_CONCURRENCY
 ) -> list[Observed | None]:
     """Read every resource, concurrently (reads are independent), in the given order."""
     if any(not r.in_home_region for r in resources):
@@ -507,6 +507,16 @@ def _counts(check: Check) -> bool:
     return not check.ok and not check.warning_only and not check.repeats_drift
 
 
+def _checks(resource: Resource, observed: Observed) -> list[Check]:
+    """The resource's health checks; on an endpoint that lacks a call they make (an
+    emulator), one line saying they were not verified, instead of an error."""
+    try:
+        return resource.checks(observed)
+    except EndpointLacksOperation as exc:
+        not_verified = f"not verified: {exc.reason}"
+        return [Check(f"{resource.label} checks", False, not_verified, warning_only=True)]
+
+
 def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus | None:
     """None for something the config does not ask for and that is not there."""
     if observed is _UNAVAILABLE:
@@ -520,13 +530,13 @@ def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus 
     if not resource.managed:
         if observed is None:
             return ResourceStatus(resource, "missing", [f"{resource.name} not found"])
-        return ResourceStatus(resource, "unmanaged", [], resource.checks(observed))
+        return ResourceStatus(resource, "unmanaged", [], _checks(resource, observed))
     if observed is None:
         return ResourceStatus(resource, "missing")
     if not resource.owned(observed) and not resource.adoptable(observed):
         return ResourceStatus(resource, "drift", [NOT_OURS])
     changes = resource.diff(observed)
-    checks = resource.checks(observed)
+    checks = _checks(resource, observed)
     state: State = "drift" if changes else "ok"
     return ResourceStatus(resource, state, changes, checks, resource.facts(observed))
 

@@ -49,5 +49,27 @@ class AwsError(LoginwatchError):
     exit_code = EXIT_FAILURE
 
 
+class EndpointLacksOperation(AwsError):
+    """The endpoint (an emulator: stock moto, LocalStack) does not implement a call AWS
+    has. A caller that can do without the call catches this and says what went unchecked."""
+
+    def __init__(self, operation: str, action: str, answer: str = "") -> None:
+        self.operation = operation  # TestMetricFilter
+        self.action = action  # logs:TestMetricFilter
+        # What it answered, when that is no AWS error saying so (a web server's error page).
+        self.answer = answer
+        super().__init__(f"{self._says(action)[0].upper()}{self._says(action)[1:]}.")
+
+    def _says(self, name: str) -> str:
+        if self.answer:
+            return f"the endpoint cannot answer {name} ({self.answer})"
+        return f"the endpoint does not implement {name}"
+
+    @property
+    def reason(self) -> str:
+        """For a "… not verified: <reason>" line."""
+        return self._says(self.operation)
+
+
 class CredentialsError(UsageError):
     """No usable AWS credentials, profile or region."""

@@ -13,8 +13,14 @@ and this module only turns those declarations into a policy:
   rule in 17 regions), orders them by command, and ``compact`` merges further to
   fit IAM's 6,144-character managed-policy limit.
 
-The only ``Resource: "*"`` statement is ``ReadOnlyNoResourceLevel``: read-only
-actions for which AWS offers no resource-level permissions.
+``Resource: "*"`` is used only for actions that have no resource type in AWS's Service
+Authorization Reference (AWS denies such an action when it is scoped to an ARN):
+``ReadOnlyNoResourceLevel`` (``no_resource_level``) holds the reads among them, such as
+``ec2:DescribeRegions`` and ``sts:GetCallerIdentity``; each write among them has a
+statement of its own that says what it is, narrowed by the condition keys the action
+supports where it has any (``unscoped_write``: ``lambda:CreateEventSourceMapping`` only for
+our function, ``organizations:EnableAWSServiceAccess`` only for CloudTrail).
+tests/unit/test_iam_catalogue.py holds every statement against that reference.
 
 tests/unit/test_permissions.py runs the real engine against the emulator and
 checks every API call it makes against the policy built here.
@@ -22,6 +28,7 @@ checks every API call it makes against the policy built here.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -147,9 +154,31 @@ def ops(commands: frozenset[str], service: str, *operations: str) -> tuple:
     return tuple(((service, op), commands) for op in operations)
 
 
+# Operations named like reads, and AWS's verdict on a pattern (logs:TestMetricFilter).
+_READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Filter", "Test")
+
+
 def no_resource_level(commands: frozenset[str], service: str, *operations: str) -> Grant:
-    """Read-only operations AWS cannot scope to a resource."""
+    """Reads AWS does not authorise per resource (no resource type): Resource "*"."""
+    writes = [op for op in operations if not op.startswith(_READ_PREFIXES)]
+    assert not writes, f"{writes} change something: declare them with unscoped_write()"
     return Grant(NO_RESOURCE_LEVEL_SID, ("*",), ops(commands, service, *operations))
+
+
+def unscoped_write(
+    sid: str,
+    commands: frozenset[str],
+    service: str,
+    *operations: str,
+    condition: Mapping[str, Any] | None = None,
+    routes: Mapping[str, Route] | None = None,
+) -> Grant:
+    """Writes that have no resource type in AWS's catalogue: AWS authorises them only on
+    Resource "*". ``condition``: the action's own condition keys, where it has any, narrow
+    it to what loginwatch does. ``sid`` says what the statement holds."""
+    return Grant(
+        sid, ("*",), ops(commands, service, *operations), condition=condition, routes=routes or {}
+    )
 
 
 def pass_role(sid: str, role_arn: str, to_service: str) -> Route:
@@ -356,7 +385,17 @@ def _merge_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, An
     statement already grants is left out, then statements on the same resources and
     statements of the same actions are joined."""
     merged_resources = _join_same_resources(_without_repeats(statements))
-    return _join_same_actions(merged_resources)
+    return [_without_covered(s) for s in _join_same_actions(merged_resources)]
+
+
+def _without_covered(statement: dict[str, Any]) -> dict[str, Any]:
+    """An ARN another ARN of the same statement matches adds nothing (the home region's
+    rule beside the rule in every region ``*``): left out, the grant is the same."""
+    resources = _as_list(statement["Resource"])
+    kept = [
+        r for r in resources if not any(o != r and fnmatch.fnmatchcase(r, o) for o in resources)
+    ]
+    return _tidy({**statement, "Resource": kept})
 
 
 def _without_repeats(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -395,8 +434,11 @@ def _join_same_actions(statements: list[dict[str, Any]]) -> list[dict[str, Any]]
 def _join_same_resources(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: dict[str, dict[str, Any]] = {}
     for statement in statements:
+        # The read-only statement stays read-only: a write on "*" keeps its own statement.
+        read_only = statement["Sid"] == NO_RESOURCE_LEVEL_SID
         key = json.dumps(
-            [sorted(_as_list(statement["Resource"])), statement.get("Condition")], sort_keys=True
+            [sorted(_as_list(statement["Resource"])), statement.get("Condition"), read_only],
+            sort_keys=True,
         )
         if key not in merged:
             merged[key] = {**statement, "Action": _as_list(statement["Action"])}

@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.exceptions
-
-from .allowlist import IPNetwork, collapse, is_allowed
-from .aws import error_code, translate_errors
-from .errors import UsageError
+from .allowlist import AllowedEntry, IPNetwork, collapse, is_allowed
+from .aws import translate_errors
+from .errors import EndpointLacksOperation, UsageError
 
 BATCH = 50  # TestMetricFilter takes at most 50 log event messages
-# What an endpoint without the API answers instead of a verdict (the emulator answers
-# UnknownOperationException: see emulator.match_aws).
-NOT_AVAILABLE = ("InvalidAction", "UnknownOperationException", "NotImplemented", "InternalFailure")
 
 
 @dataclass(frozen=True)
@@ -44,14 +39,14 @@ class Verdict:
     checked: int = 0
     missed: list[str] = field(default_factory=list)  # outside, AWS would not count them
     over_matched: list[str] = field(default_factory=list)  # inside, AWS would count them
-    unavailable: str = ""  # why AWS could not be asked (the emulator)
+    unavailable: str = ""  # why AWS could not be asked: "the endpoint does not implement …"
 
     @property
     def safe(self) -> bool:
         return not self.missed
 
 
-def samples(networks: Iterable[IPNetwork]) -> list[Sample]:
+def samples(networks: Iterable[AllowedEntry | IPNetwork]) -> list[Sample]:
     """Every entry's edges and the addresses just beyond them, in every written form."""
     merged = collapse(networks)
     found: dict[str, Sample] = {}
@@ -92,23 +87,21 @@ def sign_in_record(address: str) -> str:
     )
 
 
-def verify(logs: Any, pattern: str, networks: Sequence[IPNetwork]) -> Verdict:
+def verify(logs: Any, pattern: str, networks: Iterable[AllowedEntry | IPNetwork]) -> Verdict:
     """AWS's verdict on ``pattern`` for every sample (a few TestMetricFilter calls)."""
     checks = samples(networks)
     verdict = Verdict()
     for start in range(0, len(checks), BATCH):
         batch = checks[start : start + BATCH]
-        with translate_errors():
-            try:
+        try:
+            with translate_errors():
                 answer = logs.test_metric_filter(
                     filterPattern=pattern,
                     logEventMessages=[sign_in_record(s.address) for s in batch],
                 )
-            except botocore.exceptions.ClientError as exc:
-                if error_code(exc) not in NOT_AVAILABLE:
-                    raise
-                verdict.unavailable = f"TestMetricFilter is not available here ({exc})"
-                return verdict
+        except EndpointLacksOperation as exc:  # an emulator (stock moto, LocalStack)
+            verdict.unavailable = exc.reason
+            return verdict
         # eventNumber counts the messages of this call from 1.
         counted = {m.get("eventNumber") for m in answer.get("matches", [])}
         for number, sample in enumerate(batch, start=1):

@@ -117,7 +117,7 @@ def _one(
         answer = invoke({"Records": [record], REDELIVER_MARKER: True})
     except RedeliveryFailed as error:
         return Redelivered(queue, message["MessageId"], summary, "failed", str(error))
-    result = next(
+    result: dict[str, Any] = next(
         (r for r in answer.get("results", []) if r.get("itemIdentifier") == message["MessageId"]),
         {},
     )

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .summary import ConfigSummary
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.status import Status
+
+    from .alert_drill import DrillResult
+    from .demo.run import SignInScenario
+    from .engine import StatusReport, StepResult, TeardownItem
+    from .pattern_check import Verdict
+    from .redeliver import Redelivered
+    from .resources.base import Resource
+    from .summary import RuleRoute, Trigger
 
 out = Console(highlight=False, soft_wrap=True)  # lines are not hard-wrapped: easier to grep
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # no hard wraps: paths stay copyable
@@ -84,13 +97,13 @@ def render_summary(summary: ConfigSummary) -> None:
             out.print(f"    {escape(trigger.kind)}: {escape(_trigger_line(trigger))}")
 
 
-def _route_line(route: Any) -> str:
+def _route_line(route: RuleRoute) -> str:
     rule = route.rule
     extra = f", {rule.threshold} within {rule.minutes} min" if rule.threshold else ""
     return escape(f"{rule.name} ({rule.severity}{extra}) → {', '.join(route.destinations)}")
 
 
-def _trigger_line(trigger: Any) -> str:
+def _trigger_line(trigger: Trigger) -> str:
     if not trigger.rules:
         return "no alert"
     from .notifier.rules import highest
@@ -99,10 +112,10 @@ def _trigger_line(trigger: Any) -> str:
     return f"{names} ({highest(trigger.rules)}) → {', '.join(trigger.destinations)}"
 
 
-def render_verdict(verdict: Any) -> None:
+def render_verdict(verdict: Verdict) -> None:
     """What AWS's own evaluation of the pattern (TestMetricFilter) said."""
     if verdict.unavailable:
-        warn(f"{verdict.unavailable}: the pattern was not checked by AWS.")
+        warn(f"Filter pattern not verified by AWS: {verdict.unavailable}.")
         return
     if verdict.safe:
         out.print(
@@ -142,10 +155,23 @@ def regions_text(regions: list[str]) -> str:
     return f"{len(regions)} regions ({shown})"
 
 
-def group_by_kind(items: list[Any], resource_of: Any, same: Any) -> list[list[Any]]:
+T = TypeVar("T")
+
+
+class _OfResource(Protocol):
+    @property
+    def resource(self) -> Resource: ...
+
+
+R = TypeVar("R", bound=_OfResource)
+
+
+def group_by_kind(
+    items: Sequence[T], resource_of: Callable[[T], Resource], same: Callable[[T], object]
+) -> list[list[T]]:
     """Consecutive items of one kind that agree (same(item) equal) form one group:
     "the same kind in 17 regions" reads as one line when nothing differs."""
-    groups: list[list[Any]] = []
+    groups: list[list[T]] = []
     for item in items:
         previous = groups[-1][-1] if groups else None
         if (
@@ -161,22 +187,24 @@ def group_by_kind(items: list[Any], resource_of: Any, same: Any) -> list[list[An
     return groups
 
 
-def _resource_line(style: str, symbol: str, group: list[Any], resource_of: Any) -> str:
+def _resource_line(
+    style: str, symbol: str, group: Sequence[T], resource_of: Callable[[T], Resource]
+) -> str:
     first = resource_of(group[0])
     where = regions_text([resource_of(i).region for i in group])
     return f"[{style}]{symbol} {first.label:<24}[/] {escape(first.name)}  [dim]{escape(where)}[/]"
 
 
-class _RegionalLines:
+class _RegionalLines(Generic[R]):
     """Prints results as they come; those outside the home region are held while they
     agree (same ``same(item)``) and printed as one line for the kind."""
 
-    def __init__(self, print_group: Callable[[list[Any]], None], same: Callable[[Any], Any]):
+    def __init__(self, print_group: Callable[[list[R]], None], same: Callable[[R], object]):
         self._print = print_group
         self._same = same
-        self._held: list[Any] = []
+        self._held: list[R] = []
 
-    def add(self, item: Any) -> None:
+    def add(self, item: R) -> None:
         if self._held and self._same(self._held[0]) != self._same(item):
             self.flush()
         if item.resource.in_home_region:
@@ -200,13 +228,13 @@ class StepPrinter:
 
     def __init__(self, *, dry_run: bool = False) -> None:
         self.dry_run = dry_run
-        self._status: Any = None
+        self._status: Status | None = None
         self._lines = _RegionalLines(self._print, lambda r: (r.resource.kind, r.action, r.changes))
 
-    def checking(self, resource: Any) -> None:
+    def checking(self, resource: Resource) -> None:
         self._spin(f"Checking {resource.label} {escape(resource.name)} …")
 
-    def start(self, resource: Any) -> None:
+    def start(self, resource: Resource) -> None:
         verb = "Checking" if self.dry_run else "Settling"
         self._spin(f"{verb} {resource.label} {escape(resource.name)} …")
 
@@ -217,13 +245,13 @@ class StepPrinter:
         else:
             self._status.update(text)
 
-    def done(self, result: Any) -> None:
+    def done(self, result: StepResult) -> None:
         self._stop_spinner()
         if result.action == "none":
             return  # not asked for and not there: nothing to say
         self._lines.add(result)
 
-    def _print(self, group: list[Any]) -> None:
+    def _print(self, group: list[StepResult]) -> None:
         first = group[0]
         symbol, style, word = _ACTION_STYLE[first.action]
         if self.dry_run:
@@ -243,7 +271,7 @@ class StepPrinter:
         self._lines.flush()
 
 
-def setup_summary(results: list[Any], dry_run: bool) -> None:
+def setup_summary(results: list[StepResult], dry_run: bool) -> None:
     counts: dict[str, int] = {}
     for result in results:
         counts[result.action] = counts.get(result.action, 0) + 1
@@ -268,7 +296,7 @@ _STATE_STYLE = {
 }
 
 
-def render_status(report: Any) -> None:
+def render_status(report: StatusReport) -> None:
     names = report.deployment.names
     if report.nothing_set_up:
         out.print(
@@ -327,7 +355,7 @@ def render_status(report: Any) -> None:
 # ---------------------------------------------------------------- teardown
 
 
-def render_teardown_plan(items: list[Any]) -> None:
+def render_teardown_plan(items: list[TeardownItem]) -> None:
     shown = [i for i in items if i.action in ("delete", "clean", "keep")]
     for group in group_by_kind(shown, lambda i: i.resource, lambda i: (i.action, i.reason)):
         item = group[0]
@@ -350,14 +378,14 @@ class TeardownPrinter:
     def __init__(self) -> None:
         self._lines = _RegionalLines(self._print, lambda i: (i.resource.kind, i.action, i.note))
 
-    def done(self, item: Any) -> None:
+    def done(self, item: TeardownItem) -> None:
         self._lines.add(item)
 
     def stop(self) -> None:
         self._lines.flush()
 
     @staticmethod
-    def _print(group: list[Any]) -> None:
+    def _print(group: list[TeardownItem]) -> None:
         item = group[0]
         note = f" ({escape(item.note)})" if item.note else ""
         verb = "cleaned" if item.action == "clean" else "deleted"
@@ -368,7 +396,7 @@ class TeardownPrinter:
 # ---------------------------------------------------------------- redeliver
 
 
-def redelivered(item: Any) -> None:
+def redelivered(item: Redelivered) -> None:
     where = f"{item.queue.name} ({item.queue.region})"
     if item.outcome == "listed":
         out.print(f"[cyan]•[/] {escape(item.summary)}  [dim]{escape(where)}[/]")
@@ -380,7 +408,7 @@ def redelivered(item: Any) -> None:
         out.print(f"[red]✗[/] {escape(item.summary)}  [red]{escape(item.outcome)}[/]{reason}")
 
 
-def redeliver_summary(items: list[Any], dry_run: bool) -> None:
+def redeliver_summary(items: list[Redelivered], dry_run: bool) -> None:
     if not items:
         out.print("No undelivered alerts: every dead-letter queue is empty.")
         return
@@ -403,7 +431,7 @@ def notice(message: str) -> None:
     out.print(f"[cyan]Notice:[/] {escape(message)}")
 
 
-def render_test_alert(result: Any) -> None:
+def render_test_alert(result: DrillResult) -> None:
     route = {
         "alarm": "alarm → SNS → Lambda → Slack",
         "fast-path": "EventBridge fast path → Lambda → Slack",
@@ -443,7 +471,7 @@ def demo_step(number: str, title: str) -> None:
     out.rule(f"[bold cyan]{escape(number)}[/]  {escape(title)}", align="left")
 
 
-def demo_sign_ins(sign_ins: list[Any], counted: list[Any]) -> None:
+def demo_sign_ins(sign_ins: list[SignInScenario], counted: list[SignInScenario]) -> None:
     table = Table(show_edge=False)
     table.add_column("who")
     table.add_column("source IP")
@@ -488,7 +516,7 @@ def demo_raw(payload: dict[str, Any]) -> None:
     out.print("----- end of raw Slack payload -----")
 
 
-def demo_keep(endpoint: str, config_path: Any, env: dict[str, str]) -> None:
+def demo_keep(endpoint: str, config_path: Path, env: dict[str, str]) -> None:
     exports = " ".join(
         f"{k}={v}"
         for k, v in env.items()

@@ -88,14 +88,13 @@ def _to_located(
             [f"{path}:{line}: the config has more than {MAX_NODES} values (aliases included)"],
             path,
         )
-    deeper = {"depth": depth + 1, "budget": budget}
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Located] = {}
         key_lines: dict[Any, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise ConfigError([f"{path}:{line}: YAML merge keys (<<) are not supported"], path)
-            key = _to_located(key_node, loader, path, **deeper).value
+            key = _to_located(key_node, loader, path, depth=depth + 1, budget=budget).value
             if not isinstance(key, str):
                 shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else key_node.id
                 raise ConfigError(
@@ -111,10 +110,16 @@ def _to_located(
                     path,
                 )
             key_lines[key] = key_node.start_mark.line + 1
-            result[key] = _to_located(value_node, loader, path, **deeper)
+            result[key] = _to_located(value_node, loader, path, depth=depth + 1, budget=budget)
         return Located(result, line)
     if isinstance(node, yaml.SequenceNode):
-        return Located([_to_located(item, loader, path, **deeper) for item in node.value], line)
+        return Located(
+            [
+                _to_located(item, loader, path, depth=depth + 1, budget=budget)
+                for item in node.value
+            ],
+            line,
+        )
     try:
         return Located(loader.construct_object(node, deep=True), line)
     except ValueError as exc:  # e.g. an integer of thousands of digits

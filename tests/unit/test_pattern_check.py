@@ -90,7 +90,7 @@ def test_an_endpoint_without_the_api_is_said_not_refused() -> None:
     )
     stubber.activate()
     verdict = pattern_check.verify(logs, "{ $.a = 1 }", NETWORKS)
-    assert verdict.unavailable.startswith("TestMetricFilter is not available here")
+    assert verdict.unavailable == "the endpoint does not implement TestMetricFilter"
     assert verdict.safe and verdict.checked == 0
 
 
@@ -141,4 +141,6 @@ def test_in_the_emulator_setup_says_aws_did_not_check_and_carries_on(
     # "none": the rules this config leaves off have nothing to remove.
     assert {r.action for r in results} == {"create", "none"}
     (notice,) = [n for n in deployment.notices if "TestMetricFilter" in n]
-    assert "not available here" in notice and "not by AWS" in notice
+    assert notice.startswith(
+        "Filter pattern not verified by AWS: the endpoint does not implement TestMetricFilter"
+    )

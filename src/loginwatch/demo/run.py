@@ -291,22 +291,17 @@ def _deliver(aws: Any, log_group: str, sign_ins: list[SignInScenario]) -> None:
     logs = aws.client("logs")
     stream = "123456789012_CloudTrail_us-east-1"
     logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
-    events = sorted(
-        (
-            {
-                "timestamp": int(
-                    datetime.strptime(s.record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
-                    .replace(tzinfo=UTC)
-                    .timestamp()
-                    * 1000
-                ),
-                "message": json.dumps(s.record),
-            }
-            for s in sign_ins
-        ),
-        key=lambda e: e["timestamp"],
-    )
+    events = [
+        {"timestamp": _epoch_ms(s), "message": json.dumps(s.record)}
+        for s in sorted(sign_ins, key=_epoch_ms)
+    ]
     logs.put_log_events(logGroupName=log_group, logStreamName=stream, logEvents=events)
+
+
+def _epoch_ms(sign_in: SignInScenario) -> int:
+    """The record's eventTime in milliseconds since the epoch, as Logs wants it."""
+    when = datetime.strptime(sign_in.record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
+    return int(when.replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _invoke_packaged_notifier(package: bytes, event: dict[str, Any]) -> dict[str, Any]:

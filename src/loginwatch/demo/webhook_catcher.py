@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+_HOST = "127.0.0.1"
+
 
 @dataclass
 class SlackReply:
@@ -72,7 +74,7 @@ class SlackStub:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((_HOST, 0), Handler)
         # A short poll interval: shutdown() waits up to one interval for the loop to notice.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -80,8 +82,9 @@ class SlackStub:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+        return (
+            f"http://{_HOST}:{self._server.server_port}/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX"
+        )
 
     def start(self) -> SlackStub:
         self._thread.start()

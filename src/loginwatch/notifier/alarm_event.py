@@ -77,6 +77,8 @@ def parse_event(event: Any) -> AlarmNotification | Ignored:
         return Ignored("not a CloudWatch alarm notification (no NewStateValue)")
     raw_time = alarm.get("StateChangeTime")
     try:
+        if not isinstance(raw_time, str):
+            raise TypeError("StateChangeTime is not a string")
         state_change_time = parse_state_change_time(raw_time)
     except (TypeError, ValueError):
         return Ignored("alarm notification has no valid StateChangeTime")

@@ -6,12 +6,15 @@ more than the rest of the notifier, and ignored events never need it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+# The AWS services the notifier calls: boto3's type stubs know each one's client by name.
+Service = Literal["cloudwatch", "dynamodb", "logs", "organizations", "sqs", "ssm"]
 
 _clients: dict[tuple[str, str], Any] = {}
 
 
-def _make_client(service: str, region: str) -> Any:
+def _make_client(service: Service, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -24,7 +27,7 @@ def _make_client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region, config=config)
 
 
-def client(service: str, region: str) -> Any:
+def client(service: Service, region: str) -> Any:
     """The container's client for ``service`` in ``region``, created on first use."""
     key = (service, region)
     if key not in _clients:

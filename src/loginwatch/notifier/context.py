@@ -136,7 +136,7 @@ class Context:
         return self.settings.routes()
 
     # ------------------------------------------------------------ AWS and time
-    def client(self, service: str) -> Any:
+    def client(self, service: aws_clients.Service) -> Any:
         return aws_clients.client(service, self.settings.region)
 
     def remaining_seconds(self) -> float:

@@ -55,6 +55,7 @@ def handle(
             logged = emit(Outcome("deferred", reason=hold_back), time.perf_counter(), None)
             results.append({"itemIdentifier": message_id, **logged})
             continue
+        failed: BaseException | None
         try:
             undelivered = redelivery.unwrap(record)
         except redelivery.UnreadableRecord as error:

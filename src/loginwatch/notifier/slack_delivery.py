@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 TIMEOUT_SECONDS = 5.0
@@ -62,7 +62,13 @@ def mask_webhook(url: str) -> str:
     return f"{parts.hostname or '?'}/…{url[-4:]}"
 
 
-def _retry_after_seconds(headers: Mapping[str, str] | None, attempt: int) -> float:
+class _Headers(Protocol):
+    """A reply's headers: http.client's message (case-insensitive) or a plain mapping."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def _retry_after_seconds(headers: _Headers | None, attempt: int) -> float:
     """Honour Slack's Retry-After (seconds), capped so a Lambda never sleeps long."""
     raw = (headers or {}).get("Retry-After")
     try:
@@ -78,7 +84,7 @@ def _backoff_seconds(attempt: int) -> float:
     return _BACKOFF_BASE_SECONDS * (2 ** (attempt - 1))
 
 
-def _send(url: str, data: bytes, timeout: float) -> tuple[int, str, Mapping[str, str]]:
+def _send(url: str, data: bytes, timeout: float) -> tuple[int, str, _Headers]:
     """One POST. Returns (status, body, headers) for any HTTP answer, 2xx or not."""
     request = urllib.request.Request(
         url,
@@ -125,7 +131,7 @@ def post_to_slack(
     problem = ""
     made = 0
     for attempt in range(1, max_attempts + 1):
-        headers: Mapping[str, str] | None = None
+        headers: _Headers | None = None
         budget = timeout if deadline is None else min(timeout, deadline - clock())
         if budget < MIN_ATTEMPT_SECONDS:
             problem = problem or "no time left for an attempt"

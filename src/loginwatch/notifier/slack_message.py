@@ -9,9 +9,12 @@ no text field of a payload ever needs a raw ``<``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import copy
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 from urllib.parse import quote
 
 from .events import AlarmWindow, SignIn
@@ -22,6 +25,45 @@ MAX_LISTED = 10
 USER_AGENT_LIMIT = 80
 _VALUE_LIMIT = 200  # names and ARNs are short in practice; keep a crafted one from bloating
 _HEADER_LIMIT = 150  # Slack's limit for header blocks
+# A burst lists its IPs, names and successes one line each, each line within this many
+# characters (as many entries as fit, then "and N more"): its section stays under 3,000.
+_LIST_LINE = 700
+_LIST_VALUE_LIMIT = 100  # one entry of such a list, escaped
+
+
+@dataclass(frozen=True)
+class SlackLimits:
+    """What Slack takes in one message (Block Kit reference; DESIGN.md, "Slack webhook
+    answers"). Past any of them a webhook answers 400 (``invalid_blocks``), which no
+    retry can change, so ``fit_to_slack`` keeps every payload within them."""
+
+    blocks: int = 50
+    message_text: int = 40_000  # the top-level text (Slack cuts it beyond)
+    text: int = 3_000  # any text object
+    section: int = 3_000
+    header: int = 150
+    fields: int = 10
+    field: int = 2_000
+    context_elements: int = 10
+    button_text: int = 75
+    url: int = 3_000
+    action_id: int = 255
+    block_id: int = 255
+    # Not in the reference, but Slack refuses blocks whose text adds up to about 12,000
+    # characters or more (``msg_blocks_too_long``; slackapi/bolt-js#2509, #2867; the
+    # markdown block documents 12,000 in all). Kept well under; a digest of ten typical
+    # sign-ins uses about 5,000.
+    blocks_text: int = 10_000
+
+
+SLACK_LIMITS = SlackLimits()
+
+
+def slack_length(text: str) -> int:
+    """``text``'s length in UTF-16 code units: an emoji beyond the BMP counts two. The
+    stricter of the ways Slack's limits could count a "character"."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+
 
 _IDENTITY_LABELS = {"IAMUser": "IAM user", "AssumedRole": "Assumed role", "Root": "ROOT account"}
 _SSO_MFA_NOTE = "federated/SSO sign-ins always report No; MFA happens at the identity provider"
@@ -40,9 +82,15 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Line breaks (and other control characters) in an event value would let it start a line
+# of its own in the message, one that could pass for a real "*Source IP:*" line.
+_ONE_LINE = {code: " " for code in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+
+
 def _value(text: str, limit: int = _VALUE_LIMIT) -> str:
-    """An event value, shortened *before* escaping so an entity is never cut in half."""
-    return escape(shorten(text, limit))
+    """An event value on one line, shortened *before* escaping so an entity is never cut
+    in half."""
+    return escape(shorten(text.translate(_ONE_LINE), limit))
 
 
 def _code(text: str, limit: int = _VALUE_LIMIT) -> str:
@@ -91,6 +139,19 @@ def _context(text: str) -> dict[str, Any]:
 
 def _link_button(label: str, url: str, action_id: str) -> dict[str, Any]:
     return {"type": "button", "text": _plain(label), "url": url, "action_id": action_id}
+
+
+_P = ParamSpec("_P")
+
+
+def _fitted(build: Callable[_P, dict[str, Any]]) -> Callable[_P, dict[str, Any]]:
+    """A message builder whose every payload passes ``fit_to_slack`` on its way out."""
+
+    @functools.wraps(build)
+    def fitted(*args: _P.args, **kwargs: _P.kwargs) -> dict[str, Any]:
+        return fit_to_slack(build(*args, **kwargs))
+
+    return fitted
 
 
 def describe_who(sign_in: SignIn) -> str:
@@ -199,6 +260,7 @@ def _lead(alerts: Sequence[Alert], mention: str) -> str:
     return " · ".join(parts)
 
 
+@_fitted
 def build_alert_message(
     sign_ins: Sequence[SignIn | Alert],
     *,
@@ -227,9 +289,9 @@ def build_alert_message(
     destination's config, goes at its start). A root sign-in is always said first.
     """
     alerts = [_as_alert(item) for item in sign_ins]
-    sign_ins = [a.sign_in for a in alerts]
-    total = len(sign_ins)
-    roots = sum(1 for s in sign_ins if s.is_root)
+    events = [a.sign_in for a in alerts]
+    total = len(events)
+    roots = sum(1 for s in events if s.is_root)
     kind = "console sign-in" if total == 1 else "console sign-ins"
     count = f"{total} more" if already_firing else str(total)
     headline = f"{count} {kind} {_headline_phrase(alerts)}"
@@ -238,7 +300,7 @@ def build_alert_message(
         headline += " while the alarm was already firing"
         when = " · reported as the alarm returned to OK"
     # The sign-ins' own account (an organization trail brings every member's), if one.
-    accounts = {s.account_id for s in sign_ins if s.account_id}
+    accounts = {s.account_id for s in events if s.account_id}
     account = account_text(accounts.pop() if len(accounts) == 1 else account_id, account_names)
     alarm = escape(alarm_name)
     if fast_path_seconds is not None:
@@ -275,7 +337,7 @@ def build_alert_message(
         blocks.append(sign_in_block(alert, index, account_names))
     if total > MAX_LISTED:
         blocks.append(_context(f"…and {total - MAX_LISTED} more not shown."))
-    listed = ", ".join(f"{who_plain(s)} from {_value(s.source_ip)}" for s in sign_ins[:MAX_LISTED])
+    listed = ", ".join(f"{who_plain(s)} from {_value(s.source_ip)}" for s in events[:MAX_LISTED])
     more = f" …and {total - MAX_LISTED} more" if total > MAX_LISTED else ""
     root_note = "ROOT account sign-in! " if roots else ""
     via = "fast path" if fast_path_seconds is not None else f"alarm {alarm}"
@@ -283,7 +345,7 @@ def build_alert_message(
     severity = f"[{highest(rules).upper()}] " if rules else ""
     text = f"{root_note}{severity}{headline} in account {account} ({via}): {listed}{more}"
     if late:
-        text = f"[{late}] {text}"
+        text = f"[{escape(late)}] {text}"
     if mention:
         text = f"{mention_markup(mention)} {text}"
     return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
@@ -293,6 +355,7 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.0f} min"
 
 
+@_fitted
 def build_burst_message(
     *, account_id: str, count: int, window_minutes: int, mention: str = ""
 ) -> dict[str, Any]:
@@ -317,6 +380,50 @@ def build_burst_message(
     }
 
 
+def _list_value(text: str, limit: int = _LIST_VALUE_LIMIT) -> str:
+    """An event value escaped and at most ``limit`` characters long: cut between the
+    value's characters, so an entity is never cut in half."""
+    text = text.translate(_ONE_LINE)
+    escaped = escape(text)
+    if slack_length(escaped) <= limit:
+        return escaped
+    kept: list[str] = []
+    size = 0
+    for char in text:
+        piece = escape(char)
+        size += slack_length(piece)
+        if size > limit - 1:
+            break
+        kept.append(piece)
+    return "".join(kept) + "…"
+
+
+def _list_code(text: str) -> str:
+    inner = _list_value(text.replace("`", "'"))
+    return f"`{inner}`"
+
+
+def _list_who(sign_in: SignIn) -> str:
+    if sign_in.is_root:
+        return "ROOT account"
+    return _list_value((sign_in.user_name or sign_in.identity_type).replace("`", "'"))
+
+
+def _listing(entries: Sequence[str], total: int, line: int = _LIST_LINE) -> str:
+    """The first ``entries`` (of ``total``) that fit in ``line`` characters, one at least,
+    then "and N more" for every one not shown: a long list never goes silent."""
+    shown: list[str] = []
+    used = 0
+    for entry in entries:
+        used += slack_length(entry) + (2 if shown else 0)
+        if shown and used > line:
+            break
+        shown.append(entry)
+    more = total - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+@_fitted
 def build_failure_burst_message(
     burst: Burst,
     *,
@@ -331,11 +438,14 @@ def build_failure_burst_message(
     rule = burst.rule
     account = account_text(burst.account_id, account_names)
     span = f"{_utc(burst.first)} → {_utc(burst.last)}"
-    ips = ", ".join(
-        _code(ip) + (" (allowlisted)" if allowed(ip) else "")
-        for ip in burst.source_ips[:MAX_LISTED]
+    ips = _listing(
+        [
+            _list_code(ip) + (" (allowlisted)" if allowed(ip) else "")
+            for ip in burst.source_ips[:MAX_LISTED]
+        ],
+        len(burst.source_ips),
     )
-    users = ", ".join(_code(u) for u in burst.user_names[:MAX_LISTED]) or "_unknown_"
+    users = _listing([_list_code(u) for u in burst.user_names[:MAX_LISTED]], len(burst.user_names))
     headline = f"{burst.count} failed console sign-ins within {rule.minutes} min"
     lead = _lead([Alert(burst.failures[0], (rule,))], mention)
     context = f"{lead}\nAccount *{account}* · {escape(via)} · times in UTC"
@@ -344,13 +454,16 @@ def build_failure_burst_message(
     lines = [
         f"*Failed sign-ins:* {burst.count} (threshold {rule.threshold} within {rule.minutes} min)",
         f"*First:* {_utc(burst.first)}   *Last:* {_utc(burst.last)}",
-        f"*Source IPs:* {ips}",
-        f"*User names tried:* {users}",
+        f"*Source IPs:* {ips or '_unknown_'}",
+        f"*User names tried:* {users or '_unknown_'}",
     ]
     if burst.succeeded:
-        got_in = ", ".join(
-            f"{who_plain(s)} from {_code(s.source_ip)} at {_utc(s.event_time)}"
-            for s in burst.succeeded[:MAX_LISTED]
+        got_in = _listing(
+            [
+                f"{_list_who(s)} from {_list_code(s.source_ip)} at {_utc(s.event_time)}"
+                for s in burst.succeeded[:MAX_LISTED]
+            ],
+            len(burst.succeeded),
         )
         lines.append(f":rotating_light: *Then signed in successfully:* {got_in}")
     else:
@@ -359,7 +472,7 @@ def build_failure_burst_message(
     if burst.succeeded:
         text += " — then one of them signed in"
     if late:
-        text = f"[{late}] {text}"
+        text = f"[{escape(late)}] {text}"
     if mention:
         text = f"{mention_markup(mention)} {text}"
     return {
@@ -384,6 +497,7 @@ _EMPTY_WINDOW = {
 }
 
 
+@_fitted
 def build_empty_window_message(
     *,
     account_id: str,
@@ -417,6 +531,7 @@ def build_empty_window_message(
 CHAIN = "alarm → SNS → Lambda → Slack"
 
 
+@_fitted
 def build_test_message(
     *,
     test_id: str,
@@ -453,3 +568,157 @@ def build_test_message(
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+# ------------------------------------------------------------------ the final guard
+
+
+def fit_to_slack(payload: Mapping[str, Any], limits: SlackLimits = SLACK_LIMITS) -> dict[str, Any]:
+    """``payload`` within every limit Slack checks (``SlackLimits``), whatever went into it.
+
+    Slack answers a payload past a limit with a 400, the same on every retry, so the
+    alert would never arrive. Every builder's payload passes through here
+    (``_fitted``); one already within the limits comes back unchanged. Pure: the
+    argument is not modified.
+
+    - Text over its limit is cut and marked "…": in a text of several lines, the
+      longest lines are cut first, so every line keeps its label; a cut is never
+      made inside an entity (``&amp;``) or the mention markup, and closes a code
+      span it opened.
+    - Past 50 blocks, the last ones are left out and a context block says so; a
+      context block that ends the message (its footer) stays last.
+    - Fields and context elements past 10 are left out; a button whose URL is too
+      long is left out (a shortened URL would be a wrong one).
+    - When the blocks' text adds up to more than ``limits.blocks_text``, the
+      longest texts are cut to an equal share.
+    """
+    fitted = copy.deepcopy(dict(payload))
+    text = fitted.get("text")
+    if isinstance(text, str):
+        fitted["text"] = _fit_text(text, limits.message_text)
+    blocks = fitted.get("blocks")
+    if isinstance(blocks, list):
+        blocks = [_fit_block(block, limits) for block in _fit_count(blocks, limits)]
+        objects = [obj for block in blocks for obj in _text_objects(block)]
+        sizes = [slack_length(obj["text"]) for obj in objects]
+        if sum(sizes) > limits.blocks_text:
+            share = _level(sizes, limits.blocks_text)
+            for obj, size in zip(objects, sizes, strict=True):
+                if size > share:
+                    obj["text"] = _fit_text(obj["text"], share)
+        fitted["blocks"] = blocks
+    return fitted
+
+
+def _fit_count(blocks: list[Any], limits: SlackLimits) -> list[Any]:
+    if len(blocks) <= limits.blocks:
+        return blocks
+    last = blocks[-1]
+    footer = [last] if isinstance(last, Mapping) and last.get("type") == "context" else []
+    kept = blocks[: limits.blocks - 1 - len(footer)]
+    while kept and isinstance(kept[-1], Mapping) and kept[-1].get("type") == "divider":
+        kept.pop()
+    return [*kept, _context("…the rest did not fit in one Slack message."), *footer]
+
+
+def _fit_block(block: Any, limits: SlackLimits) -> Any:
+    if not isinstance(block, dict):
+        return block
+    kind = block.get("type")
+    if isinstance(block.get("block_id"), str):
+        block["block_id"] = block["block_id"][: limits.block_id]
+    if kind == "header":
+        _fit_object(block.get("text"), limits.header)
+    elif kind == "section":
+        _fit_object(block.get("text"), limits.section)
+        fields = block.get("fields")
+        if isinstance(fields, list):
+            del fields[limits.fields :]
+            for field in fields:
+                _fit_object(field, limits.field)
+        accessory = block.get("accessory")
+        if isinstance(accessory, dict) and not _fit_element(accessory, limits):
+            del block["accessory"]
+    elif kind == "context":
+        elements = block.get("elements")
+        if isinstance(elements, list):
+            del elements[limits.context_elements :]
+            for element in elements:
+                _fit_object(element, limits.text)
+    for obj in _text_objects(block):  # any other text: the limit of every text object
+        obj["text"] = _fit_text(obj["text"], limits.text)
+    return block
+
+
+def _fit_element(element: dict[str, Any], limits: SlackLimits) -> bool:
+    """Fit a button (or any element with text, url, action_id); False: leave it out."""
+    url = element.get("url")
+    if isinstance(url, str) and len(url) > limits.url:
+        return False
+    if isinstance(element.get("action_id"), str):
+        element["action_id"] = element["action_id"][: limits.action_id]
+    if element.get("type") == "button":
+        _fit_object(element.get("text"), limits.button_text)
+    return True
+
+
+def _fit_object(obj: Any, limit: int) -> None:
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        obj["text"] = _fit_text(obj["text"], limit)
+
+
+def _text_objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every text object (mrkdwn or plain_text) under ``node``."""
+    if isinstance(node, dict):
+        if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+            yield node
+            return
+        for value in node.values():
+            yield from _text_objects(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _text_objects(item)
+
+
+_MIN_LINE = 24  # below this, cutting each line says less than cutting the text's end
+
+
+def _fit_text(text: str, limit: int) -> str:
+    """``text`` in at most ``limit``: a text of several lines keeps every line (the
+    longest cut first), unless that would leave each too short to read."""
+    if slack_length(text) <= limit:
+        return text
+    lines = text.split("\n")
+    if len(lines) > 1:
+        share = _level([slack_length(line) for line in lines], limit - (len(lines) - 1))
+        if share >= _MIN_LINE:
+            return "\n".join(_cut(line, share) for line in lines)
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit``, a cut marked "…": never inside an entity or
+    ``<...>`` markup, and a code span the cut leaves open is closed."""
+    if slack_length(text) <= limit:
+        return text
+    room = max(limit - 2, 0)  # the ellipsis, and perhaps a closing backtick
+    kept = text[:room]
+    while slack_length(kept) > room:
+        kept = kept[: len(kept) - (slack_length(kept) - room)]
+    for opening, closing in (("&", ";"), ("<", ">")):
+        at = kept.rfind(opening)
+        if at >= 0 and closing not in kept[at:]:
+            kept = kept[:at]
+    return kept + "…" + ("`" if kept.count("`") % 2 else "")
+
+
+def _level(sizes: Sequence[int], budget: int) -> int:
+    """The largest share such that ``sizes``, each cut to it, add up to ``budget`` or less."""
+    ordered = sorted(sizes)
+    left = budget
+    for index, size in enumerate(ordered):
+        share = left // (len(ordered) - index)
+        if size > share:
+            return max(share, 0)
+        left -= size
+    return ordered[-1] if ordered else budget

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import botocore.exceptions
 
 from .. import operator_policy as perms
-from ..aws import Aws, error_code, translate_errors
+from ..aws import Aws, Service, error_code, translate_errors
 from ..config import Config
 from ..names import MANAGED_BY, NAME_TAG, Names
 
@@ -123,7 +123,7 @@ def partition_regions(partition: str) -> frozenset[str]:
 class Resource(ABC):
     kind: ClassVar[str]
     label: ClassVar[str]  # what the user reads, e.g. "S3 bucket"
-    service: ClassVar[str]
+    service: ClassVar[Service]
     # False for things loginwatch uses but never changes (a reused trail).
     managed: ClassVar[bool] = True
     # Audit data: teardown keeps the resource unless asked; this says why and how.

@@ -109,7 +109,9 @@ def log_group_arns(names: Names, log_group: str, region: str | None = None) -> t
 
 def _same_key(observed: str | None, wanted: str) -> bool:
     # CloudWatch reports the key ARN; the config may hold an id, ARN or alias.
-    return bool(observed) and (observed == wanted or observed.endswith(wanted.split("/")[-1]))
+    if not observed:
+        return False
+    return observed == wanted or observed.endswith(wanted.split("/")[-1])
 
 
 class TrailLogGroup(LogGroup):
@@ -130,8 +132,15 @@ class NotifierLogGroup(LogGroup):
     retention_attr = "notifier_retention_days"
 
     def calls(self) -> list[perms.Grant | None]:
-        # test-alert reads the notifier's log lines to see the delivery.
-        test = self.grant("TestAlert", perms.ON_TEST, "FilterLogEvents", sid="ReadNotifierLogs")
+        # test-alert reads the notifier's log lines to see the delivery; FilterLogEvents
+        # is authorised on ARN:* only (no tagging API needs the bare ARN here).
+        test = self.grant(
+            "TestAlert",
+            perms.ON_TEST,
+            "FilterLogEvents",
+            sid="ReadNotifierLogs",
+            resources=self.policy_arns()[1:],
+        )
         return [*super().calls(), test]
 
     @property

@@ -116,8 +116,8 @@ class MetricFilter(Resource):
         verdict = pattern_check.verify(self.client, self.d.pattern, self.d.config.allowed)
         if verdict.unavailable:
             self.d.notices.append(
-                f"{verdict.unavailable}: the filter pattern was checked by loginwatch's own "
-                "evaluator only, not by AWS."
+                f"Filter pattern not verified by AWS: {verdict.unavailable} (checked by "
+                "loginwatch's own evaluator only)."
             )
         pattern_check.require_safe(verdict)
         if verdict.over_matched:

@@ -144,12 +144,19 @@ class RetryMapping(Resource):
         mappings = (self.names.event_source_mappings_arn,)
         return [
             perms.no_resource_level(perms.READ, "lambda", "ListEventSourceMappings"),
+            # CreateEventSourceMapping has no resource type (AWS's catalogue): "*" only,
+            # narrowed to mappings that invoke our function.
+            perms.unscoped_write(
+                "SetupCreateRetryMapping",
+                perms.ON_SETUP,
+                "lambda",
+                "CreateEventSourceMapping",
+                condition=ours,
+            ),
             perms.Grant(
                 "SetupRetryMapping",
                 mappings,
-                perms.ops(
-                    perms.ON_SETUP, "lambda", "CreateEventSourceMapping", "UpdateEventSourceMapping"
-                ),
+                perms.ops(perms.ON_SETUP, "lambda", "UpdateEventSourceMapping"),
                 condition=ours,
             ),
             perms.Grant(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable
 from typing import ClassVar
 
 from .. import attached_policies as policies
 from .. import operator_policy as perms
+from ..errors import UsageError
 from .base import Observed, Resource, absent_on, tags_from_list
 
 INLINE_POLICY = "loginwatch"
@@ -23,14 +25,63 @@ class Role(Resource):
     def arn(self) -> str:
         return self.names.role_arn(self.name)
 
+    @property
+    def boundary(self) -> str | None:
+        """The permissions boundary every role gets (config iam.permissions_boundary)."""
+        return self.d.config.iam.permissions_boundary
+
     def calls(self) -> list[perms.Grant | None]:
+        boundary = self.boundary
+        if boundary is None:
+            return [
+                self.grant("Read", perms.READ, "GetRole", "GetRolePolicy"),
+                self.grant(
+                    "Setup", perms.ON_SETUP, "CreateRole", "PutRolePolicy", "UpdateAssumeRolePolicy"
+                ),
+                self.grant("Teardown", perms.ON_TEARDOWN, "DeleteRolePolicy", "DeleteRole"),
+            ]
+        # With a boundary, every call that makes or changes a role (or deletes one) is
+        # allowed only on a role that has exactly that boundary (iam:PermissionsBoundary),
+        # and setting a boundary only to it: whoever runs setup can never give a role
+        # more than the boundary allows. Nothing removes a boundary.
+        bounded = {"StringEquals": {"iam:PermissionsBoundary": boundary}}
+        tags = perms.Route("SetupTagRoles", self.policy_arns())  # no such condition key
         return [
             self.grant("Read", perms.READ, "GetRole", "GetRolePolicy"),
-            self.grant(
-                "Setup", perms.ON_SETUP, "CreateRole", "PutRolePolicy", "UpdateAssumeRolePolicy"
+            perms.Grant(
+                "SetupRolesWithBoundary",
+                self.policy_arns(),
+                perms.ops(
+                    perms.ON_SETUP,
+                    "iam",
+                    "CreateRole",
+                    "PutRolePolicy",
+                    "UpdateAssumeRolePolicy",
+                    "PutRolePermissionsBoundary",
+                ),
+                condition=bounded,
+                routes={"iam:TagRole": tags},
             ),
-            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteRolePolicy", "DeleteRole"),
+            perms.Grant(
+                "TeardownRolesWithBoundary",
+                self.policy_arns(),
+                perms.ops(perms.ON_TEARDOWN, "iam", "DeleteRolePolicy", "DeleteRole"),
+                condition=bounded,
+            ),
         ]
+
+    def preflight(self) -> None:
+        boundary = self.boundary
+        if boundary is None:
+            return
+        _, partition, _, _, account, _ = boundary.split(":", 5)
+        if (partition, account) != (self.names.partition, self.names.account):
+            raise UsageError(
+                f"iam.permissions_boundary {boundary} is not a policy of this account "
+                f"({self.names.account}, partition {self.names.partition}).",
+                "A role's permissions boundary must be a managed policy of its own account: "
+                "create the policy `loginwatch permissions --boundary` prints here.",
+            )
 
     def trust(self) -> policies.Policy:
         return policies.trust_policy(
@@ -51,11 +102,20 @@ class Role(Resource):
         return {
             "trust": role["AssumeRolePolicyDocument"],
             "inline": inline,
+            "boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
             "tags": tags_from_list(role.get("Tags")),
         }
 
+    def _boundary_differs(self, observed: Observed) -> bool:
+        # No boundary asked for: one an administrator set is left as it is.
+        return self.boundary is not None and observed.get("boundary") != self.boundary
+
     def diff(self, observed: Observed) -> list[str]:
         changes = []
+        if self._boundary_differs(observed):
+            changes.append(
+                f"permissions boundary: {observed.get('boundary') or 'none'} → {self.boundary}"
+            )
         if policies.normalize(observed["trust"]) != policies.normalize(self.trust()):
             changes.append(f"trust policy: only {self.trusted_service} may assume it")
         if observed["inline"] is None:
@@ -67,24 +127,39 @@ class Role(Resource):
     def create(self) -> None:
         with self.aws_call():
             try:
+                bounded = {"PermissionsBoundary": self.boundary} if self.boundary else {}
                 self.client.create_role(
                     RoleName=self.name,
                     AssumeRolePolicyDocument=json.dumps(self.trust()),
                     Description=f"loginwatch {self.names.name}: {self.label}",
                     Tags=self.d.tag_list(),
+                    **bounded,
                 )
             except self.client.exceptions.EntityAlreadyExistsException:
                 # Made by an interrupted run (we checked ownership before planning).
+                self._put_boundary()
                 self._put_trust()
         self._put_inline()
 
     def update(self, observed: Observed, changes: list[str]) -> None:
+        # The boundary first: with one configured, the operator may change a role
+        # only once it has that boundary.
+        if self._boundary_differs(observed):
+            self._put_boundary()
         if policies.normalize(observed["trust"]) != policies.normalize(self.trust()):
             self._put_trust()
         if observed["inline"] is None or policies.normalize(
             observed["inline"]
         ) != policies.normalize(self.inline()):
             self._put_inline()
+
+    def _put_boundary(self) -> None:
+        if self.boundary is None:
+            return
+        with self.aws_call():
+            self.client.put_role_permissions_boundary(
+                RoleName=self.name, PermissionsBoundary=self.boundary
+            )
 
     def _put_trust(self) -> None:
         with self.aws_call():
@@ -175,3 +250,13 @@ class ForwardingRole(Role):
 
     def inline(self) -> policies.Policy:
         return policies.forwarding_role_policy(self.names)
+
+
+def boundary_policy(resources: Iterable[Resource]) -> policies.Policy:
+    """The permissions boundary for loginwatch's roles: exactly the union of what each
+    role loginwatch makes may do (their inline policies, each statement scoped as in
+    the role's own policy). The member accounts' forwarding role (the StackSet's
+    template) has the home forwarding role's policy."""
+    return policies.boundary_policy(
+        r.inline() for r in resources if isinstance(r, Role) and r.wanted
+    )

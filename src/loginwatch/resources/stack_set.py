@@ -22,6 +22,7 @@ from .. import attached_policies as policies
 from .. import operator_policy as perms
 from ..aws import error_code
 from ..errors import LoginwatchError
+from ..names import NAME_TAG
 from ..organization import OrgInfo, covered_accounts
 from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
 from .role import ForwardingRole
@@ -70,6 +71,7 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
                         }
                     ],
                     "Tags": deployment.tag_list(),
+                    **_member_boundary(deployment),
                 },
             },
             "SignInRule": {
@@ -90,6 +92,18 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
             },
         },
     }
+
+
+def _member_boundary(deployment: Deployment) -> dict[str, Any]:
+    """The forwarding role's permissions boundary in a member account: the configured
+    policy's path and name, in that account (a boundary is a policy of the role's own
+    account). Nothing at all without one: the template of earlier setups stays as it was."""
+    boundary = deployment.config.iam.permissions_boundary
+    if boundary is None:
+        return {}
+    policy = boundary.split(":", 5)[5]  # policy/[path/]name
+    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:{policy}"
+    return {"PermissionsBoundary": {"Fn::Sub": arn}}
 
 
 def _template_body(deployment: Deployment) -> str:
@@ -113,10 +127,16 @@ class OrganizationBusPolicy(Resource):
     removable_by_setup = True
 
     def calls(self) -> list[perms.Grant | None]:
+        # PutPermission and RemovePermission have no resource type, nor condition keys:
+        # AWS authorises them only on "*" (they change the account's default bus).
         return [
             self.grant("Read", perms.READ, "DescribeEventBus"),
-            self.grant("Setup", perms.ON_SETUP, "PutPermission"),
-            self.grant("Teardown", perms.ON_TEARDOWN, "RemovePermission"),
+            perms.unscoped_write(
+                "SetupOrganizationBusPolicy", perms.ON_SETUP, "events", "PutPermission"
+            ),
+            perms.unscoped_write(
+                "TeardownOrganizationBusPolicy", perms.ON_TEARDOWN, "events", "RemovePermission"
+            ),
         ]
 
     @property
@@ -180,14 +200,28 @@ class MemberStackSet(Resource):
     removable_by_setup = True
 
     def calls(self) -> list[perms.Grant | None]:
+        # CreateStackSet has no resource type: "*", for a StackSet tagged as ours; its
+        # tags (cloudformation:TagResource) are authorised on the StackSet itself.
+        tags_on_ours = perms.Route("SetupMemberStackSet", (self.arn,))
         return [
             self.grant("Read", perms.READ, "DescribeStackSet"),
-            self.grant("Setup", perms.ON_SETUP, "CreateStackSet", "UpdateStackSet"),
-            # Trusted access for StackSets, once per organization (no resource-level).
-            perms.no_resource_level(
+            perms.unscoped_write(
+                "SetupCreateMemberStackSet",
                 perms.ON_SETUP,
                 "cloudformation",
-                "DescribeOrganizationsAccess",
+                "CreateStackSet",
+                condition={"StringEquals": {f"aws:RequestTag/{NAME_TAG}": self.names.name}},
+                routes={"cloudformation:TagResource": tags_on_ours},
+            ),
+            self.grant("Setup", perms.ON_SETUP, "UpdateStackSet"),
+            # Trusted access for StackSets, once per organization (no resource type).
+            perms.no_resource_level(
+                perms.ON_SETUP, "cloudformation", "DescribeOrganizationsAccess"
+            ),
+            perms.unscoped_write(
+                "SetupStackSetsTrustedAccess",
+                perms.ON_SETUP,
+                "cloudformation",
                 "ActivateOrganizationsAccess",
             ),
             self.grant("Setup", perms.ON_SETUP | perms.ON_TEARDOWN, "DescribeStackSetOperation"),
@@ -312,26 +346,30 @@ class MemberStackInstances(Resource):
 
     def calls(self) -> list[perms.Grant | None]:
         orgs = perms.READ
+        # Operations and the instance list are authorised on the StackSet alone; the
+        # instance changes on the StackSet and its targets (AWS's catalogue).
+        on_stack_set = (self.names.stack_set_arn,)
+        sid = MemberStackSet.sid
+        operations = ("DescribeStackSetOperation", "ListStackSetOperationResults")
         return [
-            self.grant("Read", perms.READ, "ListStackInstances"),
+            self.grant("Read", perms.READ, "ListStackInstances", resources=on_stack_set, sid=sid),
             perms.no_resource_level(orgs, "organizations", "ListAccounts"),
-            perms.no_resource_level(orgs, "organizations", "ListAccountsForParent"),
-            self.grant(
-                "Setup",
-                perms.ON_SETUP,
-                "CreateStackInstances",
-                "UpdateStackInstances",
-                "DescribeStackSetOperation",
-                "ListStackSetOperationResults",
+            perms.Grant(
+                "ReadOrganizationUnits",
+                self._parents(),
+                perms.ops(orgs, "organizations", "ListAccountsForParent"),
             ),
-            self.grant(
-                "Teardown",
-                perms.ON_TEARDOWN,
-                "DeleteStackInstances",
-                "DescribeStackSetOperation",
-                "ListStackSetOperationResults",
-            ),
+            self.grant("Setup", perms.ON_SETUP, "CreateStackInstances", "UpdateStackInstances"),
+            self.grant("Setup", perms.ON_SETUP, *operations, resources=on_stack_set, sid=sid),
+            self.grant("Teardown", perms.ON_TEARDOWN, "DeleteStackInstances"),
+            self.grant("Teardown", perms.ON_TEARDOWN, *operations, resources=on_stack_set, sid=sid),
         ]
+
+    def _parents(self) -> tuple[str, ...]:
+        """The organization's root and OUs, whose accounts the StackSet covers."""
+        info = _org(self.d)
+        base = f"arn:{self.names.partition}:organizations::{info.management_account}"
+        return (f"{base}:root/{info.id}/r-*", f"{base}:ou/{info.id}/ou-*")
 
     @property
     def name(self) -> str:

@@ -59,6 +59,11 @@ def read_trail(client: Any, name: str) -> Observed:
     }
 
 
+CLOUDTRAIL = "cloudtrail.amazonaws.com"
+# The role CloudTrail makes for an organization trail (iam:CreateServiceLinkedRole).
+CLOUDTRAIL_SERVICE_LINKED_ROLE = f"aws-service-role/{CLOUDTRAIL}/AWSServiceRoleForCloudTrail"
+
+
 class Trail(Resource):
     kind = "trail"
     label = "CloudTrail trail"
@@ -98,11 +103,23 @@ class Trail(Resource):
             perms.no_resource_level(read, "organizations", "DescribeOrganization"),
             perms.no_resource_level(read, "organizations", "ListRoots"),
             perms.no_resource_level(read, "organizations", "ListDelegatedAdministrators"),
-            perms.no_resource_level(perms.ON_SETUP, "organizations", "EnableAWSServiceAccess"),
             perms.no_resource_level(
                 perms.ON_SETUP, "organizations", "ListAWSServiceAccessForOrganization"
             ),
-            perms.no_resource_level(perms.ON_SETUP, "iam", "CreateServiceLinkedRole"),
+            # No resource type: "*", for CloudTrail's trusted access only.
+            perms.unscoped_write(
+                "SetupCloudTrailTrustedAccess",
+                perms.ON_SETUP,
+                "organizations",
+                "EnableAWSServiceAccess",
+                condition={"StringEquals": {"organizations:ServicePrincipal": CLOUDTRAIL}},
+            ),
+            perms.Grant(
+                "SetupCloudTrailServiceLinkedRole",
+                (self.names.role_arn(CLOUDTRAIL_SERVICE_LINKED_ROLE),),
+                perms.ops(perms.ON_SETUP, "iam", "CreateServiceLinkedRole"),
+                condition={"StringEquals": {"iam:AWSServiceName": CLOUDTRAIL}},
+            ),
         ]
 
     @property

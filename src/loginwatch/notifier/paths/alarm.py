@@ -138,14 +138,14 @@ def _evaluate(
     for sign_in in unique_newest_first(candidates):
         alert = rules.alert(sign_in, allowlist, bursts)
         # The allowlist alarm's digest lists failures from outside too, as context.
-        context = (
-            outside is not None
+        if (
+            alert is None
+            and outside is not None
             and alarm_rule == outside.name
             and not sign_in.success
             and sign_in.event_id not in in_bursts
             and not allowlist.contains(sign_in.source_ip)
-        )
-        if alert is None and context:
+        ):
             alert = Alert(sign_in, (outside,))
         if alert is not None:
             alerts.append(alert)
