@@ -102,4 +102,3 @@ def test_addresses_inside_an_entry(nets: list, data: st.DataObject) -> None:
     assert allow.contains(str(address)) is reference_contains(nets, address)
     if address.version == 4 or address.ipv4_mapped is None:
         assert allow.contains(str(address))
-

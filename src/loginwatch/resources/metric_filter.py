@@ -52,7 +52,8 @@ class MetricFilter(Resource):
         ]
 
     def policy_arns(self) -> tuple[str, ...]:
-        return log_group_arns(self.names, self.log_group, self.region)
+        # The metric filter APIs are authorised on ARN:* (the bare ARN is for tagging).
+        return log_group_arns(self.names, self.log_group, self.region)[1:]
 
     @property
     def name(self) -> str:
