@@ -121,6 +121,23 @@ def send(alerts: Sequence[Alert], bursts: Sequence[Burst], ctx: Context, compose
     return sent
 
 
+def send_sign_ins(
+    alerts: Sequence[Alert],
+    bursts: Sequence[Burst],
+    ctx: Context,
+    *,
+    alert_payload: Callable[[Destination, Sequence[Alert], int], Payload],
+    via: str,
+    late: str | None,
+    account_names: Mapping[str, str],
+) -> Sent:
+    """``send`` with the burst message both paths share (``via`` names the path)."""
+    report = burst_report(
+        via=via, allowed=ctx.allowlist.contains, late=late, account_names=account_names
+    )
+    return send(alerts, bursts, ctx, Composer(alert_payload, report))
+
+
 @dataclass(frozen=True)
 class Notice:
     """One message a path wants delivered: claimed by ``keys`` (each destination its own

@@ -17,7 +17,7 @@ from typing import Any
 from ..alarm_event import AlarmNotification, Ignored, parse_event
 from ..alarm_history import find_episode_start
 from ..context import Context, Outcome
-from ..dispatch import Composer, Payload, Sent, burst_report, post_test, send
+from ..dispatch import Payload, Sent, post_test, send_sign_ins
 from ..events import (
     AlarmWindow,
     SignIn,
@@ -247,19 +247,14 @@ def _post_unreported(
             account_names=names,
         )
 
-    sent = send(
+    sent = send_sign_ins(
         alerts,
         bursts,
         ctx,
-        Composer(
-            alert_payload,
-            burst_report(
-                via=f"alarm {notice.alarm_name}",
-                allowed=ctx.allowlist.contains,
-                late=late,
-                account_names=names,
-            ),
-        ),
+        alert_payload=alert_payload,
+        via=f"alarm {notice.alarm_name}",
+        late=late,
+        account_names=names,
     )
     if sent.messages or not sent.failed:
         ctx.progress.events = sent.events

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..claims import ClaimError, Claims, Placement
 from ..context import Context, Outcome
-from ..dispatch import Composer, Notice, Payload, Sent, burst_report, deliver, send
+from ..dispatch import Notice, Payload, Sent, deliver, send_sign_ins
 from ..events import SignIn, parse_sign_in
 from ..protocol import TEST_EVENT_SOURCE
 from ..routing import Destination
@@ -228,19 +228,14 @@ def _send(
             account_names=names,
         )
 
-    return send(
+    return send_sign_ins(
         alerts,
         bursts,
         ctx,
-        Composer(
-            alert_payload,
-            burst_report(
-                via="fast path (EventBridge)",
-                allowed=ctx.allowlist.contains,
-                late=late,
-                account_names=names,
-            ),
-        ),
+        alert_payload=alert_payload,
+        via="fast path (EventBridge)",
+        late=late,
+        account_names=names,
     )
 
 
