@@ -75,6 +75,7 @@ def test_the_fixture_record_unwraps_to_its_event_and_cause() -> None:
         ({"errorType": "WebhookNotConfigured"}, "RetriesExhausted", "webhook could not be read"),
         ({"errorMessage": "Task timed out after 30.03 seconds"}, "RetriesExhausted", "timed out"),
         ({"errorType": "KeyError"}, "RetriesExhausted", "the notifier failed (KeyError)"),
+        ({"errorType": "OutOfTime"}, "RetriesExhausted", "ran out of time"),
         (None, "EventAgeExceeded", "could not run in time"),
     ],
 )

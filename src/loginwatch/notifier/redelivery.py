@@ -107,6 +107,8 @@ def _lambda_cause(record: Mapping[str, Any]) -> str:
         return "the Slack webhook could not be read"
     if error_type == "ClaimBusy":
         return "another delivery of it was in progress"
+    if error_type == "OutOfTime":
+        return "the notifier ran out of time (Slack answered slowly)"
     if "Task timed out" in message:
         return "the notifier timed out"
     return f"the notifier failed ({error_type or 'an error'})"
