@@ -153,7 +153,8 @@ def burst() -> None:
     from moto import mock_aws
 
     from loginwatch.demo.webhook_catcher import SlackReply, SlackStub
-    from loginwatch.notifier import fast_path, handler, settings, slack_delivery
+    from loginwatch.notifier import handler, settings, slack_delivery
+    from loginwatch.notifier.paths import sign_in as fast_path
     from tests.notifier.conftest import (
         ALARM_NAME,
         CLAIMS_TABLE,
