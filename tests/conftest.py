@@ -30,20 +30,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def one_rsa_key_per_key_spec() -> Iterator[None]:
-    """moto makes an RSA private key for every KMS key, symmetric ones too (for Sign and
-    Verify, which loginwatch never calls): 0.1 s of CPU each time setup creates the claims
-    table (its SSE key). One key per key spec, made once, serves every test."""
+def lighter_moto() -> Iterator[None]:
+    """Two things moto does that loginwatch never uses, and that cost CPU in every test:
+    - an RSA private key for every KMS key, symmetric ones too (for Sign and Verify):
+      0.1 s each time setup creates the claims table (its SSE key). One key per key
+      spec, made once, serves every test;
+    - 1,366 AMIs, each with a volume and a snapshot, loaded into EC2 after every reset
+      (0.2-0.3 s), for the first DescribeRegions of every test against the emulator.
+      moto's own setting turns that off (the demo run by test_demo inherits it too).
+    """
     import functools
 
     from moto.kms import models as kms_models
 
     original = kms_models.generate_private_key
     kms_models.generate_private_key = functools.cache(original)
-    try:
-        yield
-    finally:
-        kms_models.generate_private_key = original
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        try:
+            yield
+        finally:
+            kms_models.generate_private_key = original
 
 
 @pytest.fixture(autouse=True)

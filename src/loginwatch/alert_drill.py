@@ -75,12 +75,13 @@ def via_slack(
     webhooks = {"default": config.webhook_url} | {
         d.name: d.webhook_url for d in config.destinations
     }
+    assert None not in webhooks.values(), "load the config with need_webhook=True"
     alarm = Names.for_config(config, account or "0" * 12).rule_alarm(rule or "outside_allowlist")
     trying: list[str] = []
 
     def post(destination: Destination, payload: dict[str, Any]) -> int:
         trying[:] = [destination.name]
-        return post_to_slack(webhooks[destination.name], payload).status
+        return post_to_slack(webhooks[destination.name] or "", payload).status
 
     def message(destination: Destination, tested: Rule | None) -> dict[str, Any]:
         return build_test_message(

@@ -166,10 +166,44 @@ def connect(
         ) from None
     aws = Aws(session=session, region=region, account_id="", partition="aws", recorder=recorder)
     aws.sleep = sleep
-    identity = call(aws, "sts", "get_caller_identity")
+    identity = _first_call(aws)
     aws.account_id = identity["Account"]
     aws.partition = identity["Arn"].split(":")[1]
     return aws
+
+
+# The first call says within seconds whether the endpoint answers at all: the standard
+# retries (10 of them, 10 s connect timeout each) would spend half a minute in silence.
+FIRST_CALL_CONNECT_TIMEOUT = 3
+FIRST_CALL_ATTEMPTS = 2  # one retry: a single dropped connection is not "unreachable"
+
+
+def _first_call(aws: Aws) -> Any:
+    """sts:GetCallerIdentity with a short connect timeout and one retry; an endpoint that
+    does not answer is named at once (later calls have the patient settings)."""
+    client = aws.session.client(
+        "sts",
+        region_name=aws.region,
+        config=BotoConfig(
+            retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS},
+            user_agent_extra=f"loginwatch/{__version__}",
+            connect_timeout=FIRST_CALL_CONNECT_TIMEOUT,
+            read_timeout=20,
+        ),
+    )
+    client.meta.events.register("before-parameter-build.*.*", _note_call)
+    client.meta.events.register("before-call.*.*", aws._record)
+    with translate_errors():
+        try:
+            return client.get_caller_identity()
+        except botocore.exceptions.EndpointConnectionError:  # connect timeouts too
+            endpoint = client.meta.endpoint_url
+            where = "AWS_ENDPOINT_URL" if os.environ.get("AWS_ENDPOINT_URL") else aws.region
+            raise AwsError(
+                f"Cannot reach the AWS endpoint {endpoint} ({where}): no connection "
+                f"after {FIRST_CALL_ATTEMPTS} tries.",
+                "Check the network, the region name, and AWS_ENDPOINT_URL if you set it.",
+            ) from None
 
 
 _shared_loader: Any = None

@@ -12,7 +12,7 @@ import click
 
 from . import __version__, ui
 from .allowlist import PatternError
-from .config import Config, load_config, resolve_config_path
+from .config import Config, check_region_option, load_config, resolve_config_path
 from .errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -36,8 +36,18 @@ class Options:
     profile: str | None
     region: str | None
 
-    def load(self) -> Config:
-        return load_config(resolve_config_path(self.config_path))
+    def load(self, *, need_webhook: bool = False) -> Config:
+        """The config, with --region applied (checked first, like the file's region).
+
+        need_webhook: only what writes the webhook (setup, test-alert --via slack) needs
+        its environment variable; the others load without it (webhook_url None)."""
+        warnings: tuple[str, ...] = ()
+        if self.region is not None:
+            warnings = check_region_option(self.region)
+        config = load_config(resolve_config_path(self.config_path), need_webhook=need_webhook)
+        if self.region is not None:
+            config = replace(config, region=self.region, warnings=config.warnings + warnings)
+        return config
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -61,7 +71,19 @@ def _config_option(func: click.decorators.FC) -> click.decorators.FC:
     )(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The whole first paragraph in `--help`'s list (wrapped), never cut mid-sentence."""
+        if self.short_help:
+            return self.short_help
+        return " ".join((self.help or "").split("\n\n")[0].split())
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -123,7 +145,7 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: boo
         from .aws import connect
         from .pattern_check import verify
 
-        aws = connect(options.profile, options.region or config.region)
+        aws = connect(options.profile, config.region)
         verdict = verify(aws.client("logs"), summary.compiled.pattern, config.allowed)
     if as_json:
         data = summary.to_json()
@@ -145,13 +167,11 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: boo
         require_safe(verdict)
 
 
-def _connect(options: Options) -> tuple[Config, Aws]:
+def _connect(options: Options, *, need_webhook: bool = False) -> tuple[Config, Aws]:
     """Config first (no AWS call before it is valid), then credentials."""
     from .aws import connect
 
-    config = options.load()
-    if options.region:
-        config = replace(config, region=options.region)
+    config = options.load(need_webhook=need_webhook)
     for warning in config.warnings:
         ui.warn(warning)
     return config, connect(options.profile, config.region)
@@ -165,7 +185,7 @@ def setup(options: Options, dry_run: bool) -> None:
     """Create or repair every resource of the alert chain (idempotent)."""
     from . import engine
 
-    config, aws = _connect(options)
+    config, aws = _connect(options, need_webhook=True)
     ui.out.print(
         f"loginwatch '{config.name}' → account {aws.account_id}, region {config.region}"
         + (" [dim](dry run)[/]" if dry_run else "")
@@ -196,6 +216,11 @@ def status(options: Options, as_json: bool) -> None:
         ui.print_json(report.to_json())
     else:
         ui.render_status(report)
+        if config.webhook_url is None and not report.nothing_set_up:
+            ui.out.print(
+                "[dim]The stored webhook was not compared with the config's: its "
+                "environment variable is not set.[/]"
+            )
     if not report.healthy:
         raise SystemExit(EXIT_FAILURE)
 
@@ -255,7 +280,10 @@ def teardown(
         if not dry_run:
             raise refusal
         ui.warn(" ".join(refusal.lines()))  # the plan above would drop them
-    if dry_run or not to_delete:
+    if dry_run:
+        ui.teardown_dry_run_summary(items)
+        return
+    if not to_delete:
         return
     if not yes:
         if not sys.stdin.isatty():
@@ -264,8 +292,9 @@ def teardown(
                 "Re-run with --yes to confirm, or --dry-run to only list.",
             )
         if not click.confirm(f"Remove these {len(to_delete)} resource(s)?", default=False):
+            # Declining is an answer, not a failure: exit 0, as documented.
             ui.out.print("Nothing was changed.")
-            raise SystemExit(EXIT_FAILURE)
+            return
     printer = ui.TeardownPrinter()
     try:
         engine.teardown(items, printer.done)
@@ -310,7 +339,7 @@ def test_alert(
 
     test_id = alerts.new_test_id()
     if via == "slack":
-        config = options.load()
+        config = options.load(need_webhook=True)
         _require_rule_on(config, rule)
         ui.out.print(f"Posting test {test_id} to Slack from this machine …")
         result = alerts.via_slack(config, test_id, rule=rule)
@@ -443,8 +472,6 @@ def permissions(
     from .resources.role import boundary_policy
 
     config = options.load()
-    if options.region:
-        config = replace(config, region=options.region)
     if account is not None and not (account.isdigit() and len(account) == 12):
         raise UsageError(f"--account '{account}' is not a 12-digit AWS account id.")
     if account is None or config.reuses_trail:

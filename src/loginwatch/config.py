@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .notifier.routing import (
     DEFAULT_DESTINATION,
     DESTINATION_NAME_RE,
@@ -35,7 +35,7 @@ from .notifier.rules import (
     RuleSet,
 )
 from .notifier.slack_delivery import mask_webhook as notifier_mask
-from .yaml_lines import Located, Problems, Reader, compose, type_name
+from .yaml_lines import ENV_REF_RE, Located, Problems, Reader, compose, type_name
 
 DEFAULT_CONFIG_FILE = "loginwatch.yaml"
 CONFIG_ENV_VAR = "LOGINWATCH_CONFIG"
@@ -113,7 +113,8 @@ class SlackDestination:
     """An extra Slack channel: gets the messages its severities and/or rules select."""
 
     name: str
-    webhook_url: str = field(repr=False)  # secret, like Config.webhook_url
+    # secret, like Config.webhook_url; None when not given (see Config.webhook_url)
+    webhook_url: str | None = field(repr=False)
     severities: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     mention: str = ""
@@ -162,7 +163,9 @@ class Config:
     region: str
     name: str
     allowed: tuple[AllowedEntry, ...]
-    webhook_url: str = field(repr=False)  # secret: never printed, see mask_webhook()
+    # Secret: never printed, see mask_webhook(). None when the command does not write it
+    # (status, teardown, …) and the environment variable it names is not set.
+    webhook_url: str | None = field(repr=False)
     existing_trail: str | None = None
     bucket: str | None = None
     retention_days: int = 365
@@ -190,8 +193,13 @@ class Config:
         return self.existing_trail is not None
 
 
-def mask_webhook(url: str) -> str:
+NOT_GIVEN = "not given (its environment variable is not set)"
+
+
+def mask_webhook(url: str | None) -> str:
     """Scheme, host and the last 4 characters: enough to tell webhooks apart."""
+    if url is None:
+        return NOT_GIVEN
     try:
         scheme = urlsplit(url).scheme
         return f"{scheme}://{notifier_mask(url)}" if len(url) > 12 else "…"
@@ -205,8 +213,13 @@ TOP_KEYS = (
 )  # fmt: skip
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the config file; raise ConfigError listing every problem."""
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, need_webhook: bool = True
+) -> Config:
+    """Read and validate the config file; raise ConfigError listing every problem.
+
+    need_webhook=False (commands that never write the webhook: status, teardown, …):
+    a webhook whose environment variable is not set is not a problem; it is None."""
     path_str = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -220,10 +233,13 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path_str}: cannot read the config file: {exc}"], path_str) from None
-    return parse_config(text, path_str, os.environ if env is None else env)
+    env = os.environ if env is None else env
+    return parse_config(text, path_str, env, need_webhook=need_webhook)
 
 
-def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
+def parse_config(
+    text: str, path: str, env: Mapping[str, str], *, need_webhook: bool = True
+) -> Config:
     problems = Problems(path)
     root = compose(text, path)
     if root.value is None:
@@ -242,7 +258,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
     region = _region(reader, top, warnings)
     name = _name(reader, top)
     allowed = _allowlist(reader, top, warnings)
-    webhook, destinations, default_gets = _slack(reader, top, warnings)
+    webhook, destinations, default_gets = _slack(reader, top, warnings, need_webhook)
     existing, bucket = _trail(reader, top)
     retention = _retention(reader, top)
     period, evaluations = _alarm(reader, top)
@@ -262,7 +278,7 @@ def parse_config(text: str, path: str, env: Mapping[str, str]) -> Config:
 
     if problems.items:
         raise ConfigError(problems.items, path)
-    assert region and name and webhook  # guaranteed when no problems were recorded
+    assert region and name  # guaranteed when no problems were recorded
     return Config(
         path=path,
         region=region,
@@ -315,6 +331,17 @@ def _check_region(
             f"{path}: region '{region}' is not known to this botocore; check the spelling"
         )
     return region
+
+
+def check_region_option(region: str, option: str = "--region") -> tuple[str, ...]:
+    """The --region flag, checked as the config's region is (before any AWS call);
+    returns the warnings (a region unknown to this botocore); raises ConfigError."""
+    problems = Problems(option)
+    warnings: list[str] = []
+    _check_region(Reader(Located(None, 0), problems, {}), region, None, "", warnings)
+    if problems.items:
+        raise UsageError(problems.items[0])
+    return tuple(f"{option}{warning}" for warning in warnings)
 
 
 def _fast_path(reader: Reader, top: dict[str, Located], warnings: list[str]) -> FastPath:
@@ -467,15 +494,38 @@ SLACK_KEYS = ("webhook_url", "destinations", "default_gets")
 DESTINATION_KEYS = ("name", "webhook_url", "severities", "rules", "mention", "accounts")
 
 
+def _webhook(
+    reader: Reader,
+    fields: dict[str, Located],
+    path: str,
+    warnings: list[str],
+    need_webhook: bool,
+) -> tuple[str | None, bool]:
+    """The webhook and whether it was read; (None, True): not needed and its environment
+    variable is not set, so the command goes on without it."""
+    node = fields.get("webhook_url")
+    if (
+        not need_webhook
+        and node is not None
+        and isinstance(node.value, str)
+        and any(name not in reader.env for name in ENV_REF_RE.findall(node.value))
+    ):
+        return None, True
+    before = len(reader.problems.items)
+    url, line = reader.text(fields, "webhook_url", path, required=True)
+    if len(reader.problems.items) > before:  # one cause, one line (an unset variable)
+        return None, False
+    return _check_webhook(reader, url, line, path, warnings), url is not None
+
+
 def _slack(
-    reader: Reader, top: dict[str, Located], warnings: list[str]
+    reader: Reader, top: dict[str, Located], warnings: list[str], need_webhook: bool = True
 ) -> tuple[str | None, list[SlackDestination], str]:
     slack = reader.mapping(top.get("slack", Located(None, 0)), "slack", SLACK_KEYS)
     if "slack" not in top:
         reader.problems.add(None, "slack.webhook_url", "is required (a Slack incoming webhook URL)")
         return None, [], "unclaimed"
-    url, line = reader.text(slack, "webhook_url", "slack.webhook_url", required=True)
-    webhook = _check_webhook(reader, url, line, "slack.webhook_url", warnings)
+    webhook, _ = _webhook(reader, slack, "slack.webhook_url", warnings, need_webhook)
     gets, gline = reader.text(slack, "default_gets", "slack.default_gets")
     if gets is not None and gets not in ("all", "unclaimed"):
         reader.problems.add(
@@ -484,11 +534,12 @@ def _slack(
             f"'{gets}' is not valid: use `all` (the default channel gets every message) or "
             "`unclaimed` (only what no destination selects; the default)",
         )
-    return webhook, _destinations(reader, slack, warnings), gets or "unclaimed"
+    destinations = _destinations(reader, slack, warnings, need_webhook)
+    return webhook, destinations, gets or "unclaimed"
 
 
 def _destinations(
-    reader: Reader, slack: dict[str, Located], warnings: list[str]
+    reader: Reader, slack: dict[str, Located], warnings: list[str], need_webhook: bool
 ) -> list[SlackDestination]:
     node = slack.get("destinations")
     if node is None or node.value is None:
@@ -525,8 +576,7 @@ def _destinations(
                 name = None
             else:
                 seen.add(name)
-        url, uline = reader.text(fields, "webhook_url", f"{path}.webhook_url", required=True)
-        url = _check_webhook(reader, url, uline, f"{path}.webhook_url", warnings)
+        url, read = _webhook(reader, fields, f"{path}.webhook_url", warnings, need_webhook)
         severities = _choices(reader, fields, "severities", path, SEVERITIES)
         rules = _choices(reader, fields, "rules", path, RULE_NAMES)
         accounts = _account_ids(reader, fields.get("accounts"), f"{path}.accounts")
@@ -546,7 +596,7 @@ def _destinations(
                 "(S followed by letters and digits, e.g. S0123ABCD)",
             )
             mention = None
-        if name is not None and url is not None:
+        if name is not None and read:
             found.append(SlackDestination(name, url, severities, rules, mention or "", accounts))
     return found
 

@@ -473,21 +473,48 @@ class StatusReport:
 
     @property
     def nothing_set_up(self) -> bool:
-        """Not one resource loginwatch manages exists yet: a first run, before setup."""
-        managed = [r for r in self.resources if r.resource.managed and r.state != "unavailable"]
+        """Not one resource loginwatch manages exists: a first run, before setup, or after
+        teardown, which keeps the trail's logs by design (``kept`` names them)."""
+        managed = [
+            r
+            for r in self.resources
+            if r.resource.managed and r.state != "unavailable" and not r.resource.keeps_data
+        ]
         return bool(managed) and all(r.state == "missing" for r in managed)
+
+    @property
+    def kept(self) -> list[ResourceStatus]:
+        """When nothing is set up: what an earlier teardown kept (the trail's logs)."""
+        if not self.nothing_set_up:
+            return []
+        return [r for r in self.resources if r.resource.keeps_data and r.state != "missing"]
 
     def to_json(self) -> dict[str, Any]:
         names = self.deployment.names
         return {
             "healthy": self.healthy,
             "nothing_set_up": self.nothing_set_up,
+            "problems": len(self.problems),
+            "problems_setup_cannot_repair": len(self.beyond_setup),
             "name": names.name,
             "region": names.region,
             "account": names.account,
+            "webhook_compared": self.deployment.config.webhook_url is not None,
             "undelivered": self.undelivered(),
             "resources": [r.to_json() for r in self.resources],
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "checks": [
+                {"name": c.name, "ok": c.ok, "weight": check_weight(c), "detail": c.detail}
+                for c in self.checks
+            ],
+            "kept": [
+                {
+                    "kind": r.resource.kind,
+                    "name": r.resource.name,
+                    "region": r.resource.region,
+                    "why": r.resource.keeps_data,
+                }
+                for r in self.kept
+            ],
         }
 
     def undelivered(self) -> dict[str, Any]:
@@ -500,6 +527,21 @@ class StatusReport:
             "dead_letter": sum(f["messages"] for f in dead),
             "oldest_dead_letter_age_seconds": max(ages) if ages else None,
         }
+
+
+CheckWeight = Literal["none", "problem", "warning", "repeats-drift"]
+
+
+def check_weight(check: Check) -> CheckWeight:
+    """How a check counts: a passed one not at all; a failed one is a problem of its own
+    (``problems``), a warning, or repeats its resource's drift (counted there, once)."""
+    if check.ok:
+        return "none"
+    if check.warning_only:
+        return "warning"
+    if check.repeats_drift:
+        return "repeats-drift"
+    return "problem"
 
 
 def _counts(check: Check) -> bool:

@@ -296,13 +296,30 @@ _STATE_STYLE = {
 }
 
 
+# The teardown flag that removes what it keeps by default (resources' keeps_data).
+_REMOVE_FLAG = {"bucket": "--delete-bucket", "trail-log-group": "--delete-trail-logs"}
+
+
 def render_status(report: StatusReport) -> None:
     names = report.deployment.names
     if report.nothing_set_up:
+        kept = report.kept
+        state = "Not set up" if kept else "Nothing is set up yet"
         out.print(
-            f"[bold]Nothing is set up yet[/] for loginwatch '{escape(names.name)}' in account "
-            f"{names.account}, region {names.region}."
+            f"[bold]{state}[/] for loginwatch '{escape(names.name)}' in account "
+            f"{names.account}, region {names.region}: no alert can fire."
         )
+        if kept:
+            out.print("Kept by teardown (audit logs, by design):")
+            for item in kept:
+                resource = item.resource
+                out.print(f"  • {resource.label} {escape(resource.name)}: {resource.keeps_data}")
+            flags = " ".join(sorted({_REMOVE_FLAG.get(i.resource.kind, "") for i in kept} - {""}))
+            out.print(
+                f"To remove them too: [bold]loginwatch teardown --yes {flags}[/]. To set up "
+                "again: [bold]loginwatch setup[/]."
+            )
+            return
         out.print(
             "Run [bold]loginwatch setup[/] to create it ([bold]loginwatch setup --dry-run[/] "
             "shows the plan first)."
@@ -370,6 +387,18 @@ def render_teardown_plan(items: list[TeardownItem]) -> None:
             out.print(f"{line}  [cyan]keep[/]: {escape(item.reason)}")
     if not any(i.action in ("delete", "clean") for i in items):
         out.print("Nothing left to remove.")
+
+
+def teardown_dry_run_summary(items: list[TeardownItem]) -> None:
+    """The one line a dry run ends with: what a real run would do, and that it did nothing."""
+    removed = sum(1 for i in items if i.action == "delete")
+    cleaned = sum(1 for i in items if i.action == "clean")
+    kept = sum(1 for i in items if i.action == "keep")
+    parts = [f"remove {removed} resource(s)"]
+    if cleaned:
+        parts.append(f"clean {cleaned}")
+    parts.append(f"keep {kept}")
+    out.print(f"[bold]Dry run: teardown would {', '.join(parts)}.[/] Nothing was changed.")
 
 
 class TeardownPrinter:

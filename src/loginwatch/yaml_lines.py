@@ -110,7 +110,12 @@ def _to_located(
                     path,
                 )
             key_lines[key] = key_node.start_mark.line + 1
-            result[key] = _to_located(value_node, loader, path, depth=depth + 1, budget=budget)
+            value = _to_located(value_node, loader, path, depth=depth + 1, budget=budget)
+            if isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)):
+                # A section starts on its first child's line; an error about the key
+                # (`allowed_ip:` misspelt) belongs on the key's own line.
+                value.line = key_lines[key]
+            result[key] = value
         return Located(result, line)
     if isinstance(node, yaml.SequenceNode):
         return Located(

@@ -102,14 +102,15 @@ def test_every_interruption_point_converges(emulator_inprocess: InProcessEmulato
     a kind in 17 regions runs the same code 17 times)."""
     aws = Clients()
     shared = emulator_inprocess.aws
-    steps = mutating_steps_to_interrupt(load(ONE_FORWARDING_REGION), reuse=shared)
+    config = load(ONE_FORWARDING_REGION)  # parsed once (frozen): each run builds its own plan
+    steps = mutating_steps_to_interrupt(config, reuse=shared)
     assert len(steps) >= 20  # sanity: the whole chain was built
     for fail_at in steps:
         emulator_inprocess.reset()
         with pytest.raises(Crash):
-            run_setup(load(ONE_FORWARDING_REGION), FailingRecorder(fail_at=fail_at), reuse=shared)
-        run_setup(load(ONE_FORWARDING_REGION), reuse=shared)  # the re-run finishes the job
+            run_setup(config, FailingRecorder(fail_at=fail_at), reuse=shared)
+        run_setup(config, reuse=shared)  # the re-run finishes the job
         assert inventory(aws) == ONE_OF_EACH, f"after a crash before mutating call {fail_at}"
         again = CallRecorder()
-        run_setup(load(ONE_FORWARDING_REGION), again, reuse=shared)
+        run_setup(config, again, reuse=shared)
         assert again.mutating == [], f"not converged after crash at {fail_at}: {again.mutating}"

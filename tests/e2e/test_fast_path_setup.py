@@ -53,8 +53,9 @@ def setup_with(cli: Cli, extra: str = "") -> Any:
     return run
 
 
-@every_region
-def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
+def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> None:
+    """One region listed, then the fast path off and on again (two regions enabled: the
+    other one stands for all; the next test is about every region)."""
     # One region listed: the home rule and exactly one forwarding rule.
     setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
     rules = rules_by_region(aws)
@@ -83,20 +84,6 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
     assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == home["Arn"]
 
-    # `all` (the default): every other enabled region forwards; converged, nothing to do.
-    setup_with(cli)
-    assert sorted(rules_by_region(aws)) == sorted(EMULATED_REGIONS)
-    again = setup_with(cli)
-    assert again.mutating == []
-
-    # Back to one region: the 18 others are removed, and only those.
-    narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
-    assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
-    # one line per kind (rule, dead-letter queue) for the 18 regions
-    assert narrowed.stdout.count("  removed") == 2
-    assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
-    assert dead_letter_queue_regions(aws) == ["us-east-1", "us-west-2"]
-
     # Off: every fast-path resource goes; status is healthy without them.
     setup_with(cli, "fast_path:\n  enabled: false\n")
     assert rules_by_region(aws) == {}
@@ -111,7 +98,29 @@ def test_rules_roles_and_permission_follow_the_config_in_every_region(cli: Cli, 
     assert not kinds & (fast_kinds | {"events-dead-letter-queue"})
     assert setup_with(cli, "fast_path:\n  enabled: false\n").mutating == []
 
-    # On again, then teardown removes it all.
+    # On again (`all`: here, the one other enabled region): all of it comes back.
+    setup_with(cli)
+    assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
+    assert "lwtest-events-forward" in [r["RoleName"] for r in aws.iam.list_roles()["Roles"]]
+
+
+@every_region
+def test_rules_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
+    # `all` (the default): every other enabled region forwards; converged, nothing to do.
+    setup_with(cli)
+    assert sorted(rules_by_region(aws)) == sorted(EMULATED_REGIONS)
+    again = setup_with(cli)
+    assert again.mutating == []
+
+    # Back to one region: the 18 others are removed, and only those.
+    narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
+    assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
+    # one line per kind (rule, dead-letter queue) for the 18 regions
+    assert narrowed.stdout.count("  removed") == 2
+    assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
+    assert dead_letter_queue_regions(aws) == ["us-east-1", "us-west-2"]
+
+    # On again in every region, then teardown removes it all.
     setup_with(cli)
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr

@@ -93,28 +93,29 @@ def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(
     """After every step of the first resource of each kind (the same kind in another
     region runs the same code)."""
     aws, shared = Clients(), emulator_inprocess.aws
+    config = load(ONE_FORWARDING_REGION)  # parsed once (frozen): each run builds its own plan
     # Whatever this process had (a test worker may start with SIGINT ignored) comes back.
     before = signal.getsignal(signal.SIGINT)
-    resources = engine.resources_for(engine.build_deployment(load(ONE_FORWARDING_REGION), shared))
+    resources = engine.resources_for(engine.build_deployment(config, shared))
     for k in first_of_each_kind(resources):
         emulator_inprocess.reset()
         deployment = engine.build_deployment(
-            load(ONE_FORWARDING_REGION), connect_recording(CallRecorder(), reuse=shared)
+            config, connect_recording(CallRecorder(), reuse=shared)
         )
         with pytest.raises(engine.Interrupted) as info:
             engine.apply(deployment, InterruptAt(k))
         assert info.value.exit_code == EXIT_INTERRUPTED
         assert "Re-run `loginwatch setup` to finish the job." in info.value.lines()
-        run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
+        run_setup(config, reuse=shared)
         assert inventory(aws) == ONE_OF_EACH, f"after Ctrl-C at step {k}"
         again = CallRecorder()
-        run_setup(load(ONE_FORWARDING_REGION), again, reuse=shared)
+        run_setup(config, again, reuse=shared)
         assert again.mutating == []
     assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
 
-def _teardown_plan(aws: Any) -> list[Any]:
-    deployment = engine.build_deployment(load(ONE_FORWARDING_REGION), aws, strict=False)
+def _teardown_plan(aws: Any, config: Any) -> list[Any]:
+    deployment = engine.build_deployment(config, aws, strict=False)
     return engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
 
 
@@ -122,11 +123,12 @@ def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
     emulator_inprocess: InProcessEmulator,
 ) -> None:
     shared = emulator_inprocess.aws
-    run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
-    deleted_in_order = [i.resource for i in _teardown_plan(shared) if i.action == "delete"]
+    config = load(ONE_FORWARDING_REGION)  # parsed once (frozen): each run builds its own plan
+    run_setup(config, reuse=shared)
+    deleted_in_order = [i.resource for i in _teardown_plan(shared, config) if i.action == "delete"]
     for k in first_of_each_kind(deleted_in_order):
         emulator_inprocess.reset()
-        run_setup(load(ONE_FORWARDING_REGION), reuse=shared)
+        run_setup(config, reuse=shared)
         deleted: list[str] = []
 
         def press_ctrl_c_at_k(item: Any, k: int = k, deleted: list[str] = deleted) -> None:
@@ -135,11 +137,12 @@ def test_ctrl_c_during_teardown_stops_at_a_safe_point_at_every_step(
                 os.kill(os.getpid(), signal.SIGINT)
 
         with pytest.raises(engine.Interrupted) as info:
-            engine.teardown(_teardown_plan(shared), press_ctrl_c_at_k)
+            engine.teardown(_teardown_plan(shared, config), press_ctrl_c_at_k)
         assert "Re-run `loginwatch teardown` to finish the job." in info.value.lines()
         assert len(deleted) == k  # stopped right after the step in flight
-        engine.teardown(_teardown_plan(shared), lambda item: None)  # the re-run finishes the job
-        plan = _teardown_plan(shared)
+        # the re-run finishes the job
+        engine.teardown(_teardown_plan(shared, config), lambda item: None)
+        plan = _teardown_plan(shared, config)
         assert all(i.action == "absent" for i in plan), f"after Ctrl-C at step {k}"
 
 

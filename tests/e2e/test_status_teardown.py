@@ -94,6 +94,14 @@ def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> Non
     ]
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["trail is logging"]["ok"] is False
+    # Countable: the stopped trail's check repeats its drift, counted once, as said below.
+    assert checks["trail is logging"]["weight"] == "repeats-drift"
+    assert report["problems"] == 6 and report["problems_setup_cannot_repair"] == 0
+    assert (
+        sum(c["weight"] == "problem" for c in report["checks"])
+        + sum(r["state"] in ("missing", "drift") for r in report["resources"])
+        == report["problems"]
+    )
 
     human = cli.run("status")
     assert human.returncode == 1
@@ -103,7 +111,16 @@ def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> Non
     assert "zzzz" not in human.stdout + human.stderr
 
     repair = setup_ok(cli)
-    assert "6 updated" in repair.stdout or "created" in repair.stdout
+    # Exactly the 6 broken links: the 2 missing made again, the 4 drifted put back.
+    assert "Done. 2 created, 4 updated, " in repair.stdout, repair.stdout
+    assert sorted(repair.mutating) == [
+        ("cloudtrail", "StartLogging"),
+        ("lambda", "AddPermission"),
+        ("logs", "PutMetricFilter"),
+        ("logs", "PutRetentionPolicy"),
+        ("sns", "Subscribe"),
+        ("ssm", "PutParameter"),
+    ]
     code, report = status_json(cli)
     assert code == 0 and report["healthy"], report
 
@@ -112,12 +129,6 @@ def test_status_config_problem_exits_2(cli: Cli) -> None:
     cli.write_config(BASE_CONFIG.replace("us-east-1", "mars-1"))
     run = cli.run("status", "--json")
     assert run.returncode == 2 and run.calls == []  # no AWS call before the config is valid
-
-
-def test_status_before_setup_reports_everything_missing(cli: Cli) -> None:
-    code, report = status_json(cli)
-    assert code == 1
-    assert {r["state"] for r in report["resources"]} == {"missing"}
 
 
 def _resource_counts(aws: Any) -> dict[str, Any]:
@@ -151,8 +162,33 @@ def _make_look_alikes(aws: Any) -> None:
 
 
 def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli, aws: Any) -> None:
+    from tests.e2e.test_plain_answers import SECRET_FROM_ENV, answer_on_a_terminal
+
     setup_ok(cli)
     _make_look_alikes(aws)
+    # From here on the webhook's variable is not set: only setup needs it.
+    cli.write_config(SECRET_FROM_ENV)
+    code, report = status_json(cli)
+    assert code == 0 and report["healthy"] and report["problems"] == 0, report
+    assert report["webhook_compared"] is False
+    declined = answer_on_a_terminal(cli, "n", "teardown")  # an answer, not a failure
+    assert declined.returncode == 0 and "Nothing was changed" in declined.stdout, declined
+    # Without a terminal or --yes it refuses, and a dry run changes nothing (the same
+    # setup serves both: one CLI run less).
+    refused = cli.run("teardown", stdin="")
+    assert refused.returncode == 2 and "--yes" in refused.stderr and refused.mutating == []
+    dry = cli.run("teardown", "--dry-run")
+    assert (
+        dry.returncode == 0
+        and dry.mutating == []
+        and "delete" in dry.stdout
+        and "keep" in dry.stdout
+    )
+    assert "Dry run: teardown would remove 22 resource(s), keep 2. Nothing was changed." in (
+        " ".join(dry.stdout.split())
+    )
+    assert aws.lambda_.list_functions()["Functions"]
+
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr
     # 11 of the alarm chain, claims table, 2 queues, destination and mapping, 2 rule
@@ -178,6 +214,16 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     assert again.returncode == 0 and "Nothing left to remove" in again.stdout
     assert again.mutating == []
 
+    # Not set up: said so, with what teardown kept and how to remove it (no problem list).
+    after = cli.run("status")
+    assert after.returncode == 1, after.stderr
+    out = " ".join(after.stdout.split())
+    assert "Not set up for loginwatch 'lwtest'" in out and "no alert can fire" in out
+    assert f"S3 bucket {BUCKET}: holds the original CloudTrail log files" in out
+    assert "trail log group /lwtest/cloudtrail: holds a copy of CloudTrail events" in out
+    assert "loginwatch teardown --yes --delete-bucket --delete-trail-logs" in out
+    assert "problem(s)" not in out and "Can it fire?" not in out
+
 
 def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli, aws: Any) -> None:
     aws.sns.create_topic(Name="lwtest-alerts")  # not made by loginwatch
@@ -186,22 +232,6 @@ def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli
     assert "not created by loginwatch" in run.stdout
     assert aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["TopicArn"] == TOPIC_ARN
     assert run.mutating == []
-
-
-def test_teardown_refuses_without_a_terminal_or_yes_and_dry_run_changes_nothing(
-    cli: Cli, aws: Any
-) -> None:
-    setup_ok(cli)
-    refused = cli.run("teardown", stdin="")
-    assert refused.returncode == 2 and "--yes" in refused.stderr and refused.mutating == []
-    dry = cli.run("teardown", "--dry-run")
-    assert (
-        dry.returncode == 0
-        and dry.mutating == []
-        and "delete" in dry.stdout
-        and "keep" in dry.stdout
-    )
-    assert aws.lambda_.list_functions()["Functions"]
 
 
 def test_delete_bucket_empties_every_version_and_removes_it(cli: Cli, aws: Any) -> None:
@@ -252,6 +282,7 @@ def test_first_run_before_setup_says_to_run_setup(cli: Cli) -> None:
     assert "problem(s)" not in human.stdout and "Can it fire?" not in human.stdout
     code, report = status_json(cli)
     assert code == 1 and report["nothing_set_up"] is True and report["healthy"] is False
+    assert {r["state"] for r in report["resources"]} == {"missing"}  # every resource listed
 
     for via in ("alarm", "lambda"):
         alert = cli.run("test-alert", "--via", via, "--timeout", "5")

@@ -87,13 +87,6 @@ BROKEN = [
     ),
     ("not a url", WEBHOOK, "hooks.slack.com/x", 8, ["slack.webhook_url", "https://"]),
     (
-        "unset env var",
-        WEBHOOK,
-        "${NOPE_NOT_SET}",
-        8,
-        ["slack.webhook_url", "NOPE_NOT_SET is not set"],
-    ),
-    (
         "retention",
         "label: VPN",
         "label: VPN\nlog_group:\n  retention_days: 366",
@@ -181,6 +174,31 @@ def test_broken_config_exits_2_naming_line_and_key(
         assert fragment in " ".join(err.split()), err
     assert "Traceback" not in err
     assert "abcdefghijklmnop" not in err  # the webhook is never echoed
+
+
+def test_unset_webhook_variable_is_one_line_for_setup_and_no_problem_for_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "lw.yaml"
+    path.write_text(GOOD.replace(WEBHOOK, "${NOPE_NOT_SET}", 1))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["setup", "--config", str(path)])  # fails on the config, before any AWS call
+    assert exit_info.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err  # one cause, one line
+    assert "lw.yaml:8" in err[0] and "NOPE_NOT_SET is not set" in err[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", "--config", str(path)])
+    assert exit_info.value.code == 0
+    assert "not given" in capsys.readouterr().out
+
+
+def test_a_section_key_is_reported_on_its_own_line() -> None:
+    text = GOOD.replace("allowed_ips:", "allowed_ip:", 1)
+    line = GOOD.splitlines().index("allowed_ips:") + 1
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert f"lw.yaml:{line}: allowed_ip: unknown key" in str(info.value), info.value
 
 
 def test_parameter_key_must_be_a_key_not_an_alias() -> None:

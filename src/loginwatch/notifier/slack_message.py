@@ -546,7 +546,8 @@ def build_test_message(
     ``path`` names what the test proves: the whole chain (from the notifier), or
     only the webhook (``loginwatch test-alert --via slack`` posts directly).
     """
-    account = escape(account_id) or "unknown"
+    # `--via slack` makes no AWS call, so it knows no account: it names none.
+    where = f" in account *{escape(account_id)}*" if account_id else ""
     alarm = escape(alarm_name)
     test = escape(test_id)
     route = escape(path)
@@ -557,7 +558,7 @@ def build_test_message(
     body = (
         f"This is a *test* sent by `loginwatch test-alert` (test id `{test}`). "
         f"The path {route} works for alarm *{alarm}* "
-        f"in account *{account}*.{reaches} Nobody signed in; there is nothing to do."
+        f"{where}.{reaches} Nobody signed in; there is nothing to do."
     )
     return {
         "text": f"[TEST] loginwatch test alert {test}: {route} works",

@@ -11,6 +11,7 @@ import contextlib
 
 from .. import operator_policy as perms
 from ..aws import translate_errors
+from ..errors import UsageError
 from .base import Deployment, Observed, Resource, absent_on, tags_from_list
 
 
@@ -50,7 +51,8 @@ class WebhookParameter(Resource):
         return self.names.parameter_arn
 
     @property
-    def webhook_url(self) -> str:
+    def webhook_url(self) -> str | None:
+        """None when the command was not given it (status, teardown): not compared."""
         return self.d.config.webhook_url
 
     @property
@@ -64,7 +66,7 @@ class WebhookParameter(Resource):
         return {
             "type": param.get("Type"),
             # Compared, never shown: the observed value does not leave this object.
-            "matches": param.get("Value") == self.webhook_url,
+            "matches": self.webhook_url is None or param.get("Value") == self.webhook_url,
             "tags": tags_from_list(tags.get("TagList")),
         }
 
@@ -77,6 +79,8 @@ class WebhookParameter(Resource):
         return changes
 
     def _put(self, overwrite: bool) -> None:
+        if self.webhook_url is None:  # only setup writes it, and setup needs it
+            raise UsageError(f"{self.label} {self.name}: the webhook was not given.")
         params = {
             "Name": self.name,
             "Value": self.webhook_url,
@@ -138,7 +142,7 @@ class DestinationParameter(WebhookParameter):
         return (self.names.destination_parameter_arn("*"),)
 
     @property
-    def webhook_url(self) -> str:
+    def webhook_url(self) -> str | None:
         found = next((d for d in self.d.config.destinations if d.name == self.destination), None)
         return found.webhook_url if found else ""
 
