@@ -85,7 +85,8 @@ def handle(event: Any, ctx: Context) -> Outcome:
     rule_of = ctx.rules.get(rule)
     severity = rule_of.severity if rule_of else "low"
     status = None
-    for destination in ctx.routes.targets((rule,), severity, notice.account_id):
+    targets = ctx.routes.targets((rule,), severity, notice.account_id)
+    for left, destination in zip(range(len(targets), 0, -1), targets, strict=True):
         payload = build_empty_window_message(
             account_id=notice.account_id,
             alarm_name=notice.alarm_name,
@@ -95,7 +96,7 @@ def handle(event: Any, ctx: Context) -> Outcome:
             rule=rule,
             mention=destination.mention,
         )
-        status = ctx.post(destination, payload)
+        status = ctx.post(destination, payload, share=left)
     return Outcome(
         "posted-empty-window",
         reason=f"nothing for rule {rule} in the alarm window",
