@@ -122,16 +122,12 @@ def emulator_session() -> Iterator[Any]:
 
 def report_enabled_regions(monkeypatch: pytest.MonkeyPatch, regions: Iterable[str]) -> None:
     """The emulator's ec2 DescribeRegions reports only ``regions`` as enabled, the others
-    as not opted in, as for an account that has only those. The emulator runs in this
-    process (the server in a thread), so patching moto here answers the CLI's runs too."""
-    from moto.ec2.models.availability_zones_and_regions import Region, RegionsAndZonesBackend
+    as not opted in (see tests/support/regions.py)."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
 
-    enabled = set(regions)
-    reported = [
-        Region(r.name, r.endpoint, r.opt_in_status if r.name in enabled else "not-opted-in")
-        for r in RegionsAndZonesBackend.regions
-    ]
-    monkeypatch.setattr(RegionsAndZonesBackend, "regions", reported)
+    from tests.support.regions import enabled_only
+
+    monkeypatch.setattr(RegionsAndZonesBackend, "regions", enabled_only(regions))
 
 
 @pytest.fixture

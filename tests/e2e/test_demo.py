@@ -5,15 +5,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 
+from loginwatch.demo.run import FAST_REGION
 from tests.support.cli import loginwatch_executable
+
+ROOT = Path(__file__).resolve().parents[2]  # where `tests` is importable from
 
 
 def test_demo_alerts_on_the_disallowed_sign_ins_only(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # The installed console script, its emulator reporting two regions enabled (home and
+    # the one alice signs in through), as for the other tests: not 20 regions' left-overs.
+    in_two_regions = [sys.executable, "-m", "tests.support.regions", f"us-east-1,{FAST_REGION}"]
     proc = subprocess.run(
-        [loginwatch_executable(), "demo", "--raw"],
-        capture_output=True, text=True, env={**env, "COLUMNS": "160"}, timeout=120, cwd=tmp_path,
+        [*in_two_regions, loginwatch_executable(), "demo", "--raw"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**env, "COLUMNS": "160"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -233,6 +233,8 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli, aws: An
     assert run.mutating == [], run.mutating
     assert run.stdout.count("  unchanged") == LINES
     assert "created" not in run.stdout and "updated" not in run.stdout
+    # On the same setup: a new webhook (and nothing else) changes only its parameter.
+    _webhook_change_updates_only_the_parameter(cli, aws)
 
 
 @every_region
@@ -267,8 +269,7 @@ def test_allowlist_change_updates_only_the_filter_and_the_notifier_code(cli: Cli
     assert setup_ok(cli).mutating == []
 
 
-def test_webhook_change_updates_only_the_parameter(cli: Cli, aws: Any) -> None:
-    setup_ok(cli)
+def _webhook_change_updates_only_the_parameter(cli: Cli, aws: Any) -> None:
     cli.webhook = WEBHOOK.replace("e2eSECRET", "rotatedSECRET")
     run = setup_ok(cli)
     assert run.mutating == [("ssm", "PutParameter")]

@@ -146,6 +146,21 @@ def _resource_counts(aws: Any) -> dict[str, Any]:
     }
 
 
+def _write_log_file_versions(s3: Any) -> None:
+    """What CloudTrail delivers, versioned: 2 versions of a log file, and a deleted file
+    (a delete marker): 4 object versions in all."""
+    # moto applies the TLS-only Deny without its condition, so write objects with the policy lifted.
+    policy = s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
+    s3.delete_bucket_policy(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/27/log.json.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v1")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v2")
+    s3.put_object(Bucket=BUCKET, Key="other.json.gz", Body=b"x")
+    s3.delete_object(Bucket=BUCKET, Key="other.json.gz")  # leaves a delete marker
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=policy)
+
+
 def _make_look_alikes(aws: Any) -> None:
     aws.sns.create_topic(Name="lwtest-alerts-old")
     aws.cloudwatch.put_metric_alarm(
@@ -162,10 +177,14 @@ def _make_look_alikes(aws: Any) -> None:
 
 
 def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli, aws: Any) -> None:
+    """Declined, refused without a terminal or --yes, a dry run: nothing changes. Then only
+    what setup made goes and the audit logs (every version) stay; they go when asked.
+    (One setup serves it all: each CLI run costs more than the rest of the test.)"""
     from tests.e2e.test_plain_answers import SECRET_FROM_ENV, answer_on_a_terminal
 
     setup_ok(cli)
     _make_look_alikes(aws)
+    _write_log_file_versions(aws.s3)
     # From here on the webhook's variable is not set: only setup needs it.
     cli.write_config(SECRET_FROM_ENV)
     code, report = status_json(cli)
@@ -173,8 +192,7 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     assert report["webhook_compared"] is False
     declined = answer_on_a_terminal(cli, "n", "teardown")  # an answer, not a failure
     assert declined.returncode == 0 and "Nothing was changed" in declined.stdout, declined
-    # Without a terminal or --yes it refuses, and a dry run changes nothing (the same
-    # setup serves both: one CLI run less).
+    # Without a terminal or --yes it refuses, and a dry run changes nothing.
     refused = cli.run("teardown", stdin="")
     assert refused.returncode == 2 and "--yes" in refused.stderr and refused.mutating == []
     dry = cli.run("teardown", "--dry-run")
@@ -210,6 +228,10 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
         "log groups": ["/lwtest/cloudtrail"],  # the CloudTrail copy is kept by default
         "buckets": [BUCKET],  # the original CloudTrail log files are kept by default
     }
+    versions = aws.s3.list_object_versions(Bucket=BUCKET)
+    assert (
+        len(versions["Versions"]) + len(versions["DeleteMarkers"]) == 4
+    )  # the audit record is intact
     again = cli.run("teardown", "--yes")
     assert again.returncode == 0 and "Nothing left to remove" in again.stdout
     assert again.mutating == []
@@ -224,6 +246,13 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     assert "loginwatch teardown --yes --delete-bucket --delete-trail-logs" in out
     assert "problem(s)" not in out and "Can it fire?" not in out
 
+    # Asked to: the bucket emptied of every version and removed, the CloudTrail copy too.
+    run = cli.run("teardown", "--yes", "--delete-bucket", "--delete-trail-logs")
+    assert run.returncode == 0, run.stderr
+    assert "4 object version(s) and delete marker(s) removed" in run.stdout
+    assert aws.s3.list_buckets()["Buckets"] == []
+    assert aws.logs.describe_log_groups()["logGroups"] == []
+
 
 def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli, aws: Any) -> None:
     aws.sns.create_topic(Name="lwtest-alerts")  # not made by loginwatch
@@ -232,33 +261,6 @@ def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli
     assert "not created by loginwatch" in run.stdout
     assert aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]["TopicArn"] == TOPIC_ARN
     assert run.mutating == []
-
-
-def test_delete_bucket_empties_every_version_and_removes_it(cli: Cli, aws: Any) -> None:
-    setup_ok(cli)
-    s3 = aws.s3
-    # moto applies the TLS-only Deny without its condition, so write objects with the policy lifted.
-    policy = s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
-    s3.delete_bucket_policy(Bucket=BUCKET)
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/11/27/log.json.gz"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v1")
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"v2")
-    s3.put_object(Bucket=BUCKET, Key="other.json.gz", Body=b"x")
-    s3.delete_object(Bucket=BUCKET, Key="other.json.gz")  # leaves a delete marker
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=policy)
-
-    plain = cli.run("teardown", "--yes")
-    assert plain.returncode == 0 and BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-    versions = s3.list_object_versions(Bucket=BUCKET)
-    assert (
-        len(versions["Versions"]) + len(versions["DeleteMarkers"]) == 4
-    )  # the audit record is intact
-    run = cli.run("teardown", "--yes", "--delete-bucket", "--delete-trail-logs")
-    assert run.returncode == 0, run.stderr
-    assert "4 object version(s) and delete marker(s) removed" in run.stdout
-    assert s3.list_buckets()["Buckets"] == []
-    assert aws.logs.describe_log_groups()["logGroups"] == []
 
 
 def test_status_says_what_setup_cannot_repair(cli: Cli, aws: Any) -> None:
