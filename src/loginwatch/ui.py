@@ -562,6 +562,7 @@ def demo_outro(emulated: tuple[str, ...]) -> None:
     out.print()
     out.rule("[bold]What you saw[/]")
     out.print("The real setup created the chain; a real account needs only your config:")
+    out.print("  . .venv/bin/activate                      # the venv loginwatch is installed in")
     out.print("  cp config.example.yaml loginwatch.yaml   # edit allowed_ips and the webhook")
     out.print("  loginwatch setup && loginwatch test-alert")
     out.print("[dim]Emulated here: " + escape("; ".join(emulated)) + "[/]")
