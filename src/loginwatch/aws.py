@@ -104,26 +104,38 @@ class Aws:
         key = (service, region or self.region)
         with self._lock:
             if key not in self._clients:
-                client = self.session.client(
-                    service,
-                    region_name=key[1],
-                    config=BotoConfig(
-                        retries={"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
-                        user_agent_extra=f"loginwatch/{__version__}",
-                        connect_timeout=10,
-                        read_timeout=60,
-                    ),
-                )
-                client.meta.events.register("before-parameter-build.*.*", _note_call)
-                # First, so that its "no retry" wins over the standard retry handler's.
-                # (botocore's stubs type handlers as returning None; needs-retry's answer.)
-                client.meta.events.register_first(
-                    f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
-                    _no_retry_on_error_page,  # type: ignore[arg-type]
-                )
-                client.meta.events.register("before-call.*.*", self._record)
-                self._clients[key] = client
+                self._clients[key] = self.new_client(service, key[1])
             return self._clients[key]
+
+    def new_client(
+        self,
+        service: Service,
+        region: str,
+        *,
+        attempts: int = RETRY_ATTEMPTS + 1,
+        connect_timeout: int = 10,
+        read_timeout: int = 60,
+    ) -> Any:
+        """A client with loginwatch's settings and hooks (uncached: ``client`` caches)."""
+        client = self.session.client(
+            service,
+            region_name=region,
+            config=BotoConfig(
+                retries={"mode": "standard", "total_max_attempts": attempts},
+                user_agent_extra=f"loginwatch/{__version__}",
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+            ),
+        )
+        client.meta.events.register("before-parameter-build.*.*", _note_call)
+        # First, so that its "no retry" wins over the standard retry handler's.
+        # (botocore's stubs type handlers as returning None; needs-retry's answer.)
+        client.meta.events.register_first(
+            f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+            _no_retry_on_error_page,  # type: ignore[arg-type]
+        )
+        client.meta.events.register("before-call.*.*", self._record)
+        return client
 
     def _record(self, model: Any, **kwargs: Any) -> None:
         self.recorder(model, **kwargs)
@@ -181,18 +193,13 @@ FIRST_CALL_ATTEMPTS = 2  # one retry: a single dropped connection is not "unreac
 def _first_call(aws: Aws) -> Any:
     """sts:GetCallerIdentity with a short connect timeout and one retry; an endpoint that
     does not answer is named at once (later calls have the patient settings)."""
-    client = aws.session.client(
+    client = aws.new_client(
         "sts",
-        region_name=aws.region,
-        config=BotoConfig(
-            retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS},
-            user_agent_extra=f"loginwatch/{__version__}",
-            connect_timeout=FIRST_CALL_CONNECT_TIMEOUT,
-            read_timeout=20,
-        ),
+        aws.region,
+        attempts=FIRST_CALL_ATTEMPTS,
+        connect_timeout=FIRST_CALL_CONNECT_TIMEOUT,
+        read_timeout=20,
     )
-    client.meta.events.register("before-parameter-build.*.*", _note_call)
-    client.meta.events.register("before-call.*.*", aws._record)
     with translate_errors():
         try:
             return client.get_caller_identity()

@@ -546,7 +546,7 @@ def check_weight(check: Check) -> CheckWeight:
 
 def _counts(check: Check) -> bool:
     """A failed check is a problem of its own unless it only warns or repeats a drift."""
-    return not check.ok and not check.warning_only and not check.repeats_drift
+    return check_weight(check) == "problem"
 
 
 def _checks(resource: Resource, observed: Observed) -> list[Check]:
