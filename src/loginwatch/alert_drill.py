@@ -170,16 +170,17 @@ class NotifierAnswer:
     log_tail: str  # the end of its log (LogType=Tail)
 
 
-def invoke_notifier(aws: Aws, names: Names, event: Any) -> NotifierAnswer:
-    """Invoke the notifier synchronously with ``event`` (test-alert, redeliver)."""
+def invoke_notifier(aws: Aws, names: Names, event: Any, *, dry_run: bool = False) -> NotifierAnswer:
+    """Invoke the notifier synchronously with ``event`` (test-alert, redeliver); with
+    ``dry_run``, Lambda only checks the function and the permission (it runs nothing)."""
+    how = {"InvocationType": "DryRun"}
+    if not dry_run:
+        how = {"InvocationType": "RequestResponse", "LogType": "Tail"}
     with translate_errors(names.function, missing=NOT_SET_UP):
         response = aws.client("lambda").invoke(
-            FunctionName=names.function,
-            InvocationType="RequestResponse",
-            LogType="Tail",
-            Payload=json.dumps(event).encode(),
+            FunctionName=names.function, Payload=json.dumps(event).encode(), **how
         )
-    raw = response["Payload"].read()
+    raw = response["Payload"].read() if response.get("Payload") else b""
     try:
         body = json.loads(raw or b"null")
     except ValueError:
@@ -206,18 +207,9 @@ def cannot_run(aws: Aws, names: Names, route: str, test_id: str) -> DrillResult 
     function's error. Then no test alert can arrive, and waiting for one would only
     end in a time-out: the result says why at once. None: nothing against it."""
     started = time.perf_counter()
-    with translate_errors(names.function, missing=NOT_SET_UP):
-        response = aws.client("lambda").invoke(
-            FunctionName=names.function, InvocationType="DryRun", Payload=b"{}"
-        )
-    if not response.get("FunctionError"):
+    answer = invoke_notifier(aws, names, {}, dry_run=True)
+    if answer.error is None:
         return None
-    raw = response["Payload"].read() if response.get("Payload") else b""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        body = None
-    error = _function_error(body, raw) if raw else f"FunctionError {response['FunctionError']}"
     return DrillResult(
         route,
         test_id,
@@ -225,7 +217,7 @@ def cannot_run(aws: Aws, names: Names, route: str, test_id: str) -> DrillResult 
         time.perf_counter() - started,
         None,
         "the notifier function cannot run on this endpoint, so no test alert can arrive "
-        f"(a dry-run invoke failed: {error})",
+        f"(a dry-run invoke failed: {answer.error})",
     )
 
 
