@@ -26,11 +26,11 @@ from .config import Config
 from .engine import NOT_OURS, REGION_NOT_ENABLED, is_unavailable, read_all, resources_for
 from .names import Names
 from .notifier.dispatch import post_test
+from .notifier.ipmatch import AllowList, address_outside
 from .notifier.protocol import (
-    TEST_EVENT_DETAIL_TYPE,
     TEST_EVENT_SOURCE,
     marked_alarm_reason,
-    marked_event_detail,
+    marked_test_event,
 )
 from .notifier.routing import Destination
 from .notifier.rules import Rule
@@ -380,13 +380,14 @@ def via_fast_path(
     since = datetime.now(UTC) - timedelta(minutes=1)
     started = clock.now()
     events = aws.client("events", region)
+    detail_type, detail = test_event(deployment, test_id, region, rule)
     with translate_errors(f"the default event bus in {region}"):
         answer = events.put_events(
             Entries=[
                 {
                     "Source": TEST_EVENT_SOURCE,
-                    "DetailType": TEST_EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps(marked_event_detail(test_id, region, rule)),
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
                     "EventBusName": "default",
                 }
             ]
@@ -416,6 +417,19 @@ def via_fast_path(
         on_wait=on_wait,
         diagnose=lambda: diagnose_fast_path(deployment, region, since),
     )
+
+
+def test_event(
+    deployment: Deployment, test_id: str, region: str, rule: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The marked event a rule's fast path takes (protocol.marked_test_event): a sign-in,
+    or for the access-key rules an API call from an address outside the allowlist or an
+    AWS Health report, shaped so the real rules' patterns match it."""
+    allowlist = AllowList([str(e.network) for e in deployment.config.allowed])
+    detail_type, detail = marked_test_event(
+        test_id, region, rule, address_outside(allowlist), deployment.names.account
+    )
+    return detail_type, dict(detail)
 
 
 # ---------------------------------------------------------------- diagnosis

@@ -223,8 +223,14 @@ class CompiledPattern:
         return len(self.pattern)
 
 
-def compile_pattern(entries: Iterable[AllowedEntry | IPNetwork]) -> CompiledPattern:
-    """Filter pattern matching successful ConsoleLogin events from outside the allowlist."""
+def compile_pattern(
+    entries: Iterable[AllowedEntry | IPNetwork], *, base_terms: Sequence[str] = BASE_TERMS
+) -> CompiledPattern:
+    """Filter pattern matching successful ConsoleLogin events from outside the allowlist.
+
+    ``base_terms`` select the events (default: successful console sign-ins); the
+    allowlist's exclusions are added to them.
+    """
     networks = collapse(entries)
     if not networks:
         raise PatternError("the allowlist is empty")
@@ -245,14 +251,14 @@ def compile_pattern(entries: Iterable[AllowedEntry | IPNetwork]) -> CompiledPatt
     # address space) until the pattern fits. Dropping only ever over-matches.
     expressions.sort(key=lambda e: (-_share(e.network), e.cost))
     while expressions:
-        pattern = _assemble(expressions)
+        pattern = _assemble(expressions, base_terms=base_terms)
         if pattern is not None:
             break
         not_expressed.append(expressions.pop().network)
     else:
         # Nothing fits: count every successful sign-in. Over-matching is safe (the
         # notifier's exact check keeps allowed sign-ins out of Slack); missing is not.
-        pattern = _assemble([])
+        pattern = _assemble([], base_terms=base_terms)
         assert pattern is not None  # the base terms alone are far inside every limit
 
     notes: list[str] = []
@@ -288,9 +294,11 @@ def _share(network: IPNetwork) -> float:
     return network.num_addresses / (2**network.max_prefixlen)
 
 
-def _assemble(expressions: Sequence[_Expression]) -> str | None:
+def _assemble(
+    expressions: Sequence[_Expression], *, base_terms: Sequence[str] = BASE_TERMS
+) -> str | None:
     """The pattern for these expressions, or None when it breaks a CloudWatch limit."""
-    terms = list(BASE_TERMS)
+    terms = list(base_terms)
     terms += [_string_term(s) for e in expressions for s in e.strings]
     alternatives = [r for e in expressions for r in e.regexes]
     # Split alternatives over at most two regex terms of similar length; a

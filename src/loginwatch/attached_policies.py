@@ -302,11 +302,20 @@ def retry_queue_policy(names: Names) -> Policy:
     )
 
 
-def events_dead_letter_policy(names: Names, region: str) -> Policy:
-    """EventBridge, for this region's sign-in rule only (and nobody else)."""
-    rule = {"aws:SourceArn": names.rule_arn(region)}
+def events_dead_letter_policy(names: Names, region: str, *, key_rules: bool = False) -> Policy:
+    """EventBridge, for this region's sign-in rule only (and nobody else); with the
+    access-key rules on, for theirs too (``<name>-key-*``: their number follows the
+    allowlist). Without them the policy is exactly what it was before they existed."""
+    if not key_rules:
+        rule = {"aws:SourceArn": names.rule_arn(region)}
+        return producer_only_queue_policy(
+            names.queue_arn(names.events_dead_letter_queue, region),
+            {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnEquals": rule}},
+            {"ArnNotEquals": rule},
+        )
+    rules = {"aws:SourceArn": [names.rule_arn(region), names.key_rules_arn(region)]}
     return producer_only_queue_policy(
         names.queue_arn(names.events_dead_letter_queue, region),
-        {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnEquals": rule}},
-        {"ArnNotEquals": rule},
+        {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnLike": rules}},
+        {"ArnNotLike": rules},
     )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
-import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, ui
-from .allowlist import PatternError
-from .config import Config, check_region_option, load_config, resolve_config_path
+from . import __version__
 from .errors import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -20,14 +17,15 @@ from .errors import (
     LoginwatchError,
     UsageError,
 )
-from .notifier.rules import RULE_NAMES
-from .summary import summarize
 
 if TYPE_CHECKING:
     from .aws import Aws
+    from .config import Config
 
-# boto3 (and everything that talks to AWS) is imported inside the commands that
-# need it: `--help`, `--version` and `validate` start without it (~75 ms saved).
+# A command imports only what it uses, inside its body: `--help` and `--version`
+# load click and no more (no config, YAML, rich or boto3); `validate` adds the
+# config and rich, not boto3. bench/startup.py measures it and
+# tests/unit/test_startup_imports.py pins it.
 
 
 @dataclass
@@ -41,6 +39,8 @@ class Options:
 
         need_webhook: only what writes the webhook (setup, test-alert --via slack) needs
         its environment variable; the others load without it (webhook_url None)."""
+        from .config import check_region_option, load_config, resolve_config_path
+
         warnings: tuple[str, ...] = ()
         if self.region is not None:
             warnings = check_region_option(self.region)
@@ -79,6 +79,29 @@ class _Command(click.Command):
         return " ".join((self.help or "").split("\n\n")[0].split())
 
 
+class _LazyChoice(click.Choice[str]):
+    """A Choice whose values are imported when first needed (parsing, the command's own
+    --help, completion), not when the CLI loads: `loginwatch --help` skips the notifier."""
+
+    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
+        self._load = load
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._load())
+
+    @choices.setter
+    def choices(self, _: object) -> None:  # Choice.__init__ assigns it
+        pass
+
+
+def _rule_names() -> Sequence[str]:
+    from .notifier.rules import RULE_NAMES
+
+    return RULE_NAMES
+
+
 class _Group(click.Group):
     command_class = _Command
 
@@ -107,6 +130,8 @@ def cli(
 
 
 def _check_ips(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    import ipaddress
+
     for value in values:
         try:
             ipaddress.ip_address(value)
@@ -135,6 +160,10 @@ def _check_ips(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -
 @pass_options
 def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: bool) -> None:
     """Check the config offline and show the filter pattern it compiles to."""
+    from . import ui
+    from .allowlist import PatternError
+    from .summary import summarize
+
     config = options.load()
     try:
         summary = summarize(config, ips)
@@ -169,6 +198,7 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: boo
 
 def _connect(options: Options, *, need_webhook: bool = False) -> tuple[Config, Aws]:
     """Config first (no AWS call before it is valid), then credentials."""
+    from . import ui
     from .aws import connect
 
     config = options.load(need_webhook=need_webhook)
@@ -180,10 +210,11 @@ def _connect(options: Options, *, need_webhook: bool = False) -> tuple[Config, A
 @cli.command()
 @_config_option
 @click.option("--dry-run", is_flag=True, help="Show the plan; make no changes.")
+@click.option("--verbose", "-v", is_flag=True, help="List every resource by name and region.")
 @pass_options
-def setup(options: Options, dry_run: bool) -> None:
+def setup(options: Options, dry_run: bool, verbose: bool) -> None:
     """Create or repair every resource of the alert chain (idempotent)."""
-    from . import engine
+    from . import engine, ui
 
     config, aws = _connect(options, need_webhook=True)
     ui.out.print(
@@ -191,7 +222,7 @@ def setup(options: Options, dry_run: bool) -> None:
         + (" [dim](dry run)[/]" if dry_run else "")
     )
     deployment = engine.build_deployment(config, aws)
-    printer = ui.StepPrinter(dry_run=dry_run)
+    printer = ui.StepPrinter(dry_run=dry_run, verbose=verbose)
     try:
         results = engine.plan(deployment, printer) if dry_run else engine.apply(deployment, printer)
     finally:
@@ -204,10 +235,13 @@ def setup(options: Options, dry_run: bool) -> None:
 @cli.command()
 @_config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="List every resource by name and region, and every check."
+)
 @pass_options
-def status(options: Options, as_json: bool) -> None:
+def status(options: Options, as_json: bool, verbose: bool) -> None:
     """Check that every resource exists, matches the config and can fire (read-only)."""
-    from . import engine
+    from . import engine, ui
 
     config, aws = _connect(options)
     deployment = engine.build_deployment(config, aws, strict=False)
@@ -215,7 +249,7 @@ def status(options: Options, as_json: bool) -> None:
     if as_json:
         ui.print_json(report.to_json())
     else:
-        ui.render_status(report)
+        ui.render_status(report, verbose=verbose)
         if config.webhook_url is None and not report.nothing_set_up:
             ui.out.print(
                 "[dim]The stored webhook was not compared with the config's: its "
@@ -247,6 +281,7 @@ def status(options: Options, as_json: bool) -> None:
     help="Delete queued alerts Slack never received along with their queues "
     "(without it, teardown refuses while any are queued).",
 )
+@click.option("--verbose", "-v", is_flag=True, help="List every resource by name and region.")
 @pass_options
 def teardown(
     options: Options,
@@ -255,16 +290,17 @@ def teardown(
     delete_bucket: bool,
     delete_trail_logs: bool,
     discard_undelivered: bool,
+    verbose: bool,
 ) -> None:
     """Remove what setup created; keeps the trail bucket (audit logs) by default."""
-    from . import engine
+    from . import engine, ui
 
     config, aws = _connect(options)
     deployment = engine.build_deployment(config, aws, strict=False)
     items = engine.teardown_plan(
         deployment, delete_bucket=delete_bucket, delete_trail_logs=delete_trail_logs
     )
-    ui.render_teardown_plan(items)
+    ui.render_teardown_plan(items, verbose=verbose)
     to_delete = [i for i in items if i.action in ("delete", "clean")]
     queued = [i for i in items if i.undelivered]
     if queued and not discard_undelivered:
@@ -295,12 +331,12 @@ def teardown(
             # Declining is an answer, not a failure: exit 0, as documented.
             ui.out.print("Nothing was changed.")
             return
-    printer = ui.TeardownPrinter()
+    printer = ui.TeardownPrinter(verbose=verbose)
     try:
         engine.teardown(items, printer.done)
     finally:
         printer.stop()
-    ui.out.print(f"[bold]Removed {len(to_delete)} resource(s).[/]")
+    ui.teardown_done(to_delete)
 
 
 @cli.command("test-alert")
@@ -325,7 +361,7 @@ def teardown(
 )
 @click.option(
     "--rule",
-    type=click.Choice(RULE_NAMES),
+    type=_LazyChoice(_rule_names),
     help="Test this rule's route: its alarm (--via alarm) and the destination(s) its alerts "
     "go to. Without it the test goes to the default channel.",
 )
@@ -335,7 +371,7 @@ def test_alert(
 ) -> None:
     """Send a test alert through the chain and confirm it reached Slack."""
     from . import alert_drill as alerts
-    from . import engine
+    from . import engine, ui
 
     test_id = alerts.new_test_id()
     if via == "slack":
@@ -351,7 +387,7 @@ def test_alert(
         names = deployment.names
         region = ""
         if via == "fast-path":
-            region = from_region or _fast_path_test_region(config, aws)
+            region = from_region or _fast_path_test_region(config, aws, rule)
         # Before waiting for a delivery: one that cannot come is said at once.
         cannot_run = None if via == "lambda" else alerts.cannot_run(aws, names, via, test_id)
         if cannot_run is not None:
@@ -396,7 +432,7 @@ def test_alert(
 @pass_options
 def redeliver(options: Options, dry_run: bool) -> None:
     """Post the alerts that failed for days (after you fixed the cause), then remove them."""
-    from . import engine
+    from . import engine, ui
     from .redeliver import lambda_invoker, redeliver
 
     config, aws = _connect(options)
@@ -416,15 +452,19 @@ def _require_rule_on(config: Config, rule: str | None) -> None:
         )
 
 
-def _fast_path_test_region(config: Config, aws: Aws) -> str:
-    """A region other than the home one, so the test crosses a forwarding rule too."""
+def _fast_path_test_region(config: Config, aws: Aws, rule: str | None = None) -> str:
+    """A region other than the home one, so the test crosses a forwarding rule too
+    (credentials_exposed: one where AWS sends its reports)."""
     from .resources.base import enabled_regions
+    from .resources.key_rules import KEY_EXPOSED_REGIONS
 
     if not config.fast_path.enabled:
         raise UsageError(
             "The fast path is off (fast_path.enabled: false), so there is nothing to test.",
             "Turn it on and run `loginwatch setup`, or test the alarm path: --via alarm.",
         )
+    if rule == "credentials_exposed":
+        return next((r for r in KEY_EXPOSED_REGIONS if r != config.region), config.region)
     listed = config.fast_path.regions
     candidates = sorted(enabled_regions(aws)) if listed is None else list(listed)
     others = [r for r in candidates if r != config.region]
@@ -466,7 +506,7 @@ def permissions(
 
     With iam.permissions_boundary set, the policy lets the operator create and change
     loginwatch's roles only with that boundary (--boundary prints it)."""
-    from . import engine
+    from . import engine, ui
     from .aws import connect
     from .operator_policy import MANAGED_POLICY_LIMIT, operator_policy, policy_size
     from .resources.role import boundary_policy
@@ -506,6 +546,7 @@ def permissions(
 @click.option("--raw", is_flag=True, help="Also print the raw Slack payload (JSON).")
 def demo(keep: bool, raw: bool) -> None:
     """Run the whole job against a local AWS emulator: no account, no network."""
+    from . import ui
     from .demo import run as demo_run  # needs the optional emulator (moto)
 
     demo_run.run(ui, keep=keep, raw=raw)
@@ -517,6 +558,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="loginwatch", standalone_mode=False)
     except click.exceptions.Abort:
+        from . import ui
+
         ui.err.print("Aborted.")
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
@@ -527,17 +570,27 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except LoginwatchError as exc:
+        from . import ui
+
         if debug:
+            import traceback
+
             traceback.print_exc()
         ui.error(exc.lines())
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        from . import ui
+
         ui.err.print(
             "\nInterrupted. Nothing half-made is left behind; re-run the command to finish."
         )
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # last resort: one line, traceback only with --debug
+        from . import ui
+
         if debug:
+            import traceback
+
             traceback.print_exc()
         ui.error(
             [f"unexpected error: {type(exc).__name__}: {exc}", "Re-run with --debug for details."]

@@ -26,11 +26,13 @@ from .notifier.routing import (
     Destination,
 )
 from .notifier.rules import (
+    ANYWHERE,
     DEFAULT_MINUTES,
     DEFAULT_SEVERITY,
     DEFAULT_THRESHOLD,
     RULE_NAMES,
     SEVERITIES,
+    KeyException,
     Rule,
     RuleSet,
 )
@@ -384,12 +386,26 @@ def _fast_path(reader: Reader, top: dict[str, Located], warnings: list[str]) -> 
 
 @functools.lru_cache(maxsize=1)
 def known_regions() -> tuple[str, ...]:
-    import botocore.session  # local import: only needed on the error/warning path
+    """The regions of every partition where CloudTrail has an endpoint, as botocore's
+    Session.get_available_regions("cloudtrail") lists them, read from botocore's
+    endpoints.json without importing botocore (its session costs ~0.3 s of start-up)."""
+    import importlib.util
+    import json
 
-    session = botocore.session.get_session()
+    spec = importlib.util.find_spec("botocore")
+    data = Path(spec.origin).parent / "data" / "endpoints.json" if spec and spec.origin else None
+    if data is None or not data.is_file():  # a botocore laid out otherwise
+        import botocore.session
+
+        session = botocore.session.get_session()
+        found: set[str] = set()
+        for partition in session.get_available_partitions():
+            found.update(session.get_available_regions("cloudtrail", partition_name=partition))
+        return tuple(sorted(found))
     regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("cloudtrail", partition_name=partition))
+    for partition in json.loads(data.read_text())["partitions"]:
+        endpoints = partition["services"].get("cloudtrail", {}).get("endpoints", {})
+        regions.update(name for name in endpoints if name in partition["regions"])
     return tuple(sorted(regions))
 
 
@@ -729,6 +745,15 @@ def _organization(reader: Reader, top: dict[str, Located]) -> Organization:
 
 RULE_KEYS = ("enabled", "severity")
 FAILED_RULE_KEYS = (*RULE_KEYS, "threshold", "minutes")
+KEY_RULE_KEYS = (*RULE_KEYS, "except")
+EXCEPT_KEYS = ("user", "from")
+RULE_KEYS_BY_NAME = {
+    "failed_sign_ins": FAILED_RULE_KEYS,
+    "access_key_outside_allowlist": KEY_RULE_KEYS,
+}
+# An IAM user's name, or its ARN (any partition; a path is allowed).
+IAM_USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+IAM_USER_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:user/([\w+=,.@/-]{1,512})$")
 
 
 def _rules(reader: Reader, top: dict[str, Located]) -> RuleSet:
@@ -740,7 +765,7 @@ def _rules(reader: Reader, top: dict[str, Located]) -> RuleSet:
         entry = listed.get(name)
         # Listing a rule turns it on; outside_allowlist (today's behaviour) is on unless off.
         on = entry is not None or name == "outside_allowlist"
-        keys = FAILED_RULE_KEYS if name == "failed_sign_ins" else RULE_KEYS
+        keys = RULE_KEYS_BY_NAME.get(name, RULE_KEYS)
         fields: dict[str, Located] = {}
         if entry is not None and isinstance(entry.value, bool):
             on = entry.value  # `root_sign_in: true` as short for {enabled: true}
@@ -788,13 +813,83 @@ def _rules(reader: Reader, top: dict[str, Located]) -> RuleSet:
                 reader.problems.add(
                     mline, f"{path}.minutes", f"{minutes} is out of range (1-{MAX_FAILURE_MINUTES})"
                 )
+        exceptions: tuple[KeyException, ...] = ()
+        if "except" in fields:
+            exceptions = _key_exceptions(reader, fields["except"], f"{path}.except")
         if on:
-            enabled.append(Rule(name, severity, threshold, minutes))
+            enabled.append(Rule(name, severity, threshold, minutes, exceptions))
     if not enabled and node.value is not None:
         reader.problems.add(
             node.line, "rules", "every rule is turned off: nothing would ever alert; enable one"
         )
     return RuleSet(tuple(enabled))
+
+
+def _key_exceptions(reader: Reader, node: Located, path: str) -> tuple[KeyException, ...]:
+    """`except: [{user: ci-deployer, from: [192.0.2.0/24]}]` — or `from: anywhere`."""
+    problems = reader.problems
+    if node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        problems.add(
+            node.line, path, f"expected a list of {{user, from}}, got {type_name(node.value)}"
+        )
+        return ()
+    found: list[KeyException] = []
+    for index, item in enumerate(node.value):
+        where = f"{path}[{index}]"
+        if not isinstance(item.value, dict):
+            problems.add(
+                item.line,
+                where,
+                f"expected {{user: NAME, from: [CIDR, ...]}}, got {type_name(item.value)}",
+            )
+            continue
+        fields = reader.mapping(item, where, EXCEPT_KEYS)
+        user, uline = reader.text(fields, "user", f"{where}.user", required=True)
+        if user is not None and not (IAM_USER_NAME_RE.match(user) or IAM_USER_ARN_RE.match(user)):
+            problems.add(
+                uline,
+                f"{where}.user",
+                f"'{user}' is not an IAM user name or an IAM user's ARN "
+                "(arn:aws:iam::123456789012:user/NAME); roles' sessions are never in scope",
+            )
+            user = None
+        origin = fields.get("from")
+        if origin is None or origin.value is None:
+            problems.add(
+                origin.line if origin else item.line,
+                f"{where}.from",
+                f"is required: the CIDRs its keys may be used from, or {ANYWHERE}",
+            )
+            continue
+        if origin.value == ANYWHERE:
+            if user is not None:
+                found.append(KeyException(user, (), anywhere=True))
+            continue
+        if not isinstance(origin.value, list) or not origin.value:
+            problems.add(
+                origin.line,
+                f"{where}.from",
+                f"expected a list of CIDRs or '{ANYWHERE}', got {type_name(origin.value)}",
+            )
+            continue
+        networks: list[str] = []
+        for n, entry in enumerate(origin.value):
+            if not isinstance(entry.value, str):
+                problems.add(
+                    entry.line,
+                    f"{where}.from[{n}]",
+                    f"expected an IP/CIDR, got {type_name(entry.value)}",
+                )
+                continue
+            raw = reader.interpolate(entry.value, entry.line, f"{where}.from[{n}]")
+            network = _parse_network(raw.strip(), entry.line, f"{where}.from[{n}]", problems)
+            if network is not None:
+                networks.append(str(network))
+        if user is not None and networks:
+            found.append(KeyException(user, tuple(networks)))
+    return tuple(found)
 
 
 def _check_routes(

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from . import api_call_patterns
 from .allowlist import collapse, compile_pattern
 from .aws import Aws
 from .config import Config
@@ -33,10 +34,15 @@ from .resources.base import (
 from .resources.bucket import TrailBucket
 from .resources.claims_table import ClaimsTable
 from .resources.function import Function
+from .resources.key_rules import KEY_EXPOSED_REGIONS, KeyRules
 from .resources.log_group import NotifierLogGroup, TrailLogGroup
 from .resources.metric_filter import MetricFilter
 from .resources.parameter import DestinationParameter, WebhookParameter, stored_destinations
-from .resources.permission import EventsInvokePermission, InvokePermission
+from .resources.permission import (
+    EventsInvokePermission,
+    InvokePermission,
+    KeyRulesInvokePermission,
+)
 from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
 from .resources.retry_wiring import FailureDestination, RetryMapping
 from .resources.role import ForwardingRole, NotifierRole, TrailRole
@@ -136,7 +142,7 @@ def drill_deployment(config: Config, aws: Aws) -> Deployment:
 
 
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
-    return Deployment(
+    deployment = Deployment(
         config=config,
         aws=aws,
         names=names,
@@ -145,6 +151,10 @@ def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
         package_sha256="",
         trail_log_group=names.trail_log_group,
     )
+    if config.rules.get("access_key_outside_allowlist") is not None:
+        deployment.api_call_filter = api_call_patterns.api_call_filter(config.allowed).pattern
+        deployment.api_call_patterns = api_call_patterns.event_patterns(config.allowed)
+    return deployment
 
 
 def _with_package(deployment: Deployment) -> Deployment:
@@ -229,14 +239,47 @@ def fast_path_resources(deployment: Deployment) -> list[Resource]:
     wanted = set(others) if fast.regions is None else set(fast.regions) - {home}
     regions = sorted(set(others) | wanted)
     here = {region: fast.enabled and region in wanted for region in regions}
+    keys = key_rules(deployment, [home, *regions], {home} | wanted)
+    forwarded = any(k.wanted for k in keys if not k.in_home_region)
+    at_home = keys[0]
     return [
         EventsInvokePermission(deployment, wanted=fast.enabled),
+        KeyRulesInvokePermission(deployment, wanted=at_home.wanted),
         # Each rule's dead-letter queue comes first: it must be in the rule's own region.
-        EventsDeadLetterQueue(deployment, wanted=fast.enabled),
-        *(EventsDeadLetterQueue(deployment, r, wanted=here[r]) for r in regions),
+        EventsDeadLetterQueue(deployment, wanted=fast.enabled, key_rules=at_home.wanted),
+        *(
+            EventsDeadLetterQueue(deployment, r, wanted=here[r] or k.wanted, key_rules=k.wanted)
+            for r, k in zip(regions, keys[1:], strict=True)
+        ),
         SignInRule(deployment, wanted=fast.enabled),
-        ForwardingRole(deployment, wanted=fast.enabled and bool(wanted)),
+        ForwardingRole(deployment, wanted=fast.enabled and (bool(wanted) or forwarded)),
         *(ForwardingRule(deployment, r, wanted=here[r]) for r in regions),
+        *keys,
+    ]
+
+
+def key_rules(deployment: Deployment, regions: list[str], fast_regions: set[str]) -> list[KeyRules]:
+    """The access-key rules' EventBridge side, one resource per region (home first).
+
+    API calls: every region of the fast path. AWS's exposure reports: where AWS sends
+    them (us-east-1, us-west-2 as backup) and home, which takes what they forward.
+    Every region is listed, rules on or off: what an earlier setup made is removed.
+    """
+    config = deployment.config
+    on = config.fast_path.enabled
+    calls = on and config.rules.get("access_key_outside_allowlist") is not None
+    exposed = on and config.rules.get("credentials_exposed") is not None
+    home = deployment.names.region
+    # Another partition's Health events arrive in its own regions: home takes them there.
+    sources = set(KEY_EXPOSED_REGIONS) if deployment.names.partition == "aws" else set()
+    return [
+        KeyRules(
+            deployment,
+            region,
+            api_calls=calls and region in fast_regions,
+            key_exposed=exposed and (region == home or region in sources),
+        )
+        for region in regions
     ]
 
 

@@ -11,13 +11,19 @@ NAME_TAG = "loginwatch:name"
 
 # Each rule's metric filter and alarm: (name suffix, metric name). outside_allowlist keeps
 # the names it had before there were rules, so an upgrade changes nothing. The CIS rules'
-# share "cis-", so the operator's policy names them all in one ARN (CIS_PREFIX).
+# share "cis-" and the access-key rules' "key-"; the operator's policy names every rule's
+# alarm in one ARN (``<name>-*``).
 CIS_PREFIX = "cis-"
+KEY_PREFIX = "key-"
 RULE_RESOURCES = {
     "outside_allowlist": ("unallowed-console-login", "UnallowedConsoleLogin"),
     "root_sign_in": (f"{CIS_PREFIX}root-usage", "RootAccountUsage"),
     "no_mfa": (f"{CIS_PREFIX}console-sign-in-without-mfa", "ConsoleSignInWithoutMfa"),
     "failed_sign_ins": (f"{CIS_PREFIX}console-sign-in-failures", "ConsoleSignInFailures"),
+    # The access-key rules' filters, alarms and EventBridge rules share "key-": one ARN
+    # each in the operator's policy, the invoke permission and the dead-letter queues.
+    "access_key_outside_allowlist": (f"{KEY_PREFIX}api-calls-outside", "AccessKeyOutsideAllowlist"),
+    "credentials_exposed": (f"{KEY_PREFIX}quarantined", "AccessKeyQuarantined"),
 }
 
 
@@ -99,9 +105,10 @@ class Names:
         return self._arn("cloudwatch", f"alarm:{self.rule_alarm(rule)}")
 
     @property
-    def cis_alarms_arn(self) -> str:
-        """The CIS rules' alarms, for the operator's policy (a rule on or off)."""
-        return self._arn("cloudwatch", f"alarm:{self.name}-{CIS_PREFIX}*")
+    def rule_alarms_arn(self) -> str:
+        """Every rule's alarm (``<name>-…``, a rule on or off), for the operator's policy:
+        one ARN keeps it within IAM's size limit for managed policies."""
+        return self._arn("cloudwatch", f"alarm:{self.name}-*")
 
     @property
     def every_alarm_arn(self) -> list[str]:
@@ -169,6 +176,33 @@ class Names:
 
     def rule_arn(self, region: str | None = None) -> str:
         return self._arn("events", f"rule/{self.sign_in_rule}", region)
+
+    def api_call_rule(self, index: int) -> str:
+        """access_key_outside_allowlist's rules, numbered from 1 in every region (the
+        allowlist's complement may need several patterns)."""
+        return f"{self.name}-{KEY_PREFIX}api-calls-{index + 1}"
+
+    @property
+    def key_exposed_rule(self) -> str:
+        """credentials_exposed's rule (AWS Health, the quarantine policy)."""
+        return f"{self.name}-{KEY_PREFIX}exposed"
+
+    def key_rule_arn(self, rule: str, region: str | None = None) -> str:
+        return self._arn("events", f"rule/{rule}", region)
+
+    def key_rules_arn(self, region: str | None = None) -> str:
+        """Every access-key rule of a region (their number follows the allowlist)."""
+        return self._arn("events", f"rule/{self.name}-{KEY_PREFIX}*", region)
+
+    def rules_arn(self, region: str | None = None) -> str:
+        """Every EventBridge rule of this deployment (``<name>-…``), for the operator's
+        policy: the sign-in rule and the access-key rules in one ARN keep it within
+        IAM's size limit for managed policies."""
+        return self._arn("events", f"rule/{self.name}-*", region)
+
+    @property
+    def key_rules_permission_sid(self) -> str:
+        return f"{self.name}-key-rules-invoke"
 
     def event_bus_arn(self, region: str | None = None) -> str:
         return self._arn("events", "event-bus/default", region)

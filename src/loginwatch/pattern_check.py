@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +87,35 @@ def sign_in_record(address: str) -> str:
     )
 
 
-def verify(logs: Any, pattern: str, networks: Iterable[AllowedEntry | IPNetwork]) -> Verdict:
-    """AWS's verdict on ``pattern`` for every sample (a few TestMetricFilter calls)."""
+def api_call_record(address: str) -> str:
+    """An API call signed with a long-term access key from ``address``, as CloudTrail
+    writes it to Logs (access_key_outside_allowlist's filter)."""
+    return json.dumps(
+        {
+            "eventVersion": "1.10",
+            "userIdentity": {
+                "type": "IAMUser",
+                "userName": "loginwatch-pattern-check",
+                "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            },
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "RunInstances",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": address,
+            "eventType": "AwsApiCall",
+            "readOnly": False,
+        }
+    )
+
+
+def verify(
+    logs: Any,
+    pattern: str,
+    networks: Iterable[AllowedEntry | IPNetwork],
+    record: Callable[[str], str] = sign_in_record,
+) -> Verdict:
+    """AWS's verdict on ``pattern`` for every sample (a few TestMetricFilter calls);
+    ``record`` writes the event the pattern must count, from a given address."""
     checks = samples(networks)
     verdict = Verdict()
     for start in range(0, len(checks), BATCH):
@@ -97,7 +124,7 @@ def verify(logs: Any, pattern: str, networks: Iterable[AllowedEntry | IPNetwork]
             with translate_errors():
                 answer = logs.test_metric_filter(
                     filterPattern=pattern,
-                    logEventMessages=[sign_in_record(s.address) for s in batch],
+                    logEventMessages=[record(s.address) for s in batch],
                 )
         except EndpointLacksOperation as exc:  # an emulator (stock moto, LocalStack)
             verdict.unavailable = exc.reason

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .alert_drill import invoke_notifier
@@ -21,7 +22,9 @@ from .aws import Aws
 from .engine import is_unavailable, read_all, resources_for
 from .names import Names
 from .notifier.alarm_event import Ignored, parse_event
+from .notifier.api_calls import API_CALL_DETAIL_TYPE, parse_api_call
 from .notifier.events import parse_sign_in
+from .notifier.protocol import FOLLOW_UP_MARKER
 from .notifier.redelivery import REDELIVER_MARKER, UnreadableRecord, unwrap
 from .notifier.slack_message import who_plain
 from .resources.base import Deployment
@@ -170,11 +173,26 @@ def describe(record: dict[str, Any]) -> str:
     except UnreadableRecord as error:
         return f"unreadable message ({error})"
     event = undelivered.event
+    if isinstance(event, dict) and FOLLOW_UP_MARKER in event:
+        opened = event.get("opened")
+        when = (
+            datetime.fromtimestamp(opened, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if isinstance(opened, int | float) and not isinstance(opened, bool)
+            else "?"
+        )
+        return f"access-key follow-up (calls counted after the first, from {when})"
     if isinstance(event, dict) and isinstance(event.get("detail"), dict):
         sign_in = parse_sign_in(event["detail"])
         if sign_in is not None:
             when = sign_in.event_time.strftime("%Y-%m-%d %H:%M UTC")
             return f"sign-in by {who_plain(sign_in)} from {sign_in.source_ip} at {when}"
+        call = parse_api_call(event["detail"])
+        if call is not None and event.get("detail-type") == API_CALL_DETAIL_TYPE:
+            when = call.event_time.strftime("%Y-%m-%d %H:%M UTC")
+            return (
+                f"{call.event_name} by {call.who} with key {call.masked_key} from "
+                f"{call.source_ip} at {when}"
+            )
         return f"event {event.get('detail-type', '?')}"
     notice = parse_event(event)
     if isinstance(notice, Ignored):

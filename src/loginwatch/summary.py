@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .allowlist import CompiledPattern, collapse, compile_pattern, is_allowed
+from .api_call_patterns import describe
 from .config import Config, IPNetwork
+from .notifier.api_calls import ApiCall, out_of_scope
 from .notifier.events import SignIn
 from .notifier.ipmatch import AllowList
 from .notifier.routing import DEFAULT_DESTINATION, Destination, Routes
 from .notifier.rules import Rule, highest
 
+KEY_RULE = "access_key_outside_allowlist"
 # The kinds of successful sign-in `validate --ip` reports on: identity type and MFA.
 SAMPLE_SIGN_INS = {
     "IAM user with MFA": ("IAMUser", "Yes"),
@@ -40,10 +43,30 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class KeyVerdict:
+    """Would an API call signed with this principal's access key, from one address, set
+    off access_key_outside_allowlist? The notifier's own decision (api_calls.py)."""
+
+    principal: str  # "an IAM user's key" or an `except` entry's user
+    alerts: bool
+    reason: str  # why not, or where the alert goes
+    destinations: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal,
+            "alerts": self.alerts,
+            "reason": self.reason,
+            "destinations": list(self.destinations),
+        }
+
+
+@dataclass(frozen=True)
 class IpVerdict:
     ip: str
     alerts: bool  # outside the allowlist: any successful sign-in from here alerts
     triggers: tuple[Trigger, ...] = ()
+    keys: tuple[KeyVerdict, ...] = ()  # access_key_outside_allowlist on: per principal
 
 
 @dataclass(frozen=True)
@@ -62,6 +85,8 @@ class ConfigSummary:
     allowlist: tuple[str, ...]
     ips: tuple[IpVerdict, ...]
     routes: tuple[RuleRoute, ...] = ()
+    # access_key_outside_allowlist on: how many EventBridge rules per region it needs.
+    key_rules: str = ""
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -97,9 +122,15 @@ class ConfigSummary:
                 "account_names": self.config.organization.account_names,
             },
             "ips": [
-                {"ip": v.ip, "alerts": v.alerts, "triggers": [t.to_json() for t in v.triggers]}
+                {
+                    "ip": v.ip,
+                    "alerts": v.alerts,
+                    "triggers": [t.to_json() for t in v.triggers],
+                    "access_keys": [k.to_json() for k in v.keys],
+                }
                 for v in self.ips
             ],
+            "access_key_rules": self.key_rules or None,
         }
 
 
@@ -116,6 +147,7 @@ def summarize(config: Config, ips: tuple[str, ...] = ()) -> ConfigSummary:
             RuleRoute(rule, _names(routes.targets((rule.name,), rule.severity)))
             for rule in config.rules.rules
         ),
+        key_rules=describe(config.allowed) if config.rules.get(KEY_RULE) else "",
     )
 
 
@@ -139,7 +171,55 @@ def _verdict(config: Config, ip: str, networks: list[IPNetwork], routes: Routes)
         matched = config.rules.matches(_sample(ip, identity, mfa), allowlist)
         where = routes.targets([r.name for r in matched], highest(matched)) if matched else ()
         triggers.append(Trigger(kind, matched, _names(where)))
-    return IpVerdict(ip=ip, alerts=not is_allowed(ip, networks), triggers=tuple(triggers))
+    return IpVerdict(
+        ip=ip,
+        alerts=not is_allowed(ip, networks),
+        triggers=tuple(triggers),
+        keys=_key_verdicts(config, ip, allowlist, routes),
+    )
+
+
+def _key_verdicts(
+    config: Config, ip: str, allowlist: AllowList, routes: Routes
+) -> tuple[KeyVerdict, ...]:
+    """For a user's key in general, and for each `except` entry's user."""
+    rule = config.rules.get(KEY_RULE)
+    if rule is None:
+        return ()
+    where = _names(routes.targets((rule.name,), rule.severity))
+    found = []
+    principals = [("an IAM user's key", "someone", "")]
+    for exception in rule.exceptions:
+        arn = exception.principal if exception.principal.startswith("arn:") else ""
+        name = arn.rsplit("/", 1)[-1] if arn else exception.principal
+        principals.append((exception.principal, name, arn))
+    for label, name, arn in principals:
+        call = _sample_call(ip, name, arn)
+        why = out_of_scope(call, allowlist, rule.exceptions)
+        reason = why or f"alerts ({rule.severity}) → {', '.join(where)}"
+        found.append(KeyVerdict(label, why is None, reason, where if why is None else ()))
+    return tuple(found)
+
+
+def _sample_call(ip: str, user_name: str, arn: str) -> ApiCall:
+    return ApiCall(
+        event_id="validate",
+        event_time=datetime.now(UTC),
+        identity_type="IAMUser",
+        user_name=user_name,
+        arn=arn or f"arn:aws:iam::000000000000:user/{user_name}",
+        access_key_id="AKIAVALIDATEEXAMPLE0",
+        source_ip=ip,
+        region="",
+        event_name="GetCallerIdentity",
+        event_source="sts.amazonaws.com",
+        user_agent="",
+        invoked_by="",
+        console_session=False,
+        account_id="",
+        event_type="AwsApiCall",
+        error_code="",
+    )
 
 
 def _sample(ip: str, identity: str, mfa: str) -> SignIn:

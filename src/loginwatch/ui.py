@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rich.console import Console
@@ -19,13 +21,15 @@ if TYPE_CHECKING:
 
     from .alert_drill import DrillResult
     from .demo.run import SignInScenario
-    from .engine import StatusReport, StepResult, TeardownItem
+    from .engine import ResourceStatus, StatusReport, StepResult, TeardownItem
     from .pattern_check import Verdict
     from .redeliver import Redelivered
     from .resources.base import Resource
     from .summary import RuleRoute, Trigger
 
-out = Console(highlight=False, soft_wrap=True)  # lines are not hard-wrapped: easier to grep
+# Wrapped at the terminal's width, between words (at 80 columns no word is broken);
+# what must stay copyable on one line (a command, the pattern) is printed soft_wrap=True.
+out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # no hard wraps: paths stay copyable
 
 
@@ -82,6 +86,8 @@ def render_summary(summary: ConfigSummary) -> None:
     compiled = summary.compiled
     exact = "[green]exact[/]" if compiled.exact else "[yellow]over-matches (notifier re-checks)[/]"
     table.add_row("pattern", f"{compiled.length}/1024 characters, {exact}")
+    if summary.key_rules:
+        table.add_row("access-key rules", escape(summary.key_rules))
     out.print(table)
     out.print(escape(compiled.pattern), style="dim", soft_wrap=True)
     for warning in summary.warnings:
@@ -95,6 +101,13 @@ def render_summary(summary: ConfigSummary) -> None:
             out.print(f"[green]✓ {verdict.ip}[/]: allowed, no alert")
         for trigger in verdict.triggers:
             out.print(f"    {escape(trigger.kind)}: {escape(_trigger_line(trigger))}")
+        for key in verdict.keys:
+            said = key.reason if key.alerts else f"no alert: {key.reason}"
+            out.print(f"    API call with {escape(_key_owner(key.principal))}: {escape(said)}")
+
+
+def _key_owner(principal: str) -> str:
+    return principal if principal.startswith("an ") else f"{principal}'s key"
 
 
 def _route_line(route: RuleRoute) -> str:
@@ -219,17 +232,107 @@ class _RegionalLines(Generic[R]):
             self._held = []
 
 
-class StepPrinter:
-    """One line per resource as it is settled, with a spinner on the step in flight.
+# The screen-sized view (the default): one line per kind of resource and state,
+# whatever its regions ("forwarding rule  19 regions  ok"); --verbose lists by name.
 
-    Resources outside the home region (one kind in many regions) are held back
-    while they agree, and printed as one line per kind.
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary view: resources of one kind that agree."""
+
+    symbol: str
+    style: str
+    label: str
+    regions: tuple[str, ...]
+    word: str
+    names: tuple[str, ...]
+    details: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return self.regions[0] if len(self.regions) == 1 else f"{len(self.regions)} regions"
+
+    @property
+    def what(self) -> str:
+        return self.label if len(self.names) == 1 else f"{self.label} ×{len(self.names)}"
+
+
+def make_rows(
+    items: Sequence[T],
+    resource_of: Callable[[T], Resource],
+    agree: Callable[[T], tuple[object, ...]],
+    describe: Callable[[T], tuple[str, str, str, tuple[str, ...]]],
+    *,
+    by_name: Callable[[T], bool] = lambda _: False,
+) -> list[tuple[Row, int]]:
+    """Group items of one kind that ``agree`` (in their order of first appearance) into
+    rows; ``describe(first)`` gives (symbol, style, word, details). A row of items that
+    ``by_name`` (a problem) never merges names: each problem is named on its own line.
+    Returns each row with the number of resources it stands for."""
+    groups: dict[tuple[object, ...], list[T]] = {}
+    for item in items:
+        resource = resource_of(item)
+        name = resource.name if by_name(item) else ""
+        groups.setdefault((resource.label, name, *agree(item)), []).append(item)
+    rows = []
+    for group in groups.values():
+        symbol, style, word, details = describe(group[0])
+        resources = [resource_of(i) for i in group]
+        row = Row(
+            symbol,
+            style,
+            resources[0].label,
+            tuple(sorted({r.region for r in resources})),
+            word,
+            tuple(dict.fromkeys(r.name for r in resources)),
+            details,
+        )
+        rows.append((row, len(group)))
+    return rows
+
+
+def print_rows(rows: Sequence[Row], *, name_them: Callable[[Row], bool] = lambda _: False) -> None:
+    """Rows in aligned columns, each on one line at 80 columns; a row's details (and, for
+    a problem, its names and every region) on indented lines below it."""
+    from rich.padding import Padding
+
+    what_width = min(max((len(r.what) for r in rows), default=0), 34)
+    where_width = max((len(r.where) for r in rows), default=0)
+    for row in rows:
+        out.print(
+            f"[{row.style}]{row.symbol} {escape(row.what.ljust(what_width))}[/]  "
+            f"{escape(row.where.ljust(where_width))}  [{row.style}]{escape(row.word)}[/]"
+        )
+        lines = list(row.details)
+        if name_them(row):
+            where = f" in {', '.join(row.regions)}" if len(row.regions) > 1 else ""
+            named = ", ".join(row.names) + where
+            lines = [f"{named}: {'; '.join(row.details)}" if row.details else named]
+        for line in lines:
+            out.print(Padding(f"[yellow]{escape(line)}[/]", (0, 0, 0, 4), expand=False))
+
+
+def resource_total(resources: Sequence[Resource]) -> str:
+    """'66 resources in 20 regions': what the lines stand for, each region counted."""
+    regions = {r.region for r in resources}
+    where = f" in {len(regions)} regions" if len(regions) > 1 else ""
+    return f"{len(resources)} resource{'s' if len(resources) != 1 else ''}{where}"
+
+
+class StepPrinter:
+    """Setup's progress. By default a spinner while it works, then the summary: one line
+    per kind and outcome, whatever its regions; what is unchanged is one line in all.
+
+    verbose: one line per resource as it is settled; resources outside the home region
+    (one kind in many regions) are held back while they agree, and printed as one line.
     """
 
-    def __init__(self, *, dry_run: bool = False) -> None:
+    def __init__(self, *, dry_run: bool = False, verbose: bool = False) -> None:
         self.dry_run = dry_run
+        self.verbose = verbose
         self._status: Status | None = None
         self._lines = _RegionalLines(self._print, lambda r: (r.resource.kind, r.action, r.changes))
+        self._results: list[StepResult] = []
 
     def checking(self, resource: Resource) -> None:
         self._spin(f"Checking {resource.label} {escape(resource.name)} …")
@@ -249,7 +352,10 @@ class StepPrinter:
         self._stop_spinner()
         if result.action == "none":
             return  # not asked for and not there: nothing to say
-        self._lines.add(result)
+        if self.verbose:
+            self._lines.add(result)
+        else:
+            self._results.append(result)
 
     def _print(self, group: list[StepResult]) -> None:
         first = group[0]
@@ -269,19 +375,61 @@ class StepPrinter:
     def stop(self) -> None:
         self._stop_spinner()
         self._lines.flush()
+        if not self.verbose:
+            self._summary_lines()
+
+    def _summary_lines(self) -> None:
+        rows = setup_rows(self._results, self.dry_run)
+        shown = [row for row, _ in rows if row.word != self._word("unchanged")]
+        print_rows(shown)
+        same = [row for row, _ in rows if row.word == self._word("unchanged")]
+        if same:
+            symbol, style, _ = _ACTION_STYLE["unchanged"]
+            every = "all " if not shown else ""
+            out.print(
+                f"[{style}]{symbol} {every}{len(same)} {self._word('unchanged')}[/] "
+                "[dim](--verbose lists them)[/]"
+            )
+
+    def _word(self, action: str) -> str:
+        return _PLAN_WORD[action] if self.dry_run else _ACTION_STYLE[action][2]
+
+
+def setup_rows(results: Sequence[StepResult], dry_run: bool) -> list[tuple[Row, int]]:
+    """Setup's results as summary rows: one per kind, outcome and change."""
+
+    def describe(result: StepResult) -> tuple[str, str, str, tuple[str, ...]]:
+        symbol, style, word = _ACTION_STYLE[result.action]
+        return symbol, style, _PLAN_WORD[result.action] if dry_run else word, result.changes
+
+    shown = [r for r in results if r.action != "none"]
+    return make_rows(shown, lambda r: r.resource, lambda r: (r.action, r.changes), describe)
+
+
+def setup_counts(results: Sequence[StepResult], dry_run: bool) -> tuple[str, str]:
+    """('23 created, 2 updated', '66 resources in 20 regions'): the summary's lines by
+    outcome, and the resources they stand for."""
+    shown = [r for r in results if r.action != "none"]
+    counts: dict[str, int] = {}
+    for row, _ in setup_rows(shown, dry_run):
+        counts[row.word] = counts.get(row.word, 0) + 1
+    words = [_PLAN_WORD[a] if dry_run else _ACTION_STYLE[a][2] for a in _ACTION_STYLE]
+    parts = ", ".join(
+        f"{counts[w]} {'to ' + w if dry_run and w != 'unchanged' else w}"
+        for w in words
+        if w in counts
+    )
+    return parts, resource_total([r.resource for r in shown])
 
 
 def setup_summary(results: list[StepResult], dry_run: bool) -> None:
-    counts: dict[str, int] = {}
-    for result in results:
-        counts[result.action] = counts.get(result.action, 0) + 1
-    parts = [
-        f"{counts[a]} {a if dry_run else _ACTION_STYLE[a][2]}" for a in _ACTION_STYLE if a in counts
-    ]
+    """The closing line. Its counts are the summary's lines, one per kind and outcome
+    (a kind in 19 regions is one), followed by how many resources they stand for."""
+    parts, total = setup_counts(results, dry_run)
     if dry_run:
-        out.print(f"\nPlan: {', '.join(parts)}. Nothing was changed (--dry-run).")
+        out.print(f"\nPlan: {parts or 'nothing'} ({total}). Dry run: nothing was changed.")
         return
-    out.print(f"\n[bold green]Done.[/] {', '.join(parts)}.")
+    out.print(f"\n[bold green]Done.[/] {parts or 'Nothing to do'} ({total}).")
     out.print("Next: [bold]loginwatch test-alert[/] sends a test message through the whole chain.")
 
 
@@ -300,7 +448,7 @@ _STATE_STYLE = {
 _REMOVE_FLAG = {"bucket": "--delete-bucket", "trail-log-group": "--delete-trail-logs"}
 
 
-def render_status(report: StatusReport) -> None:
+def render_status(report: StatusReport, *, verbose: bool = False) -> None:
     names = report.deployment.names
     if report.nothing_set_up:
         kept = report.kept
@@ -325,36 +473,10 @@ def render_status(report: StatusReport) -> None:
             "shows the plan first)."
         )
         return
-    table = Table(title=f"loginwatch '{names.name}' in {names.region} (home region)")
-    table.add_column("resource")
-    table.add_column("region", overflow="fold")
-    table.add_column("name", overflow="fold")
-    table.add_column("state")
-    table.add_column("details", overflow="fold")
-    groups = group_by_kind(
-        report.resources, lambda r: r.resource, lambda r: (r.state, r.details, r.resource.name)
-    )
-    for group in groups:
-        item = group[0]
-        style = _STATE_STYLE[item.state]
-        table.add_row(
-            item.resource.label,
-            escape(regions_text([g.resource.region for g in group])),
-            escape(item.resource.name),
-            f"[{style}]{item.state}[/]",
-            escape("; ".join(item.details)),
-        )
-    out.print(table)
-    checks = Table(title="Can it fire?")
-    checks.add_column("check")
-    checks.add_column("")
-    checks.add_column("detail", overflow="fold")
-    for check in report.checks:
-        mark = (
-            "[green]✓[/]" if check.ok else ("[yellow]![/]" if check.warning_only else "[red]✗[/]")
-        )
-        checks.add_row(check.name, mark, escape(check.detail))
-    out.print(checks)
+    if verbose:
+        _status_tables(report)
+    else:
+        _status_summary(report)
     problems = report.problems
     if not problems:
         out.print("[bold green]healthy[/]")
@@ -369,10 +491,130 @@ def render_status(report: StatusReport) -> None:
             out.print(f"  • {escape(problem)}")
 
 
+_STATE_SYMBOL = {"ok": "✓", "missing": "✗", "drift": "~", "unmanaged": "•", "unavailable": "·"}
+_CHECK_MARK = {"problem": "[red]✗[/]", "warning": "[yellow]![/]", "repeats-drift": "[yellow]~[/]"}
+
+
+def status_rows(report: StatusReport) -> list[tuple[Row, int]]:
+    """One row per kind and state; a resource that is not ok keeps its own row (its name
+    and every region it is in are said), one that is ok shares its kind's row."""
+
+    def describe(item: ResourceStatus) -> tuple[str, str, str, tuple[str, ...]]:
+        style = _STATE_STYLE[item.state]
+        return _STATE_SYMBOL[item.state], style, item.state, tuple(item.details)
+
+    return make_rows(
+        report.resources,
+        lambda r: r.resource,
+        lambda r: (r.state, tuple(r.details)),
+        describe,
+        by_name=lambda r: r.state not in ("ok", "unavailable"),
+    )
+
+
+def _status_summary(report: StatusReport) -> None:
+    """The screen-sized status: a line per kind and state, then only the checks that
+    did not pass (the passed ones counted)."""
+    from .engine import check_weight
+
+    names = report.deployment.names
+    out.print(
+        f"[bold]loginwatch '{escape(names.name)}'[/] in account {names.account}, "
+        f"home region {names.region}"
+    )
+    rows = [row for row, _ in status_rows(report)]
+    print_rows(rows, name_them=lambda row: row.word not in ("ok", "unavailable"))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.word] = counts.get(row.word, 0) + 1
+    states = ", ".join(f"{counts[s]} {s}" for s in _STATE_STYLE if s in counts)
+    total = resource_total([r.resource for r in report.resources])
+    out.print(f"[dim]Lines above: {states} ({total}; --verbose names each).[/]")
+    checks = report.checks
+    failed = [c for c in checks if not c.ok]
+    passed = len(checks) - len(failed)
+    if not failed:
+        out.print(f"[bold]Can it fire?[/] [green]✓ all {len(checks)} checks pass[/]")
+    else:
+        out.print(f"[bold]Can it fire?[/] {passed} of {len(checks)} checks pass; not these:")
+        for check in failed:
+            mark = _CHECK_MARK[check_weight(check)]
+            out.print(f"  {mark} {escape(check.name)}: {escape(check.detail)}")
+
+
+def _status_tables(report: StatusReport) -> None:
+    """--verbose: every resource by name and region, and every check."""
+    names = report.deployment.names
+    table = Table(title=f"loginwatch '{names.name}' in {names.region} (home region)")
+    table.add_column("resource")
+    table.add_column("region", overflow="fold")
+    table.add_column("name", overflow="fold")
+    table.add_column("state")
+    has_details = any(r.details for r in report.resources)
+    if has_details:  # an empty column only takes the names' room
+        table.add_column("details", overflow="fold")
+    groups = group_by_kind(
+        report.resources, lambda r: r.resource, lambda r: (r.state, r.details, r.resource.name)
+    )
+    for group in groups:
+        item = group[0]
+        style = _STATE_STYLE[item.state]
+        cells = [
+            item.resource.label,
+            escape(regions_text([g.resource.region for g in group])),
+            escape(item.resource.name),
+            f"[{style}]{item.state}[/]",
+        ]
+        if has_details:
+            cells.append(escape("; ".join(item.details)))
+        table.add_row(*cells)
+    out.print(table)
+    checks = Table(title="Can it fire?")
+    checks.add_column("check")
+    checks.add_column("")
+    checks.add_column("detail", overflow="fold")
+    for check in report.checks:
+        mark = (
+            "[green]✓[/]" if check.ok else ("[yellow]![/]" if check.warning_only else "[red]✗[/]")
+        )
+        checks.add_row(check.name, mark, escape(check.detail))
+    out.print(checks)
+
+
 # ---------------------------------------------------------------- teardown
 
 
-def render_teardown_plan(items: list[TeardownItem]) -> None:
+_TEARDOWN_STYLE = {"delete": ("-", "red"), "clean": ("~", "yellow"), "keep": ("•", "cyan")}
+
+
+def teardown_rows(items: Sequence[TeardownItem]) -> list[tuple[Row, int]]:
+    """What teardown removes, cleans and keeps: one row per kind and action (and reason)."""
+
+    def describe(item: TeardownItem) -> tuple[str, str, str, tuple[str, ...]]:
+        symbol, style = _TEARDOWN_STYLE[item.action]
+        return symbol, style, item.action, (item.reason,) if item.reason else ()
+
+    shown = [i for i in items if i.action in _TEARDOWN_STYLE]
+    return make_rows(
+        shown,
+        lambda i: i.resource,
+        lambda i: (i.action, i.reason),
+        describe,
+        by_name=lambda i: i.action != "delete",
+    )
+
+
+def render_teardown_plan(items: list[TeardownItem], *, verbose: bool = False) -> None:
+    if verbose:
+        _teardown_listing(items)
+    else:
+        rows = [row for row, _ in teardown_rows(items)]
+        print_rows(rows, name_them=lambda row: row.word != "delete")
+    if not any(i.action in ("delete", "clean") for i in items):
+        out.print("Nothing left to remove.")
+
+
+def _teardown_listing(items: list[TeardownItem]) -> None:
     shown = [i for i in items if i.action in ("delete", "clean", "keep")]
     for group in group_by_kind(shown, lambda i: i.resource, lambda i: (i.action, i.reason)):
         item = group[0]
@@ -385,33 +627,67 @@ def render_teardown_plan(items: list[TeardownItem]) -> None:
         else:
             line = _resource_line("cyan", "•", group, lambda i: i.resource)
             out.print(f"{line}  [cyan]keep[/]: {escape(item.reason)}")
-    if not any(i.action in ("delete", "clean") for i in items):
-        out.print("Nothing left to remove.")
+
+
+def _teardown_counts(items: Sequence[TeardownItem]) -> str:
+    """'remove 23 (64 resources in 20 regions), keep 2': the plan's lines by action, and
+    the resources the removed ones stand for."""
+    rows: dict[str, int] = {}
+    for row, _ in teardown_rows(items):
+        rows[row.word] = rows.get(row.word, 0) + 1
+    going = [i.resource for i in items if i.action == "delete"]
+    parts = [f"remove {rows.get('delete', 0)} ({resource_total(going)})"]
+    if rows.get("clean"):
+        parts.append(f"clean {rows['clean']}")
+    parts.append(f"keep {rows.get('keep', 0)}")
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def teardown_dry_run_summary(items: list[TeardownItem]) -> None:
-    """The one line a dry run ends with: what a real run would do, and that it did nothing."""
-    removed = sum(1 for i in items if i.action == "delete")
-    cleaned = sum(1 for i in items if i.action == "clean")
-    kept = sum(1 for i in items if i.action == "keep")
-    parts = [f"remove {removed} resource(s)"]
-    if cleaned:
-        parts.append(f"clean {cleaned}")
-    parts.append(f"keep {kept}")
-    out.print(f"[bold]Dry run: teardown would {', '.join(parts)}.[/] Nothing was changed.")
+    """The one line a dry run ends with: what a real run would do, and that it did nothing.
+    Its counts are the plan's lines (a kind in 19 regions is one)."""
+    out.print(f"[bold]Dry run: teardown would {_teardown_counts(items)}.[/] Nothing was changed.")
+
+
+def teardown_done(items: Sequence[TeardownItem]) -> None:
+    """After a teardown: the lines of the plan it carried out, and what they stand for."""
+    going = [i for i in items if i.action in ("delete", "clean")]
+    rows = [row for row, _ in teardown_rows(going)]
+    out.print(f"[bold]Removed {len(rows)}[/] ({resource_total([i.resource for i in going])}).")
 
 
 class TeardownPrinter:
-    """One line per removed resource; one kind removed in many regions is one line."""
+    """Teardown's progress: by default a spinner (the plan above lists what goes);
+    verbose, one line per removed resource, one kind in many regions on one line."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, verbose: bool = False) -> None:
+        self.verbose = verbose
         self._lines = _RegionalLines(self._print, lambda i: (i.resource.kind, i.action, i.note))
+        self._status: Status | None = None
+        self._noted: list[TeardownItem] = []
 
     def done(self, item: TeardownItem) -> None:
-        self._lines.add(item)
+        if self.verbose:
+            self._lines.add(item)
+            return
+        if item.note:  # what removing it took (a bucket's objects, queued alerts): said
+            self._noted.append(item)
+        resource = item.resource
+        text = f"Removed {resource.label} {escape(resource.name)} ({resource.region}) …"
+        if self._status is None:
+            self._status = out.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
 
     def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
         self._lines.flush()
+        for item in self._noted:
+            resource = item.resource
+            out.print(f"  {resource.label} {escape(resource.name)}: {escape(item.note)}")
 
     @staticmethod
     def _print(group: list[TeardownItem]) -> None:
@@ -487,12 +763,17 @@ def render_test_alert(result: DrillResult) -> None:
 
 def demo_intro(emulated: tuple[str, ...]) -> None:
     out.rule("[bold]loginwatch demo[/] — the whole job, no AWS account, no network")
-    out.print("Emulated in this demo:")
-    for item in emulated:
-        out.print(f"  • {escape(item)}")
     out.print(
-        "Everything else is the real loginwatch: config, filter pattern, setup, status, notifier.\n"
+        "loginwatch is set up in an emulated AWS account; then six people sign in to the "
+        "console. First what reached Slack, then why, then how (what is emulated: at the end)."
     )
+
+
+@contextlib.contextmanager
+def demo_working(text: str) -> Iterator[None]:
+    """A spinner while the demo works (nothing printed when not on a terminal)."""
+    with out.status(escape(text)):
+        yield
 
 
 def demo_step(number: str, title: str) -> None:
@@ -500,47 +781,149 @@ def demo_step(number: str, title: str) -> None:
     out.rule(f"[bold cyan]{escape(number)}[/]  {escape(title)}", align="left")
 
 
-def demo_sign_ins(sign_ins: list[SignInScenario], counted: list[SignInScenario]) -> None:
+def demo_message(caption: str) -> None:
+    out.print(f"[bold]Message {escape(caption)}[/]")
+
+
+def _in_slack(s: SignInScenario, fast: SignInScenario, listed: set[str]) -> str:
+    event_id = s.record["eventID"]
+    if s is fast:
+        return "message 1"
+    if event_id in listed:
+        return (
+            "message 2"
+            if s.record["responseElements"]["ConsoleLogin"] == "Success"
+            else ("message 2, as context")
+        )
+    return "[dim]—[/]"
+
+
+def demo_sign_ins(
+    sign_ins: list[SignInScenario],
+    counted: list[SignInScenario],
+    *,
+    fast: SignInScenario,
+    listed: set[str],
+) -> None:
     table = Table(show_edge=False)
     table.add_column("who")
     table.add_column("source IP")
     table.add_column("result")
     table.add_column("allowlist")
-    table.add_column("metric filter")
+    table.add_column("filter")
+    table.add_column("in Slack")
     for s in sign_ins:
-        outcome = s.record["responseElements"]["ConsoleLogin"]
-        hit = s in counted
         table.add_row(
             escape(s.who),
             s.ip,
-            outcome,
+            s.record["responseElements"]["ConsoleLogin"],
             "[green]inside[/]" if s.allowed else "[red]outside[/]",
-            "[red]counted[/]" if hit else "[dim]not counted[/]",
+            "[red]counted[/]" if s in counted else "[dim]no[/]",
+            _in_slack(s, fast, listed),
         )
     out.print(table)
+
+
+def _whos(sign_ins: Sequence[SignInScenario]) -> str:
+    return ", ".join(escape(s.who) for s in sign_ins)
+
+
+def demo_reconcile(
+    sign_ins: list[SignInScenario],
+    counted: list[SignInScenario],
+    *,
+    fast: SignInScenario,
+    listed: set[str],
+) -> None:
+    """How the counts fit together: the filter's, the two messages' and the digest's
+    "more already reported by the fast path"."""
+    outside = [s for s in sign_ins if not s.allowed]
+    failed = [s for s in outside if s.record["responseElements"]["ConsoleLogin"] != "Success"]
+    in_digest = [s for s in outside if s.record["eventID"] in listed]
+    context = [s for s in in_digest if s in failed]
     out.print(
-        f"The metric filter counted {len(counted)} successful sign-in(s) from outside the allowlist "
-        "(failed sign-ins are not counted, but the notifier lists them for context)."
+        f"{len(outside)} sign-ins came from outside the allowlist. The metric filter "
+        f"counted the {len(counted)} successful ones ({_whos(counted)}); a failed sign-in "
+        "is never counted. The fast path reported "
+        f"{escape(fast.who)} within seconds (message 1), so the alarm's digest lists "
+        f"{len(in_digest)}: the other {len(in_digest) - len(context)} the filter counted "
+        f"and, as context, {_whos(context)} — and says the {len(outside) - len(in_digest)} "
+        "more was already reported by the fast path."
+    )
+    if context:
+        out.print(
+            "[dim]The failed attempt's 'Rules: outside_allowlist' names the alarm whose "
+            "digest lists it; that rule alerts on successful sign-ins only, and a failed "
+            "one never sends a message of its own (the failed_sign_ins rule reports "
+            "bursts of them).[/]"
+        )
+
+
+def demo_how(
+    *,
+    planned: Sequence[StepResult],
+    applied: Sequence[StepResult],
+    report: StatusReport,
+    notices: Sequence[str],
+    fast: tuple[str, str, dict[str, Any]],
+    alarm: tuple[str, str, dict[str, Any]],
+) -> None:
+    """What ran, one line each, in the words the commands themselves use."""
+    plan_parts, plan_total = setup_counts(planned, True)
+    done_parts, done_total = setup_counts(applied, False)
+    rows = [row for row, _ in status_rows(report)]
+    ok = sum(1 for row in rows if row.word == "ok")
+    checks = report.checks
+    passed = sum(1 for c in checks if c.ok)
+    health = "healthy" if report.healthy else f"{len(report.problems)} problem(s)"
+    region, home, fast_log = fast
+    _, sha, alarm_log = alarm
+    lines = [
+        ("setup --dry-run", f"Plan: {plan_parts} ({plan_total})."),
+        ("setup", f"Done. {done_parts} ({done_total})."),
+        ("status", f"{health}: {ok} of {len(rows)} ok, {passed} of {len(checks)} checks pass."),
+        (
+            "fast path",
+            f"{region}'s default bus → forwarding rule → {home}'s bus → sign-in rule → "
+            f"notifier: {_posted(fast_log)}",
+        ),
+        (
+            "alarm path",
+            f"metric filter → alarm → SNS → notifier (the deployed zip, {sha[:8]}…): "
+            f"{_posted(alarm_log)}",
+        ),
+    ]
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for command, text in lines:
+        table.add_row(escape(command), escape(text))
+    out.print(table)
+    for message in notices:
+        out.print(f"[dim]Notice: {escape(message)}[/]")
+    out.print(
+        "[dim]`loginwatch setup`, `status` and `teardown` print these summaries; "
+        "--verbose lists every resource.[/]"
     )
 
 
-def demo_fast_path(region: str, home: str, log_line: dict[str, Any]) -> None:
-    out.print(
-        f"CloudTrail put the sign-in on {region}'s default bus; the forwarding rule there sent "
-        f"it to {home}'s bus, whose rule invoked the notifier (the deployed zip, run here)."
-    )
-    out.print(f"Its log line: [dim]{escape(json.dumps(log_line))}[/]")
+def _posted(log_line: dict[str, Any]) -> str:
+    events = log_line.get("events")
+    status = log_line.get("slack_status")
+    return f"{log_line.get('outcome', '?')} {events} sign-in(s), Slack answered {status}."
 
 
-def demo_notifier(sha: str, log_line: dict[str, Any]) -> None:
+def demo_teardown(items: Sequence[TeardownItem]) -> None:
+    going = [i for i in items if i.action in ("delete", "clean")]
+    rows = [row for row, _ in teardown_rows(going)]
     out.print(
-        f"Ran the deployed notifier package (CodeSha256 {sha[:16]}…) with the alarm's SNS event."
+        f"[bold]teardown[/] (the demo's bucket and logs too): removed {len(rows)} "
+        f"({resource_total([i.resource for i in going])})."
     )
-    out.print(f"Its log line: [dim]{escape(json.dumps(log_line))}[/]")
 
 
 def demo_raw(payload: dict[str, Any]) -> None:
-    out.print("\n----- raw Slack payload -----")
+    out.print("----- raw Slack payload -----")
     print(json.dumps(payload, indent=2, ensure_ascii=False))
     out.print("----- end of raw Slack payload -----")
 
@@ -554,18 +937,21 @@ def demo_keep(endpoint: str, config_path: Path, env: dict[str, str]) -> None:
     out.print(
         "\n[bold]Kept running.[/] The emulator lives in this process; from another terminal try:"
     )
-    out.print(f"  AWS_ENDPOINT_URL={endpoint} {exports} loginwatch status --config {config_path}")
+    out.print(
+        f"  AWS_ENDPOINT_URL={endpoint} {exports} loginwatch status --config {config_path}",
+        soft_wrap=True,  # one line, to copy
+    )
     out.print("Press Ctrl-C to stop (the emulator and everything in it go away).")
 
 
 def demo_outro(emulated: tuple[str, ...]) -> None:
     out.print()
-    out.rule("[bold]What you saw[/]")
-    out.print("The real setup created the chain; a real account needs only your config:")
-    out.print("  . .venv/bin/activate                      # the venv loginwatch is installed in")
-    out.print("  cp config.example.yaml loginwatch.yaml   # edit allowed_ips and the webhook")
+    out.rule("[bold]Next[/]")
+    out.print("A real account needs only your config:")
+    out.print("  . .venv/bin/activate                     # the venv loginwatch is installed in")
+    out.print("  cp config.example.yaml loginwatch.yaml  # edit allowed_ips and the webhook")
     out.print("  loginwatch setup && loginwatch test-alert")
-    out.print("[dim]Emulated here: " + escape("; ".join(emulated)) + "[/]")
+    out.print("[dim]Emulated here: " + escape("; ".join(emulated)) + ".[/]")
 
 
 def _mrkdwn(text: str) -> str:

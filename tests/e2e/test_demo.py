@@ -48,7 +48,18 @@ def test_demo_alerts_on_the_disallowed_sign_ins_only(tmp_path) -> None:
         assert inside not in text + json.dumps(fast), inside
     assert "<!channel>" not in text  # the crafted user agent arrives escaped
     assert "ROOT account" in text
+    # It leads with what Slack received: the first message within the first screen lines.
+    lines = out.splitlines()
+    assert next(i for i, line in enumerate(lines) if "#security (Slack)" in line) < 10
+    # Its counts add up: 4 from outside, the filter counted the 3 successful ones; the
+    # digest lists 3 (2 counted, the failure as context) and 1 went by the fast path.
+    said = " ".join(out.split())
+    assert "4 sign-ins came from outside the allowlist" in said
+    assert "counted the 3 successful ones" in said and "digest lists 3" in said
+    assert "as context, alice (wrong password)" in said
+    assert "says the 1 more was already reported by the fast path" in said
+    assert "alerts on successful sign-ins only" in said  # the failure's rules line, explained
     # It says what was emulated, and it cleaned up after itself.
-    assert "Emulated in this demo" in out and "moto" in out
-    assert "S3 bucket" in out and "deleted" in out
+    assert "Emulated here" in out and "moto" in out
+    assert "teardown" in said and "removed" in said
     assert "Traceback" not in proc.stderr

@@ -73,7 +73,13 @@ def test_several_sign_ins_make_one_message_newest_first(world: NotifierWorld) ->
     assert "ROOT account" in sections[1]
     assert "`alice`" in sections[2] and "Success" in sections[2]
     assert not any("bob" in text or "203.0.113.10" in text for text in iter_texts(payload))
-    assert "3 console sign-ins from outside the allowlist" in payload["blocks"][0]["text"]["text"]
+    # The failure is listed as context, not counted as a sign-in, nor said to match a
+    # rule (outside_allowlist alerts on successful sign-ins; failed_sign_ins on bursts).
+    assert payload["blocks"][0]["text"]["text"].endswith(
+        "2 console sign-ins from outside the allowlist (and 1 failed attempt)"
+    )
+    assert "*Rules:* none — a failed attempt, listed as context" in sections[0]
+    assert "outside_allowlist" not in sections[0]
     assert result["outcome"] == "posted"
     assert result["events"] == 3
     assert result["slack_status"] == 200

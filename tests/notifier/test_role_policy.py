@@ -16,6 +16,7 @@ from loginwatch.demo.webhook_catcher import SlackReply
 from loginwatch.names import Names
 from loginwatch.notifier import calls, handler
 from loginwatch.operator_policy import iam_actions
+from tests.conftest import load_fixture
 from tests.notifier.conftest import (
     ACCOUNT_ID,
     CLAIMS_TABLE,
@@ -30,6 +31,7 @@ from tests.notifier.conftest import (
     history_item,
     iso,
 )
+from tests.notifier.test_access_keys import KEY_RULES, api_event
 from tests.notifier.test_fast_path import eventbridge_event
 from tests.notifier.test_organization import member_sign_in
 from tests.notifier.test_redelivery import RetryQueue
@@ -69,7 +71,7 @@ def every_path(
     alarm_history: AlarmHistory,  # after client_counter: its client is counted too
 ) -> set[tuple[str, str]]:
     """Run every path once, the ways that reach each of its AWS calls; the calls made."""
-    use_settings(rules=RULES, account_names=True)
+    use_settings(rules=[*RULES, *KEY_RULES[1:]], account_names=True)
     queue = RetryQueue()
     # Fast path: a member account's sign-in (its name is looked up), with failure windows.
     assert handler.lambda_handler(member_sign_in(world, production), None)["outcome"] == "posted"
@@ -88,6 +90,12 @@ def every_path(
     handler.lambda_handler(
         alarm_event(state="OK", OldStateValue="ALARM", state_change_time=ok_at), None
     )
+    # Access keys: a call from outside opens its window (its follow-up scheduled on the
+    # retry queue); AWS Health says a key is exposed.
+    key_call = api_event(world.now.replace(microsecond=0) - timedelta(seconds=5), "key-call")
+    assert handler.lambda_handler(key_call, None)["outcome"] == "posted"
+    health = load_fixture("eventbridge/health_risk_credentials_exposed.json")
+    assert handler.lambda_handler(health, None)["outcome"] == "posted"
     # Retry batch: a record that fails again is hidden for its backoff.
     event, _ = eventbridge_event(world, "alice", eventID="retried")
     queue.lambda_gives_up(event, handler.SlackDeliveryError("down", status=500, attempts=3))

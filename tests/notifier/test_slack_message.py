@@ -97,14 +97,14 @@ def test_already_firing_message_says_so_and_lists_the_same_sections() -> None:
         sign_ins, account_id="111122223333", alarm_name="a", already_firing=True
     )
     assert fresh["blocks"][0]["text"]["text"] == (
-        ":warning: 2 console sign-ins from outside the allowlist"
+        ":warning: 1 console sign-in from outside the allowlist (and 1 failed attempt)"
     )
     assert late["blocks"][0]["text"]["text"] == (
-        ":warning: 2 more console sign-ins from outside the allowlist "
+        ":warning: 1 more console sign-in from outside the allowlist (and 1 failed attempt) "
         "while the alarm was already firing"
     )
     assert late["text"].startswith(
-        "2 more console sign-ins from outside the allowlist while the alarm was already firing "
+        "1 more console sign-in from outside the allowlist (and 1 failed attempt) while the alarm was already firing "
     )
     assert "returned to OK" in late["blocks"][1]["elements"][0]["text"]
     assert late["blocks"][2:] == fresh["blocks"][2:]

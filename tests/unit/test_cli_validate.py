@@ -104,3 +104,41 @@ def test_help_lists_the_commands() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     for command in ("setup", "status", "teardown", "test-alert", "validate"):
         assert command in result.output
+
+
+KEY_RULES = """\
+region: us-east-1
+allowed_ips: [203.0.113.0/24]
+slack: {webhook_url: https://hooks.slack.com/services/T000/B000/abcdefghijklmnop}
+rules:
+  access_key_outside_allowlist:
+    enabled: true
+    severity: high
+    except:
+      - user: ci-deployer
+        from: [192.0.2.0/24]
+"""
+
+
+def test_validate_ip_says_whether_a_key_used_from_there_alerts(tmp_path: Path) -> None:
+    """For a user's key in general and for the user in `except`: the notifier's own
+    decision (api_calls.out_of_scope), and how many rules per region the rule needs."""
+    config = tmp_path / "loginwatch.yaml"
+    config.write_text(KEY_RULES)
+    result = run("validate", "--config", str(config), "--json", "--ip", "192.0.2.9",
+                 "--ip", "198.51.100.1", "--ip", "203.0.113.5")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    verdicts = {
+        v["ip"]: {k["principal"]: k["alerts"] for k in v["access_keys"]} for v in data["ips"]
+    }
+    assert verdicts == {
+        # ci-deployer's CIDR: its key may be used there; anyone else's alerts.
+        "192.0.2.9": {"an IAM user's key": True, "ci-deployer": False},
+        "198.51.100.1": {"an IAM user's key": True, "ci-deployer": True},
+        "203.0.113.5": {"an IAM user's key": False, "ci-deployer": False},  # the allowlist
+    }
+    assert data["access_key_rules"].startswith("2 rules per region (IPv4: 1, IPv6: 1")
+    human = run("validate", "--config", str(config), "--ip", "192.0.2.9")
+    assert "API call with ci-deployer's key: no alert" in " ".join(human.output.split())
+    assert "API call with an IAM user's key: alerts (high) → default" in human.output

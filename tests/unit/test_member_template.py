@@ -98,3 +98,45 @@ def test_trusted_access_off_is_turned_on_by_the_management_account_only(deployme
         )
         with pytest.raises(LoginwatchError, match="only the management account can turn it on"):
             stack_set._trusted_access()
+
+
+KEY_RULES = """\
+rules:
+  access_key_outside_allowlist: {enabled: true}
+  credentials_exposed: {enabled: true}
+"""
+
+
+def test_the_access_key_rules_travel_with_the_template_and_change_nothing_when_off(
+    deployment: Any,
+) -> None:
+    from loginwatch.api_call_patterns import KEY_EXPOSED_PATTERN, event_patterns
+    from loginwatch.resources.key_rules import API_CALLS_STATE
+    from loginwatch.resources.stack_set import _template_body
+
+    off = _template_body(deployment)
+    config = BASE_CONFIG + "organization:\n  enabled: true\n" + KEY_RULES
+    keyed = offline_deployment(load(config), MANAGEMENT)
+    keyed.organization = ORG
+    template = json.loads(_template_body(keyed))
+    resources = template["Resources"]
+    central = f"arn:aws:events:us-east-1:{MANAGEMENT}:event-bus/default"
+    api = [resources[k]["Properties"] for k in sorted(resources) if k.startswith("KeyApiCalls")]
+    assert [r["EventPattern"] for r in api] == event_patterns(keyed.config.allowed)
+    assert {r["State"] for r in api} == {API_CALLS_STATE}
+    exposed = resources["KeyExposed"]
+    assert exposed["Properties"]["EventPattern"] == KEY_EXPOSED_PATTERN
+    # Only where AWS sends its reports: us-east-1, and us-west-2 as its backup.
+    condition = template["Conditions"][exposed["Condition"]]
+    assert condition == {
+        "Fn::Or": [
+            {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]},
+            {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-west-2"]},
+        ]
+    }
+    for rule in [*api, exposed["Properties"]]:
+        (target,) = rule["Targets"]
+        assert target["Arn"] == central
+    # The rules off: the template is what it was before they existed (no redeploy).
+    assert set(json.loads(off)["Resources"]) == {"ForwardRole", "SignInRule"}
+    assert "Conditions" not in json.loads(off)

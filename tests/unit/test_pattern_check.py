@@ -124,7 +124,9 @@ def test_setup_refuses_before_writing_anything_when_aws_would_miss_a_sign_in(
     emulator_inprocess: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missed = pattern_check.Verdict(checked=8, missed=["198.51.99.255"])
-    monkeypatch.setattr(pattern_check, "verify", lambda logs, pattern, networks: missed)
+    monkeypatch.setattr(
+        pattern_check, "verify", lambda logs, pattern, networks, record=None: missed
+    )
     recorder = CallRecorder()
     aws = connect_recording(recorder, reuse=emulator_inprocess.aws)
     with pytest.raises(UsageError, match=r"198\.51\.99\.255"):

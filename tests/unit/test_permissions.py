@@ -414,6 +414,7 @@ NO_RESOURCE_LEVEL = {
     ("lambda", "ListEventSourceMappings"),
     ("logs", "TestMetricFilter"),
     ("ssm", "DescribeParameters"),
+    ("events", "ListRules"),  # the access-key rules, listed by name prefix
     ("organizations", "DescribeOrganization"),
     ("organizations", "ListRoots"),
     ("organizations", "ListDelegatedAdministrators"),
@@ -738,9 +739,11 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
         names.queue_arn(names.events_dead_letter_queue, "*"),
         # the retry mapping's id is generated (granted on the condition of our function)
         names.event_source_mappings_arn,
-        # the CIS rules' alarms (one prefix) and every destination's webhook (one path)
-        names.cis_alarms_arn,
+        # the rules' alarms and every destination's webhook (one path)
+        names.rule_alarms_arn,
         names.destination_parameter_arn("*"),
+        # every EventBridge rule of ours: the access-key rules' number follows the allowlist
+        names.rules_arn("*"),
     }
 
 
@@ -804,6 +807,7 @@ def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
         "lambda:ListEventSourceMappings",  # the retry mapping has a generated id
         "logs:TestMetricFilter",  # AWS's verdict on the pattern before setup writes it
         "ssm:DescribeParameters",  # which destinations' webhooks an earlier setup stored
+        "events:ListRules",  # the access-key rules: their number follows the allowlist
     }
     assert all(is_read(a.split(":")[1]) for a in actions)
     assert "Condition" not in star[0]

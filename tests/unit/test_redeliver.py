@@ -65,3 +65,23 @@ def test_a_missing_function_says_to_run_setup() -> None:
     with pytest.raises(LoginwatchError) as raised:
         invoke(EVENT)
     assert "loginwatch setup" in " ".join(raised.value.lines())
+
+
+def test_queued_access_key_messages_are_described_without_the_key() -> None:
+    from loginwatch.redeliver import describe, lambda_record
+    from tests.conftest import load_fixture
+
+    def queued(event: dict[str, Any]) -> dict[str, Any]:
+        message = {"MessageId": "m1", "ReceiptHandle": "r1", "Body": json.dumps(event)}
+        return lambda_record(message, "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")
+
+    follow_up = {"loginwatchFollowUp": "111122223333#abc#198.51.100.23#e1", "opened": 1795169645}
+    assert describe(queued(follow_up)) == (
+        "access-key follow-up (calls counted after the first, from 2026-11-20 10:14 UTC)"
+    )
+    call = load_fixture("eventbridge/api_call_runinstances_access_key.json")
+    line = describe(queued(call))
+    assert line == (
+        "RunInstances by deploy-bot with key AKIA…MPLE from 198.51.100.23 at 2026-11-20 10:14 UTC"
+    )
+    assert "AKIAIOSFODNN7EXAMPLE" not in line

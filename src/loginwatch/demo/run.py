@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -122,18 +123,18 @@ def scenario(now: datetime) -> list[SignInScenario]:
 
     root = {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}
     return [
-        SignInScenario("bob (office, MFA)", "203.0.113.10", True,
+        SignInScenario("bob (office)", "203.0.113.10", True,
                        _record(1, ip="203.0.113.10", identity=user("bob"), mfa="Yes", region="us-east-2", when=at(6))),
         SignInScenario("carol (office IPv6)", "2001:db8:1::42", True,
                        _record(2, ip="2001:db8:1::42", identity=user("carol"), mfa="Yes", when=at(5))),
-        SignInScenario("alice (café, no MFA)", "198.51.100.23", False,
+        SignInScenario("alice (café)", "198.51.100.23", False,
                        _record(3, ip="198.51.100.23", identity=user("alice"), region=FAST_REGION,
                                when=at(0.05))),  # three seconds ago: the fast path hears first
-        SignInScenario("root user", "192.0.2.77", False,
+        SignInScenario("root", "192.0.2.77", False,
                        _record(4, ip="192.0.2.77", identity=root, mfa="Yes", when=at(3))),
-        SignInScenario("alice, wrong password", "192.0.2.200", False,
+        SignInScenario("alice (wrong password)", "192.0.2.200", False,
                        _record(5, ip="192.0.2.200", identity=user("alice"), outcome="Failure", when=at(2.5))),
-        SignInScenario("mallory (crafted browser string)", "198.51.100.66", False,
+        SignInScenario("mallory (odd agent)", "198.51.100.66", False,
                        _record(6, ip="198.51.100.66", identity=user("mallory"),
                                agent="<!channel> <https://evil.example/|click me> & *bold*", when=at(2))),
     ]  # fmt: skip
@@ -171,100 +172,119 @@ def run(ui: Any, *, keep: bool, raw: bool) -> dict[str, Any]:
         emulator.stop()
 
 
+class _Collect:
+    """Setup's progress, kept for the condensed account of it (no line per resource)."""
+
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+
+    def checking(self, resource: Any) -> None:
+        pass
+
+    def start(self, resource: Any) -> None:
+        pass
+
+    def done(self, result: Any) -> None:
+        self.results.append(result)
+
+
 def _run(
     ui: Any, emulator: Emulator, slack: SlackStub, config_path: Path, *, keep: bool, raw: bool
 ) -> dict[str, Any]:
     config = load_config(config_path)
     aws = connect(None, config.region)
-    deployment = engine.build_deployment(config, aws)
-
-    ui.demo_step("1/7", "Plan: what `loginwatch setup` would do (reads only)")
-    printer = ui.StepPrinter(dry_run=True)
-    engine.plan(deployment, printer)
-    printer.stop()
-
-    ui.demo_step("2/7", "Setup: create the chain")
-    printer = ui.StepPrinter()
-    engine.apply(deployment, printer)
-    printer.stop()
-    for message in deployment.notices:
-        ui.notice(message)
-
-    ui.demo_step("3/7", "Status: is every link in place and able to fire?")
-    ui.render_status(engine.status(deployment))
+    with ui.demo_working("Setting up loginwatch in the emulated account …"):
+        deployment = engine.build_deployment(config, aws)
+        planned = _Collect()
+        engine.plan(deployment, planned)
+        applied = _Collect()
+        engine.apply(deployment, applied)
+        report = engine.status(deployment)
 
     now = datetime.now(UTC).replace(microsecond=0)
     sign_ins = scenario(now)
-    payloads: list[dict[str, Any]] = []
-    ui.demo_step(
-        "4/7",
-        f"Fast path: alice signs in from a café through {FAST_REGION}; EventBridge carries "
-        "it to the notifier in seconds",
-    )
     alice = next(s for s in sign_ins if s.record["awsRegion"] == FAST_REGION)
-    delivered = _sign_in_on_eventbridge(aws, alice.record)
-    log_line = _invoke_packaged_notifier(deployment.package, delivered)
-    ui.demo_fast_path(FAST_REGION, deployment.names.region, log_line)
-    payloads.append(_shown(ui, slack, raw))
+    with ui.demo_working(f"alice signs in from a café through {FAST_REGION} …"):
+        delivered = _sign_in_on_eventbridge(aws, alice.record)
+        fast_log = _invoke_packaged_notifier(deployment.package, delivered)
+        fast = _newest(slack)
 
-    ui.demo_step(
-        "5/7", "Minutes later: CloudTrail delivers six ConsoleLogin records to the trail log group"
-    )
-    _deliver(aws, deployment.trail_log_group, sign_ins)
-    counted = [s for s in sign_ins if filter_eval.matches(deployment.pattern, s.record)]
-    ui.demo_sign_ins(sign_ins, counted)
+    with ui.demo_working("Minutes later: CloudTrail delivers six sign-ins; the alarm fires …"):
+        _deliver(aws, deployment.trail_log_group, sign_ins)
+        counted = [s for s in sign_ins if filter_eval.matches(deployment.pattern, s.record)]
+        reason = (
+            f"Threshold Crossed: 1 out of the last 1 datapoints [{float(len(counted))}] was "
+            "greater than or equal to the threshold (1.0)."
+        )
+        cloudwatch = aws.client("cloudwatch")
+        cloudwatch.put_metric_data(
+            Namespace=deployment.names.metric_namespace,
+            MetricData=[{"MetricName": deployment.names.metric_name, "Value": float(len(counted))}],
+        )
+        cloudwatch.set_alarm_state(
+            AlarmName=deployment.names.alarm, StateValue="ALARM", StateReason=reason
+        )
+        deployed = aws.client("lambda").get_function(FunctionName=deployment.names.function)
+        deployed_sha = deployed["Configuration"]["CodeSha256"]
+        if deployed_sha != code_sha256(deployment.package):
+            raise RuntimeError("the deployed notifier does not match the package")  # cannot happen
+        alarm_log = _invoke_packaged_notifier(
+            deployment.package, synthetic_alarm_event(deployment.names, reason=reason, now=now)
+        )
+        digest = _newest(slack)
 
-    ui.demo_step(
-        "6/7", "Alarm: the metric filter counted them, the alarm fires, SNS invokes the notifier"
-    )
-    reason = (
-        f"Threshold Crossed: 1 out of the last 1 datapoints [{float(len(counted))}] was greater than "
-        "or equal to the threshold (1.0)."
-    )
-    cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_data(
-        Namespace=deployment.names.metric_namespace,
-        MetricData=[{"MetricName": deployment.names.metric_name, "Value": float(len(counted))}],
-    )
-    cloudwatch.set_alarm_state(
-        AlarmName=deployment.names.alarm, StateValue="ALARM", StateReason=reason
-    )
-    deployed = aws.client("lambda").get_function(FunctionName=deployment.names.function)
-    deployed_sha = deployed["Configuration"]["CodeSha256"]
-    if deployed_sha != code_sha256(deployment.package):
-        raise RuntimeError("the deployed notifier does not match the package")  # cannot happen
-    log_line = _invoke_packaged_notifier(
-        deployment.package, synthetic_alarm_event(deployment.names, reason=reason, now=now)
-    )
-    ui.demo_notifier(deployed_sha, log_line)
+    # First what a user sees: the two Slack messages.
+    ui.demo_step("Slack", "What your channel received")
+    ui.demo_message(f"1 of 2, seconds after alice's sign-in: the fast path ({FAST_REGION})")
+    ui.render_slack(fast)
+    if raw:
+        ui.demo_raw(fast)
+    ui.demo_message("2 of 2, minutes later: the alarm's digest")
+    ui.render_slack(digest)
+    if raw:
+        ui.demo_raw(digest)
 
-    ui.demo_step("7/7", "Slack: the alarm's digest leaves out what the fast path reported")
-    payloads.append(_shown(ui, slack, raw))
-    payload = payloads[-1]
+    listed = _listed(digest)
+    ui.demo_step("Why", "The six sign-ins, and which message each is in")
+    ui.demo_sign_ins(sign_ins, counted, fast=alice, listed=listed)
+    ui.demo_reconcile(sign_ins, counted, fast=alice, listed=listed)
+
+    ui.demo_step("How", "What ran (the real loginwatch; AWS emulated)")
+    ui.demo_how(
+        planned=planned.results,
+        applied=applied.results,
+        report=report,
+        notices=deployment.notices,
+        fast=(FAST_REGION, deployment.names.region, fast_log),
+        alarm=(deployment.names.alarm, deployed_sha, alarm_log),
+    )
 
     if keep:
         ui.demo_keep(emulator.url, config_path, DEMO_ENV)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()  # until Ctrl-C: the emulator lives in this process
     else:
-        ui.demo_step("end", "Teardown: remove everything (the demo's bucket and logs too)")
         items = engine.teardown_plan(deployment, delete_bucket=True, delete_trail_logs=True)
-        printer = ui.TeardownPrinter()
-        engine.teardown(items, printer.done)
-        printer.stop()
+        removed: list[Any] = []
+        engine.teardown(items, removed.append)
+        ui.demo_teardown(items)
     ui.demo_outro(EMULATED)
-    return payload
+    return digest
 
 
-def _shown(ui: Any, slack: SlackStub, raw: bool) -> dict[str, Any]:
-    """Render the newest Slack message (and its JSON with --raw)."""
+def _newest(slack: SlackStub) -> dict[str, Any]:
     if not slack.requests:
         raise RuntimeError("the notifier posted nothing")
-    payload = slack.requests[-1].json
-    ui.render_slack(payload)
-    if raw:
-        ui.demo_raw(payload)
-    return payload
+    return slack.requests[-1].json
+
+
+def _listed(payload: dict[str, Any]) -> set[str]:
+    """The eventIDs a message lists (each sign-in's CloudTrail button names its event)."""
+    text = json.dumps(payload)
+    return {eid for eid in _EVENT_ID.findall(text)}
+
+
+_EVENT_ID = re.compile(r"d0d0d0d0-0000-4000-8000-\d{12}")
 
 
 def _sign_in_on_eventbridge(aws: Any, record: dict[str, Any]) -> dict[str, Any]:

@@ -108,8 +108,10 @@ def fetch_log_events(
     window: AlarmWindow,
     *,
     page_limit: int | None = None,
+    pattern: str = CONSOLE_LOGIN_FILTER,
 ) -> list[dict[str, Any]]:
-    """All log events matching CONSOLE_LOGIN_FILTER in the window, following nextToken.
+    """All log events matching ``pattern`` (console sign-ins unless told) in the window,
+    following nextToken.
 
     AWS may return empty pages that still carry a nextToken while it searches;
     keep going until the token disappears.
@@ -118,7 +120,7 @@ def fetch_log_events(
         "logGroupName": log_group,
         "startTime": window.start_ms,
         "endTime": window.end_ms,
-        "filterPattern": CONSOLE_LOGIN_FILTER,
+        "filterPattern": pattern,
     }
     if page_limit is not None:
         request["limit"] = page_limit

@@ -1,8 +1,10 @@
 """Lambda entry point: recognise the event, hand it to its path, log what happened.
 
 The paths (paths/): an SNS alarm notification (the backstop), an EventBridge
-sign-in event (the fast path), a test event (`loginwatch test-alert`). A batch
-from the retry queue (retry_batch.py) gives each record's event to the same step.
+sign-in event (the fast path), an API call signed with an access key, AWS saying a
+key is exposed, an access key window's follow-up, a test event (`loginwatch
+test-alert`). A batch from the retry queue (retry_batch.py) gives each record's
+event to the same step.
 
 Every event prints one JSON line (Lambda ships stdout to CloudWatch Logs) and the
 invocation returns the same dict, so a synchronous invoke can report it. A path

@@ -89,3 +89,23 @@ class AllowList:
 
     def __repr__(self) -> str:
         return f"AllowList({list(self.cidrs)!r})"
+
+
+# Documentation ranges first (RFC 5737, RFC 3849): a test event from one looks like no one.
+_CANDIDATES = ("192.0.2.1", "198.51.100.1", "203.0.113.1", "2001:db8::1", "100.64.0.1")
+
+
+def address_outside(allowlist: AllowList) -> str:
+    """An address outside ``allowlist`` (for a test event that must look like an intruder)."""
+    for candidate in _CANDIDATES:
+        if not allowlist.contains(candidate):
+            return candidate
+    for first in range(1, 224):  # an allowlist of every documentation range: keep looking
+        candidate = f"{first}.0.0.1"
+        if not allowlist.contains(candidate):
+            return candidate
+    for first in range(0x2000, 0x4000, 0x100):
+        candidate = f"{first:x}::1"
+        if not allowlist.contains(candidate):
+            return candidate
+    raise ValueError("the allowlist covers every address loginwatch would try")

@@ -54,3 +54,65 @@ def marked_event_detail(test_id: str, region: str, rule: str | None = None) -> d
     if rule:
         detail["loginwatchTestRule"] = rule
     return detail
+
+
+# ---------------------------------------------------------------- access-key test events
+# `test-alert --rule access_key_outside_allowlist` / `--rule credentials_exposed` put an
+# event of loginwatch's own source shaped like the real one (an API call from outside
+# the allowlist, an AWS Health RISK event), so the rules forward it by the same pattern.
+TEST_API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+TEST_HEALTH_DETAIL_TYPE = "AWS Health Event"
+TEST_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"  # AWS's documentation example: no real key
+
+# The retry queue carries, besides failed invokes, the follow-up of an access key's
+# window: a message of this shape, delayed until the window ends (paths/key_follow_up.py).
+FOLLOW_UP_MARKER = "loginwatchFollowUp"
+
+
+def marked_test_event(
+    test_id: str, region: str, rule: str | None, source_ip: str, account: str = ""
+) -> tuple[str, dict[str, object]]:
+    """(detail-type, detail) of a fast-path test event for ``rule``: a sign-in for the
+    sign-in rules, an API call from ``source_ip`` (an address outside the allowlist, which
+    the caller picks, e.g. ``ipmatch.address_outside``) for access_key_outside_allowlist,
+    an AWS Health RISK event for credentials_exposed. Each carries loginwatchTestId and
+    loginwatchTestRule: the notifier posts a labelled test, never an alert."""
+    if not _TEST_ID_RE.match(test_id):
+        raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
+    marks: dict[str, object] = {"loginwatchTestId": test_id}
+    if rule:
+        marks["loginwatchTestRule"] = rule
+    if rule == "access_key_outside_allowlist":
+        return TEST_API_CALL_DETAIL_TYPE, {
+            "eventVersion": "1.10",
+            "userIdentity": {
+                "type": "IAMUser",
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/loginwatch-test",
+                "accessKeyId": TEST_ACCESS_KEY_ID,
+                "userName": "loginwatch-test",
+            },
+            "eventSource": "sts.amazonaws.com",
+            "eventName": "GetCallerIdentity",
+            "awsRegion": region,
+            "sourceIPAddress": source_ip,
+            "userAgent": "loginwatch test-alert",
+            "eventID": test_id,
+            "eventType": "AwsApiCall",
+            "recipientAccountId": account,
+            **marks,
+        }
+    if rule == "credentials_exposed":
+        return TEST_HEALTH_DETAIL_TYPE, {
+            "eventArn": f"arn:aws:health:global::event/RISK/LOGINWATCH_TEST/{test_id}",
+            "service": "RISK",
+            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+            "eventTypeCategory": "issue",
+            "affectedEntities": [{"entityValue": TEST_ACCESS_KEY_ID}],
+            "eventDescription": [
+                {"language": "en_US", "latestDescription": "loginwatch test-alert: no key."}
+            ],
+            "awsRegion": region,
+            **marks,
+        }
+    return TEST_EVENT_DETAIL_TYPE, dict(marked_event_detail(test_id, region, rule))

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .protocol import FOLLOW_UP_MARKER
+
 BACKOFF_FIRST_SECONDS = 60
 # The retry queue's visibility timeout, and the longest wait between two tries.
 BACKOFF_MAX_SECONDS = 3600
@@ -86,6 +88,8 @@ def unwrap(record: Mapping[str, Any]) -> Undelivered:
         raise UnreadableRecord("the message body is not a JSON object")
     if "requestPayload" in body and isinstance(body.get("requestContext"), Mapping):
         return Undelivered(body["requestPayload"], _lambda_cause(body))
+    if FOLLOW_UP_MARKER in body:
+        return Undelivered(body, "")  # not a failed alert: an access key window's follow-up
     if "detail-type" in body and "detail" in body:
         attributes = record.get("messageAttributes") or {}
         code = (attributes.get("ERROR_CODE") or {}).get("stringValue") or "an error"

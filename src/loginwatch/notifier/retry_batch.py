@@ -61,7 +61,9 @@ def handle(
         except redelivery.UnreadableRecord as error:
             logged, failed = _unreadable(error, emit), error
         else:
-            logged, failed = run_one(undelivered.event, lambda_context, undelivered.cause)
+            # A scheduled follow-up has no cause: it is on time, not a late alert.
+            cause = undelivered.cause or None
+            logged, failed = run_one(undelivered.event, lambda_context, cause)
         if failed is not None:
             if isinstance(failed, SlackDeliveryError):
                 # Slack is still failing: do not try the rest of the batch now.

@@ -24,12 +24,18 @@ from .ipmatch import AllowList
 # Most urgent first: a message takes the highest severity of the rules it matched.
 SEVERITIES = ("critical", "high", "medium", "low")
 # The order rules are listed in (the config's); a root sign-in is always named first.
-RULE_NAMES = ("outside_allowlist", "root_sign_in", "no_mfa", "failed_sign_ins")
+SIGN_IN_RULE_NAMES = ("outside_allowlist", "root_sign_in", "no_mfa", "failed_sign_ins")
+# Access keys: API calls signed with a long-term key from outside the allowlist, and AWS
+# reporting a key exposed (AWS Health, its quarantine policy). Off unless listed.
+KEY_RULE_NAMES = ("access_key_outside_allowlist", "credentials_exposed")
+RULE_NAMES = (*SIGN_IN_RULE_NAMES, *KEY_RULE_NAMES)
 DEFAULT_SEVERITY = {
     "outside_allowlist": "high",
     "root_sign_in": "critical",
     "no_mfa": "medium",
     "failed_sign_ins": "medium",
+    "access_key_outside_allowlist": "high",
+    "credentials_exposed": "critical",
 }
 DEFAULT_THRESHOLD = 3
 DEFAULT_MINUTES = 5
@@ -39,8 +45,48 @@ RULE_PHRASES = {
     "root_sign_in": "by the ROOT account",
     "no_mfa": "by an IAM user without MFA",
     "failed_sign_ins": "after repeated failed sign-ins",
+    "access_key_outside_allowlist": "an access key used from outside the allowlist",
+    "credentials_exposed": "AWS reports an access key exposed",
 }
-_DISPLAY_ORDER = ("root_sign_in", "outside_allowlist", "no_mfa", "failed_sign_ins")
+_DISPLAY_ORDER = (
+    "root_sign_in",
+    "credentials_exposed",
+    "outside_allowlist",
+    "access_key_outside_allowlist",
+    "no_mfa",
+    "failed_sign_ins",
+)
+ANYWHERE = "anywhere"
+
+
+@dataclass(frozen=True)
+class KeyException:
+    """access_key_outside_allowlist's `except` entry: a principal whose keys may be used
+    from these networks (or from anywhere) without an alert."""
+
+    principal: str  # an IAM user name, or an IAM user's ARN (arn:…:user/…)
+    networks: tuple[str, ...] = ()  # CIDRs; empty with anywhere=True
+    anywhere: bool = False
+
+    def covers(self, user_name: str, arn: str) -> bool:
+        """Is this the principal? By ARN when the entry is one, else by user name."""
+        if self.principal.startswith("arn:"):
+            return bool(arn) and arn == self.principal
+        return bool(user_name) and user_name == self.principal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.principal, "from": ANYWHERE if self.anywhere else list(self.networks)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KeyException:
+        principal, networks = data.get("user"), data.get("from")
+        if not isinstance(principal, str) or not principal:
+            raise ValueError("an except entry needs a user")
+        if networks == ANYWHERE:
+            return cls(principal, (), anywhere=True)
+        if not isinstance(networks, list) or not all(isinstance(n, str) for n in networks):
+            raise ValueError(f"except {principal}: `from` must be CIDRs or {ANYWHERE!r}")
+        return cls(principal, tuple(networks))
 
 
 @dataclass(frozen=True)
@@ -50,11 +96,15 @@ class Rule:
     # failed_sign_ins only: this many failures within `minutes` make a burst.
     threshold: int = 0
     minutes: int = 0
+    # access_key_outside_allowlist only: principals whose keys may be used from elsewhere.
+    exceptions: tuple[KeyException, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.name, "severity": self.severity}
         if self.name == "failed_sign_ins":
             found.update(threshold=self.threshold, minutes=self.minutes)
+        if self.name == "access_key_outside_allowlist":
+            found["except"] = [e.to_dict() for e in self.exceptions]
         return found
 
     @classmethod
@@ -68,7 +118,11 @@ class Rule:
         threshold, minutes = data.get("threshold", 0), data.get("minutes", 0)
         if name == "failed_sign_ins" and not (_positive(threshold) and _positive(minutes)):
             raise ValueError("rule failed_sign_ins needs a positive threshold and minutes")
-        return cls(name, severity, int(threshold), int(minutes))
+        listed = data.get("except", [])
+        if not isinstance(listed, list):
+            raise ValueError(f"rule {name}: except must be a list")
+        exceptions = tuple(KeyException.from_dict(e) for e in listed)
+        return cls(name, severity, int(threshold), int(minutes), exceptions)
 
     @property
     def label(self) -> str:

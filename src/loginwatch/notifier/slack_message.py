@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any, ParamSpec
 from urllib.parse import quote
 
+from .api_calls import ApiCall, KeyExposure, mask_key, mask_key_ids
 from .events import AlarmWindow, SignIn
+from .key_windows import WindowSummary
 from .routing import mention_markup
-from .rules import RULE_PHRASES, Alert, Burst, highest, in_display_order
+from .rules import KEY_RULE_NAMES, RULE_PHRASES, Alert, Burst, Rule, highest, in_display_order
 
 MAX_LISTED = 10
 USER_AGENT_LIMIT = 80
@@ -202,6 +204,10 @@ def _as_alert(item: SignIn | Alert) -> Alert:
 
 
 def _rules_line(alert: Alert) -> str:
+    if not alert.sign_in.success and not alert.note:
+        # The allowlist alarm's digest lists failures from outside as context: no rule
+        # alerts on a failed sign-in by itself (failed_sign_ins counts bursts).
+        return "*Rules:* none — a failed attempt, listed as context"
     rules = " · ".join(f"`{r.name}` ({r.severity})" for r in alert.rules)
     note = f" — {escape(alert.note)}" if alert.note else ""
     return f"*Rules:* {rules}{note}"
@@ -292,9 +298,15 @@ def build_alert_message(
     events = [a.sign_in for a in alerts]
     total = len(events)
     roots = sum(1 for s in events if s.is_root)
-    kind = "console sign-in" if total == 1 else "console sign-ins"
-    count = f"{total} more" if already_firing else str(total)
+    # Failed attempts listed as context are counted apart: "2 sign-ins" beside a filter
+    # that counted 2 successful ones must not read as 3.
+    context_only = sum(1 for a in alerts if not a.sign_in.success and not a.note)
+    counted = total - context_only if context_only < total else total
+    kind = "console sign-in" if counted == 1 else "console sign-ins"
+    count = f"{counted} more" if already_firing else str(counted)
     headline = f"{count} {kind} {_headline_phrase(alerts)}"
+    if context_only and counted != total:
+        headline += f" (and {context_only} failed attempt{'s' if context_only > 1 else ''})"
     when = ""
     if already_firing:
         headline += " while the alarm was already firing"
@@ -494,6 +506,9 @@ _EMPTY_WINDOW = {
     "root user, so this may be root credentials used outside the console (access keys)",
     "no_mfa": "no console sign-in without MFA was found",
     "failed_sign_ins": "no failed console sign-ins were found",
+    "access_key_outside_allowlist": "no API call signed with an access key from outside the "
+    "allowlist was found",
+    "credentials_exposed": "no AWS quarantine policy attached to a user was found",
 }
 
 
@@ -552,13 +567,16 @@ def build_test_message(
     test = escape(test_id)
     route = escape(path)
     reaches = ""
+    nothing = "Nobody signed in; there is nothing to do."
+    if rule in KEY_RULE_NAMES:
+        nothing = "No access key was used or exposed; there is nothing to do."
     if rule:
         reaches = f" Alerts of rule `{escape(rule)}` reach this channel"
         reaches += f" (destination `{escape(destination)}`)." if destination else "."
     body = (
         f"This is a *test* sent by `loginwatch test-alert` (test id `{test}`). "
         f"The path {route} works for alarm *{alarm}* "
-        f"{where}.{reaches} Nobody signed in; there is nothing to do."
+        f"{where}.{reaches} {nothing}"
     )
     return {
         "text": f"[TEST] loginwatch test alert {test}: {route} works",
@@ -566,6 +584,237 @@ def build_test_message(
             _header(":test_tube: TEST — loginwatch test alert"),
             {"type": "section", "text": _mrkdwn(body)},
         ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+# ------------------------------------------------------------------ access keys
+
+_KEY_IDENTITY_LABELS = {"IAMUser": "IAM user", "FederatedUser": "Federated user"}
+_KEY_LIST_LINE = 1_500  # the follow-up's lists of kinds, regions and notable calls
+
+
+def _key_lead(rule: Rule, mention: str) -> str:
+    parts = [mention_markup(mention)] if mention else []
+    parts.append(f"{_SEVERITY_EMOJI.get(rule.severity, '')} *{rule.severity.upper()}*".strip())
+    parts.append(f"`{rule.name}`")
+    return " · ".join(parts)
+
+
+def _key_who(identity_type: str, who: str) -> str:
+    if identity_type == "Root":
+        return ":rotating_light: *ROOT account*"
+    label = _KEY_IDENTITY_LABELS.get(identity_type) or _value(identity_type or "principal")
+    return f"*{label}* {_code(who)}" if who else f"*{label}* _unknown_"
+
+
+def _with_mention(text: str, mention: str, late: str | None) -> str:
+    if late:
+        text = f"[{escape(late)}] {text}"
+    return f"{mention_markup(mention)} {text}" if mention else text
+
+
+def _key_context(rule: Rule, mention: str, account: str, via: str, late: str | None) -> str:
+    context = f"{_key_lead(rule, mention)}\nAccount *{account}* · {escape(via)} · times in UTC"
+    return f":hourglass: *{escape(late)}* · {context}" if late else context
+
+
+@_fitted
+def build_key_call_message(
+    call: ApiCall,
+    *,
+    rule: Rule,
+    window_minutes: int,
+    via: str,
+    late: str | None = None,
+    mention: str = "",
+    account_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The first call of an access key from an address outside the allowlist: who, which
+    key (masked), from where, in which region, when, what call. Further calls of the same
+    key and address are counted for ``window_minutes`` and told in one follow-up."""
+    account = account_text(call.account_id, account_names)
+    what = f"{call.notable}" if call.notable else call.event_name
+    headline = f"Access key {call.masked_key} used from outside the allowlist: {what}"
+    error = f" — failed: {_value(call.error_code)}" if call.error_code else ""
+    lines = [
+        _key_who(call.identity_type, call.who),
+        f"*Access key:* `{escape(call.masked_key)}`   *Source IP:* {_code(call.source_ip)}",
+        f"*Call:* {_code(call.event_name)} on {_code(call.event_source or '?')}{error}",
+        f"*Region:* {_value(call.region) or '_unknown_'}   *Time:* {_utc(call.event_time)}"
+        f"   *Account:* {account}",
+    ]
+    if call.notable:
+        lines.append(f":moneybag: *Notable call:* {_value(call.notable)}")
+    lines.append(f"*User agent:* {_code(call.user_agent, USER_AGENT_LIMIT)}")
+    section: dict[str, Any] = {"type": "section", "text": _mrkdwn("\n".join(lines))}
+    if call.event_id and call.region:
+        section["accessory"] = _link_button(
+            "Open in CloudTrail", cloudtrail_event_url(call.region, call.event_id), "key-call"
+        )
+    footer = (
+        f"Further calls with this key from this address within {window_minutes} min of this "
+        "one are counted, not posted: one follow-up says how many, of which kinds and where."
+    )
+    notable = f" Notable: {_value(call.notable)}." if call.notable else ""
+    text = (
+        f"[{rule.severity.upper()}] {_value(headline)} by {_value(call.who)} from "
+        f"{_value(call.source_ip)} in {_value(call.region) or '?'}, account {account}.{notable}"
+    )
+    return {
+        "text": _with_mention(text, mention, late),
+        "blocks": [
+            _header(f":key: {_value(headline, _HEADER_LIMIT)}"),
+            _context(_key_context(rule, mention, account, via, late)),
+            section,
+            _context(footer),
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def _tally(values: Sequence[str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _tallied(values: Sequence[str], code: bool = False) -> str:
+    tally = _tally(values)
+    shown = [
+        (_list_code(value) if code else _list_value(value or "?")) + (f" ×{n}" if n > 1 else "")
+        for value, n in tally
+    ]
+    return _listing(shown, len(tally), _KEY_LIST_LINE)
+
+
+@_fitted
+def build_key_follow_up_message(
+    summary: WindowSummary,
+    *,
+    rule: Rule,
+    window_minutes: int,
+    late: str | None = None,
+    mention: str = "",
+    account_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The one follow-up of a key's window: how many more calls, of which kinds, in which
+    regions, and every notable one (money, persistence, tampering) by name."""
+    account = account_text(summary.account_id, account_names)
+    calls = summary.calls
+    count = summary.further
+    noun = "call" if count == 1 else "calls"
+    headline = (
+        f"{count} more {noun} with access key {summary.masked_key} from {summary.source_ip} "
+        f"within {window_minutes} min"
+    )
+    notables = [f"{c.notable} ({c.region or '?'})" for c in calls if c.notable]
+    notable_kinds = list(dict.fromkeys(c.event_name for c in calls if c.notable))
+    lines = [
+        f"{_key_who(summary.identity_type, summary.who)} · *Access key:* "
+        f"`{escape(summary.masked_key)}` · *Source IP:* {_code(summary.source_ip)}",
+        f"*First call:* {_utc(summary.opened)} (posted then) · *Account:* {account}",
+        f"*Calls:* {_tallied([c.event_name for c in calls], code=True) or '_none listed_'}",
+        f"*Regions:* {_tallied([c.region for c in calls]) or '_none listed_'}",
+    ]
+    if notables:
+        kinds = ", ".join(f"`{_list_value(k)}`" for k in notable_kinds)
+        lines.append(f":moneybag: *Notable calls ({kinds}):* {_tallied(notables)}")
+    if summary.overflow:
+        lines.append(
+            f"…and {summary.overflow} more counted past the first {len(calls)} listed "
+            "(their kinds were not kept)."
+        )
+    named = f" Notable: {', '.join(_value(k) for k in notable_kinds)}." if notable_kinds else ""
+    text = (
+        f"[{rule.severity.upper()}] {_value(headline)}, account {account}: "
+        f"{_tallied([c.event_name for c in calls])}.{named}"
+    )
+    return {
+        "text": _with_mention(text, mention, late),
+        "blocks": [
+            _header(f":key: {_value(headline, _HEADER_LIMIT)}"),
+            _context(_key_context(rule, mention, account, "follow-up", late)),
+            {"type": "section", "text": _mrkdwn("\n".join(lines))},
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+_NEXT_STEPS = (
+    "*What to do now:*\n"
+    "1. *Deactivate the key* (IAM → Users → {user} → Security credentials → Deactivate), "
+    "then delete it and give whatever used it a new one.\n"
+    "2. *Check `RunInstances` in every region* (and Lambda, spot requests) for what you did "
+    "not launch: CloudTrail Event history, filtered by the access key, in each region. "
+    "Terminate it.\n"
+    "3. Look for persistence: `CreateUser`, `CreateAccessKey`, `CreateLoginProfile`, "
+    "`AttachUserPolicy`/`PutUserPolicy`. Leave AWS's quarantine policy attached until done."
+)
+
+
+@_fitted
+def build_key_exposed_message(
+    exposure: KeyExposure,
+    *,
+    rule: Rule,
+    via: str,
+    late: str | None = None,
+    mention: str = "",
+    account_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """AWS says a key is exposed (AWS Health, RISK), or attached its quarantine policy to
+    a user: which key and user, what AWS says, and what to do next."""
+    account = account_text(exposure.account_id, account_names)
+    keys = ", ".join(f"`{escape(mask_key(k))}`" for k in exposure.key_ids[:MAX_LISTED])
+    user = exposure.user_name
+    if exposure.kind == "quarantine":
+        policy = exposure.policy_arn.rsplit("/", 1)[-1]
+        headline = f"AWS quarantined IAM user {user or '?'}: one of its access keys is exposed"
+        lines = [
+            f"*User:* {_code(user) if user else '_unknown_'}   *Policy attached:* {_code(policy)}",
+            f"*Region:* {_value(exposure.region) or '_unknown_'}   *Time:* "
+            f"{_utc(exposure.time) if exposure.time else '_unknown_'}   *Account:* {account}",
+            "AWS attaches this policy when it finds one of the user's access keys published "
+            "(a public repository, say); the AWS Health event names the key.",
+        ]
+        said = f"{policy} attached to {user or '?'}"
+    else:
+        shown = keys or "_not named_"
+        headline = (
+            f"AWS reports access key {mask_key(exposure.key_ids[0])} exposed"
+            if exposure.key_ids
+            else "AWS reports an access key exposed"
+        )
+        description = mask_key_ids(exposure.description)
+        lines = [
+            f"*Access key:* {shown}   *User:* {_code(user) if user else '_see below_'}",
+            f"*AWS Health event:* {_code(exposure.event_type_code or '?')}   *Time:* "
+            f"{_utc(exposure.time) if exposure.time else '_unknown_'}   *Account:* {account}",
+            f"*What AWS says:* {_value(description, 1_500) or '_no description_'}",
+        ]
+        said = f"{exposure.event_type_code}: {mask_key_ids(exposure.description)[:300]}"
+    steps = _NEXT_STEPS.format(user=_value(user) if user else "the user")
+    blocks: list[dict[str, Any]] = [
+        _header(f":rotating_light: {_value(headline, _HEADER_LIMIT)}"),
+        _context(_key_context(rule, mention, account, via, late)),
+        {"type": "section", "text": _mrkdwn("\n".join(lines))},
+        {"type": "section", "text": _mrkdwn(steps)},
+    ]
+    if exposure.event_id and exposure.region:
+        blocks[2]["accessory"] = _link_button(
+            "Open in CloudTrail",
+            cloudtrail_event_url(exposure.region, exposure.event_id),
+            "quarantine",
+        )
+    text = f"[{rule.severity.upper()}] {escape(headline)} (account {account}): {escape(said)}"
+    return {
+        "text": _with_mention(text.translate(_ONE_LINE), mention, late),
+        "blocks": blocks,
         "unfurl_links": False,
         "unfurl_media": False,
     }

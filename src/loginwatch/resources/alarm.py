@@ -19,6 +19,8 @@ WHAT = {
     "root_sign_in": "Root user activity (CIS CloudWatch.1)",
     "no_mfa": "Console sign-in without MFA (CIS CloudWatch.3)",
     "failed_sign_ins": "Console authentication failures (CIS CloudWatch.6)",
+    "access_key_outside_allowlist": "API calls signed with an access key from outside the allowlist",
+    "credentials_exposed": "AWS attached its quarantine policy to a user with an exposed key",
 }
 DESCRIPTION = (
     "{what} (loginwatch '{name}'). "
@@ -62,10 +64,10 @@ class Alarm(Resource):
         return self.names.rule_alarm_arn(self.rule)
 
     def policy_arns(self) -> tuple[str, ...]:
-        # The CIS rules' alarms in one ARN: the policy stays within IAM's size limit.
+        # The other rules' alarms in one ARN: the policy stays within IAM's size limit.
         if self.rule == "outside_allowlist":
             return (self.arn,)
-        return (self.names.cis_alarms_arn,)
+        return (self.names.rule_alarms_arn,)
 
     def desired(self) -> dict[str, Any]:
         config = self.d.config

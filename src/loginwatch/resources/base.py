@@ -66,6 +66,10 @@ class Deployment:
     log_group_filters: dict[str, str] | None = None
     # Organization mode: the organization, read before anything is planned.
     organization: Any = None
+    # access_key_outside_allowlist: its metric filter and EventBridge patterns (the
+    # allowlist's complement, as many patterns as its size needs).
+    api_call_filter: str = ""
+    api_call_patterns: list[dict[str, Any]] = field(default_factory=list)
 
     def regions_enabled(self) -> frozenset[str]:
         """Regions this account may use, asked once (opt-in regions are off until enabled)."""

@@ -11,12 +11,18 @@ import contextlib
 
 from .. import operator_policy as perms
 from .. import pattern_check
+from ..api_call_patterns import QUARANTINE_FILTER
 from ..cis_patterns import RULE_PATTERNS
 from ..errors import UsageError
+from ..pattern_check import api_call_record
 from .base import Deployment, Observed, Resource
 from .log_group import log_group_arns
 
 OUTSIDE = "outside_allowlist"
+KEY_CALLS = "access_key_outside_allowlist"
+EXPOSED = "credentials_exposed"
+# The filters compiled from the allowlist (the others are fixed text).
+COMPILED = (OUTSIDE, KEY_CALLS)
 # CloudWatch Logs quotas per log group (not adjustable).
 MAX_FILTERS = 100
 MAX_REGEX_FILTERS = 5  # metric and subscription filters together
@@ -40,7 +46,7 @@ class MetricFilter(Resource):
 
     @property
     def pattern(self) -> str:
-        return self.d.pattern if self.rule == OUTSIDE else RULE_PATTERNS[self.rule]
+        return pattern_for(self.d, self.rule)
 
     def calls(self) -> list[perms.Grant | None]:
         return [
@@ -98,8 +104,10 @@ class MetricFilter(Resource):
     def diff(self, observed: Observed) -> list[str]:
         changes = []
         if observed["pattern"] != self.pattern:
-            if self.rule == OUTSIDE:
+            if self.rule in COMPILED:
                 changes.append(_pattern_change(observed["pattern"], self.pattern))
+            elif self.rule == EXPOSED:
+                changes.append("filter pattern: AWS's quarantine policy attached")
             else:
                 changes.append(f"filter pattern: not the CIS one for {self.rule}")
         if observed["transformation"] != self._transformation():
@@ -112,9 +120,10 @@ class MetricFilter(Resource):
         sign-in from outside the allowlist? Then setup refuses. (The CIS patterns are
         fixed text: nothing of the config goes into them.)"""
         self._check_quotas()
-        if self.rule != OUTSIDE:
+        if self.rule not in COMPILED:
             return
-        verdict = pattern_check.verify(self.client, self.d.pattern, self.d.config.allowed)
+        record = pattern_check.sign_in_record if self.rule == OUTSIDE else api_call_record
+        verdict = pattern_check.verify(self.client, self.pattern, self.d.config.allowed, record)
         if verdict.unavailable:
             self.d.notices.append(
                 f"Filter pattern not verified by AWS: {verdict.unavailable} (checked by "
@@ -153,8 +162,8 @@ class MetricFilter(Resource):
                 f"loginwatch's {len(ours)} would pass CloudWatch Logs' limit of {MAX_FILTERS}.",
                 "Remove unused filters from it, or turn rules off in the config.",
             )
-        allowlist_regex = "%" in self.d.pattern and self.d.config.rules.get(OUTSIDE) is not None
-        regex = sum("%" in p for p in others.values()) + allowlist_regex
+        compiled = [pattern_for(self.d, r) for r in COMPILED if self.d.config.rules.get(r)]
+        regex = sum("%" in p for p in [*others.values(), *compiled])
         if regex > MAX_REGEX_FILTERS:
             raise UsageError(
                 f"The log group {self.log_group} would have {regex} filters whose pattern uses a "
@@ -183,6 +192,17 @@ class MetricFilter(Resource):
             with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_metric_filter(logGroupName=self.log_group, filterName=self.name)
         return ""
+
+
+def pattern_for(deployment: Deployment, rule: str) -> str:
+    """A rule's filter pattern: compiled from the allowlist, AWS's quarantine, or CIS."""
+    if rule == OUTSIDE:
+        return deployment.pattern
+    if rule == KEY_CALLS:
+        return deployment.api_call_filter
+    if rule == EXPOSED:
+        return QUARANTINE_FILTER
+    return RULE_PATTERNS[rule]
 
 
 def _pattern_change(old: str, new: str) -> str:

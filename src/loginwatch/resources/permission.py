@@ -112,3 +112,23 @@ class EventsInvokePermission(InvokePermission):
     @property
     def source_label(self) -> str:
         return f"rule {self.names.sign_in_rule}"
+
+
+class KeyRulesInvokePermission(EventsInvokePermission):
+    """EventBridge may invoke the notifier from the home region's access-key rules
+    (``<name>-key-*``: how many follows the allowlist)."""
+
+    kind = "key-rules-permission"
+    label = "access-key rules invoke permission"
+
+    @property
+    def name(self) -> str:
+        return self.names.key_rules_permission_sid
+
+    @property
+    def source_arn(self) -> str:
+        return self.names.key_rules_arn()
+
+    @property
+    def source_label(self) -> str:
+        return f"rules {self.names.name}-key-*"

@@ -26,7 +26,7 @@ from .. import operator_policy as perms
 from ..aws import error_code
 from ..errors import AwsError
 from ..notifier.redelivery import BACKOFF_MAX_SECONDS, MAX_RECEIVES
-from .base import Check, Observed, Resource, absent_on
+from .base import Check, Deployment, Observed, Resource, absent_on
 
 RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
 # While `loginwatch redeliver` posts a dead-letter message, nobody else sees it.
@@ -242,8 +242,21 @@ class EventsDeadLetterQueue(Queue):
     def name(self) -> str:
         return self.names.events_dead_letter_queue
 
+    def __init__(
+        self,
+        deployment: Deployment,
+        region: str | None = None,
+        *,
+        wanted: bool = True,
+        key_rules: bool = False,
+    ) -> None:
+        super().__init__(deployment, region, wanted=wanted)
+        self.key_rules = key_rules  # the region's access-key rules use it too
+
     def attributes(self) -> dict[str, str]:
-        policy = policies.events_dead_letter_policy(self.names, self.region)
+        policy = policies.events_dead_letter_policy(
+            self.names, self.region, key_rules=self.key_rules
+        )
         return {**super().attributes(), "Policy": json.dumps(policy)}
 
 

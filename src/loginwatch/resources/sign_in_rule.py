@@ -48,6 +48,12 @@ class SignInRule(Resource):
     service = "events"
     sid = "SignInRules"
     removable_by_setup = True
+    state = "ENABLED"
+    # How a pattern that differs is described in the plan.
+    pattern_change = "event pattern: console sign-ins (both detail-type spellings)"
+
+    def pattern(self) -> dict[str, Any]:
+        return event_pattern()
 
     @property
     def name(self) -> str:
@@ -106,10 +112,10 @@ class SignInRule(Resource):
 
     def _rule_changes(self, observed: Observed) -> list[str]:
         changes = []
-        if observed["pattern"] != event_pattern():
-            changes.append("event pattern: console sign-ins (both detail-type spellings)")
-        if observed["state"] != "ENABLED":
-            changes.append(changed("state", observed["state"], "ENABLED"))
+        if observed["pattern"] != self.pattern():
+            changes.append(self.pattern_change)
+        if observed["state"] != self.state:
+            changes.append(changed("state", observed["state"], self.state))
         if observed["description"] != self.description():
             changes.append("description")
         return changes
@@ -125,8 +131,8 @@ class SignInRule(Resource):
     def _put_rule(self, *, tags: bool) -> None:
         params: dict[str, Any] = {
             "Name": self.name,
-            "EventPattern": json.dumps(event_pattern()),
-            "State": "ENABLED",
+            "EventPattern": json.dumps(self.pattern(), separators=(",", ":")),
+            "State": self.state,
             "Description": self.description(),
         }
         if tags:  # PutRule on an existing rule leaves its tags as they are
@@ -172,7 +178,7 @@ class SignInRule(Resource):
         return ""
 
     def checks(self, observed: Observed) -> list[Check]:
-        enabled = observed["state"] == "ENABLED"
+        enabled = observed["state"] == self.state
         reaches = observed["targets"] == [_comparable(self.target())]
         detail = "enabled, targets the notifier" if enabled and reaches else "see the rule's drift"
         return [

@@ -20,15 +20,19 @@ import botocore.exceptions
 
 from .. import attached_policies as policies
 from .. import operator_policy as perms
+from ..api_call_patterns import KEY_EXPOSED_PATTERN
 from ..aws import error_code
 from ..errors import LoginwatchError
 from ..names import NAME_TAG
 from ..organization import OrgInfo, covered_accounts
 from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
+from .key_rules import API_CALLS_STATE, KEY_EXPOSED_REGIONS
 from .role import ForwardingRole
 from .sign_in_rule import event_pattern
 
 CAPABILITIES = ["CAPABILITY_IAM"]
+# Where a member's exposure reports arrive (AWS Health; IAM's calls).
+KEY_EXPOSED_CONDITION = "AwsReportsExposedKeysHere"
 AUTO_DEPLOYMENT = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
 # Every account and region at once; a failure in one does not stop the others.
 PREFERENCES = {
@@ -74,24 +78,75 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
                     **_member_boundary(deployment),
                 },
             },
-            "SignInRule": {
-                "Type": "AWS::Events::Rule",
-                "Properties": {
-                    "Name": names.sign_in_rule,
-                    "Description": f"loginwatch '{names.name}': console sign-ins → {central}",
-                    "State": "ENABLED",
-                    "EventPattern": event_pattern(),
-                    "Targets": [
-                        {
-                            "Id": "central-bus",
-                            "Arn": central,
-                            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
-                        }
-                    ],
-                },
-            },
+            "SignInRule": _member_rule(
+                names.sign_in_rule,
+                f"loginwatch '{names.name}': console sign-ins → {central}",
+                "ENABLED",
+                event_pattern(),
+                central,
+            ),
+            **_member_key_rules(deployment),
+        },
+        **_member_conditions(deployment),
+    }
+
+
+def _member_rule(
+    name: str, description: str, state: str, pattern: dict[str, Any], central: str
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Name": name,
+            "Description": description,
+            "State": state,
+            "EventPattern": pattern,
+            "Targets": [
+                {
+                    "Id": "central-bus",
+                    "Arn": central,
+                    "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+                }
+            ],
         },
     }
+
+
+def _member_key_rules(deployment: Deployment) -> dict[str, Any]:
+    """The access-key rules, as in the home account's regions (key_rules.py): API calls
+    from outside the allowlist everywhere, AWS's exposure reports where AWS sends them.
+    Nothing when both rules are off: the template of earlier setups stays as it was."""
+    names, rules = deployment.names, deployment.config.rules
+    central = names.event_bus_arn(names.region)
+    found: dict[str, Any] = {}
+    if rules.get("access_key_outside_allowlist") is not None:
+        count = len(deployment.api_call_patterns)
+        for index, pattern in enumerate(deployment.api_call_patterns):
+            found[f"KeyApiCalls{index + 1}"] = _member_rule(
+                names.api_call_rule(index),
+                f"loginwatch '{names.name}': API calls with access keys from outside the "
+                f"allowlist ({index + 1} of {count}) → {central}",
+                API_CALLS_STATE,
+                pattern,
+                central,
+            )
+    if rules.get("credentials_exposed") is not None:
+        rule = _member_rule(
+            names.key_exposed_rule,
+            f"loginwatch '{names.name}': AWS reports an access key exposed → {central}",
+            "ENABLED",
+            KEY_EXPOSED_PATTERN,
+            central,
+        )
+        found["KeyExposed"] = {**rule, "Condition": KEY_EXPOSED_CONDITION}
+    return found
+
+
+def _member_conditions(deployment: Deployment) -> dict[str, Any]:
+    if deployment.config.rules.get("credentials_exposed") is None:
+        return {}
+    regions = [{"Fn::Equals": [{"Ref": "AWS::Region"}, r]} for r in KEY_EXPOSED_REGIONS]
+    return {"Conditions": {KEY_EXPOSED_CONDITION: {"Fn::Or": regions}}}
 
 
 def _member_boundary(deployment: Deployment) -> dict[str, Any]:

@@ -7,6 +7,11 @@ transitions, so those (say, an attacker signing in while the alarm is in ALARM
 for a colleague the over-matching filter pattern caught) cause no notification
 of their own. Each sign-in is claimed once (claims.py), so whichever path comes
 second does not list it again.
+
+The alarms of the access-key rules are a backstop too: their window's API calls (or
+AWS's quarantine of a user) are read from the trail's log group and go through the
+fast path's own step (paths/api_call.report_calls, paths/key_exposed.report_exposures),
+so a call the fast path counted is skipped and one it missed is counted or posted.
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from typing import Any
 
 from ..alarm_event import AlarmNotification, Ignored, parse_event
 from ..alarm_history import find_episode_start
+from ..api_calls import (
+    KEY_CALL_FILTER,
+    QUARANTINE_FILTER,
+    api_calls_from_log_events,
+    quarantines_from_log_events,
+)
 from ..context import Context, Outcome
 from ..dispatch import Payload, Sent, post_test, send_sign_ins
 from ..events import (
@@ -31,8 +42,9 @@ from ..events import (
 from ..ipmatch import AllowList
 from ..protocol import find_test_id, find_test_rule
 from ..routing import Destination
-from ..rules import RULE_PHRASES, Alert, Burst, Rule, find_bursts
+from ..rules import KEY_RULE_NAMES, RULE_PHRASES, Alert, Burst, Rule, find_bursts
 from ..slack_message import build_alert_message, build_empty_window_message, build_test_message
+from . import api_call, key_exposed
 
 _REASON_LIMIT = 300
 
@@ -56,6 +68,8 @@ def handle(event: Any, ctx: Context) -> Outcome:
     if rule is None:
         # The topic is loginwatch's; an unrelated alarm wired to it is not a sign-in.
         return Outcome("ignored", reason=f"alarm {notice.alarm_name!r} is not loginwatch's")
+    if rule in KEY_RULE_NAMES:
+        return _key_alarm(notice, rule, ctx)
     if notice.new_state == "OK" and notice.old_state == "ALARM":
         return _report_rest_of_episode(notice, rule, ctx)
     if notice.new_state != "ALARM":
@@ -81,7 +95,13 @@ def handle(event: Any, ctx: Context) -> Outcome:
         # The filter pattern over-counts by design (an approximate allowlist, the CIS
         # patterns): the exact check is the final word, so nobody is paged for nothing.
         return Outcome(quiet[0], reason=quiet[1])
-    # Delivery lag or a hand-set alarm state: say so rather than stay silent.
+    return _post_empty_window(notice, rule, window, ctx)
+
+
+def _post_empty_window(
+    notice: AlarmNotification, rule: str, window: AlarmWindow, ctx: Context
+) -> Outcome:
+    """Delivery lag or a hand-set alarm state: say so rather than stay silent."""
     rule_of = ctx.rules.get(rule)
     severity = rule_of.severity if rule_of else "low"
     status = None
@@ -102,6 +122,39 @@ def handle(event: Any, ctx: Context) -> Outcome:
         reason=f"nothing for rule {rule} in the alarm window",
         slack_status=status,
     )
+
+
+def _key_alarm(notice: AlarmNotification, rule: str, ctx: Context) -> Outcome:
+    """An access-key rule's alarm: the calls (or quarantines) of its window, through the
+    fast path's step. ALARM → OK reads the whole episode: what was counted is skipped."""
+    lookback = ctx.settings.lookback_minutes
+    episode = notice.new_state == "OK" and notice.old_state == "ALARM"
+    if episode:
+        start = find_episode_start(ctx.client("cloudwatch"), notice, lookback)
+        window = episode_window(notice, start.time, lookback)
+    elif notice.new_state != "ALARM":
+        return Outcome("ignored", reason=f"alarm state is {notice.new_state}, not ALARM")
+    else:
+        test_id = find_test_id(notice.state_reason)
+        if test_id is not None:
+            return _post_test(notice, test_id, ctx)
+        ctx.webhook_url()  # a missing webhook fails before any log query
+        window = alarm_window(notice, lookback)
+    logs, group = ctx.client("logs"), ctx.settings.trail_log_group
+    via = f"alarm {notice.alarm_name}"
+    if rule == api_call.RULE:
+        found = fetch_log_events(logs, group, window, pattern=KEY_CALL_FILTER)
+        calls = api_calls_from_log_events(found)
+        if calls:
+            return api_call.report_calls(calls, ctx, via=via)
+    else:
+        found = fetch_log_events(logs, group, window, pattern=QUARANTINE_FILTER)
+        quarantined = quarantines_from_log_events(found)
+        if quarantined:
+            return key_exposed.report_exposures(quarantined, ctx, via=via)
+    if episode:
+        return Outcome("ignored", reason=f"alarm back to OK; nothing further for {rule}")
+    return _post_empty_window(notice, rule, window, ctx)
 
 
 def _sign_ins(ctx: Context, window: AlarmWindow) -> list[SignIn]:

@@ -4,6 +4,12 @@ EventBridge reserves ``aws.*`` sources, so the test event has loginwatch's own
 source (protocol.TEST_EVENT_SOURCE), which every sign-in rule also matches. It
 travels the real fast path (forwarding rule → home bus → home rule → Lambda) and
 is posted where the tested rule's alerts would go (dispatch.post_test).
+
+`test-alert --rule access_key_outside_allowlist` sends one shaped like an API call from
+outside the allowlist (detail-type ``AWS API Call via CloudTrail``), `--rule
+credentials_exposed` one shaped like an AWS Health event: the same source, so they come
+here too, never to the paths of real calls and Health events (which take ``aws.*``
+sources only), and are posted as labelled tests routed as that rule.
 """
 
 from __future__ import annotations
@@ -14,12 +20,22 @@ from typing import Any
 
 from ..context import Context, Outcome
 from ..dispatch import Payload, post_test
-from ..protocol import TEST_EVENT_SOURCE, TEST_ID_PATTERN
+from ..protocol import (
+    TEST_API_CALL_DETAIL_TYPE,
+    TEST_EVENT_SOURCE,
+    TEST_HEALTH_DETAIL_TYPE,
+    TEST_ID_PATTERN,
+)
 from ..routing import Destination
 from ..rules import Rule
 from ..slack_message import build_test_message
 
 _TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
+# What each kind of test event stands for, as the message names its path.
+_KINDS = {
+    TEST_API_CALL_DETAIL_TYPE: "API-call path",
+    TEST_HEALTH_DETAIL_TYPE: "AWS Health path",
+}
 
 
 def recognises(event: Any) -> bool:
@@ -38,13 +54,14 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
     if not isinstance(test_id, str) or not _TEST_ID_RE.match(test_id):
         return Outcome("ignored", reason="test event without a valid test id")
     origin = str(detail.get("awsRegion") or event.get("region") or "?")
+    kind = _KINDS.get(str(event.get("detail-type")), "fast path")
 
     def message(destination: Destination, rule: Rule | None) -> Payload:
         return build_test_message(
             test_id=test_id,
             account_id=str(event.get("account", "")),
             alarm_name=ctx.settings.alarm_name,
-            path=f"fast path: EventBridge ({origin}) → Lambda → Slack",
+            path=f"{kind}: EventBridge ({origin}) → Lambda → Slack",
             destination=destination.name,
             rule=rule.name if rule else None,
         )
