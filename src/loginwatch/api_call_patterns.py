@@ -49,16 +49,18 @@ from typing import Any
 
 from .allowlist import CompiledPattern, collapse, compile_pattern
 from .config import AllowedEntry, IPNetwork
+
+# The event shapes, the identity types in scope and AWS's quarantine policy are the
+# notifier's (notifier/api_calls.py, notifier/protocol.py): defined once, there.
+from .notifier.api_calls import HEALTH_SOURCE
+from .notifier.api_calls import IN_SCOPE_TYPES as IN_SCOPE_IDENTITY_TYPES
+from .notifier.api_calls import QUARANTINE_FILTER as QUARANTINE_FILTER
+from .notifier.api_calls import QUARANTINE_POLICY_PREFIX as QUARANTINE_POLICY_PREFIX
+from .notifier.protocol import API_CALL_DETAIL_TYPE as API_CALL_DETAIL_TYPE
+from .notifier.protocol import HEALTH_DETAIL_TYPE as HEALTH_DETAIL_TYPE
 from .notifier.protocol import TEST_EVENT_SOURCE
 
 DEFAULT_PATTERN_LIMIT = 2048  # EventBridge's default event pattern size quota (raisable)
-
-API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-HEALTH_DETAIL_TYPE = "AWS Health Event"
-# Signed with a long-term key (AKIA…) or temporary credentials minted from one
-# (GetSessionToken, GetFederationToken: ASIA…); a role session (AssumedRole) is not.
-IN_SCOPE_IDENTITY_TYPES = ("IAMUser", "Root", "FederatedUser")
-QUARANTINE_POLICY_PREFIX = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine"
 
 Value = str | dict[str, str]  # one sourceIPAddress value: an address, {"cidr": …}, {"wildcard": …}
 
@@ -243,7 +245,7 @@ KEY_EXPOSED_PATTERN: dict[str, Any] = {
         # AWS Health's RISK service: match the service, not a list of event codes
         # (real exposures have arrived under codes not in AWS's list).
         {
-            "source": ["aws.health"],
+            "source": [HEALTH_SOURCE],
             "detail-type": [HEALTH_DETAIL_TYPE],
             "detail": {"service": ["RISK"]},
         },
@@ -279,9 +281,3 @@ def api_call_filter(allowed: Iterable[AllowedEntry | IPNetwork]) -> CompiledPatt
     """The metric filter counting in-scope API calls from outside the allowlist (entries
     that do not fit in 1,024 characters are left out: it over-counts, never misses)."""
     return compile_pattern(allowed, base_terms=API_CALL_FILTER_TERMS)
-
-
-QUARANTINE_FILTER = (
-    '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "AttachUserPolicy") '
-    f'&& ($.requestParameters.policyArn = "{QUARANTINE_POLICY_PREFIX}*") }}'
-)

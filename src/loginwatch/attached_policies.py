@@ -302,18 +302,18 @@ def retry_queue_policy(names: Names) -> Policy:
     )
 
 
-def events_dead_letter_policy(names: Names, region: str, *, key_rules: bool = False) -> Policy:
-    """EventBridge, for this region's sign-in rule only (and nobody else); with the
-    access-key rules on, for theirs too (``<name>-key-*``: their number follows the
-    allowlist). Without them the policy is exactly what it was before they existed."""
-    if not key_rules:
+def events_dead_letter_policy(names: Names, region: str, *, watch_rules: bool = False) -> Policy:
+    """EventBridge, for this region's sign-in rule only (and nobody else); with watch
+    rules in the region, for every rule of ours (``<name>-*``: how many follows the
+    config). Without them the policy is exactly what it was before they existed."""
+    if not watch_rules:
         rule = {"aws:SourceArn": names.rule_arn(region)}
         return producer_only_queue_policy(
             names.queue_arn(names.events_dead_letter_queue, region),
             {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnEquals": rule}},
             {"ArnNotEquals": rule},
         )
-    rules = {"aws:SourceArn": [names.rule_arn(region), names.key_rules_arn(region)]}
+    rules = {"aws:SourceArn": names.rules_arn(region)}
     return producer_only_queue_policy(
         names.queue_arn(names.events_dead_letter_queue, region),
         {"Principal": {"Service": "events.amazonaws.com"}, "Condition": {"ArnLike": rules}},

@@ -19,6 +19,7 @@ from botocore.config import Config as BotoConfig
 
 from . import __version__
 from .errors import AwsError, CredentialsError, EndpointLacksOperation, LoginwatchError
+from .notifier.protocol import own_user_agent
 from .operator_policy import Operation, iam_actions
 
 # botocore's standard mode retries throttling, 5xx and connection errors with
@@ -96,6 +97,8 @@ class Aws:
     partition: str
     recorder: CallRecorder
     sleep: Callable[[float], None] = time.sleep
+    # The CLI command this session serves ("setup"), for the clients' user agent.
+    command: str = ""
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,7 +125,9 @@ class Aws:
             region_name=region,
             config=BotoConfig(
                 retries={"mode": "standard", "total_max_attempts": attempts},
-                user_agent_extra=f"loginwatch/{__version__}",
+                # Says which command made the change: the notifier posts loginwatch's
+                # own changes to its resources as maintenance (notifier/protocol.py).
+                user_agent_extra=own_user_agent(__version__, self.command),
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
             ),
@@ -164,9 +169,14 @@ def failed_call_actions(operation_name: str | None = None) -> tuple[str, ...]:
 
 
 def connect(
-    profile: str | None, region: str, *, sleep: Callable[[float], None] = time.sleep
+    profile: str | None,
+    region: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    command: str = "",
 ) -> Aws:
-    """Open a session and learn the account id; credential problems become CredentialsError."""
+    """Open a session and learn the account id; credential problems become CredentialsError.
+    ``command`` (the CLI's, e.g. "setup") goes into every client's user agent."""
     recorder = CallRecorder(path=os.environ.get(CALL_LOG_ENV))
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
@@ -178,6 +188,7 @@ def connect(
         ) from None
     aws = Aws(session=session, region=region, account_id="", partition="aws", recorder=recorder)
     aws.sleep = sleep
+    aws.command = command
     identity = _first_call(aws)
     aws.account_id = identity["Account"]
     aws.partition = identity["Arn"].split(":")[1]

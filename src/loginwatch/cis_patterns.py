@@ -26,9 +26,16 @@ SIGN_IN_WITHOUT_MFA = (
 )
 AUTHENTICATION_FAILURES = '{($.eventName=ConsoleLogin) && ($.errorMessage="Failed authentication")}'
 
+# CloudWatch.5, CloudTrail configuration changes (CIS 1.2 3.5, 1.4 4.5, 3.0 4.5).
+TRAIL_CHANGES = (
+    "{($.eventName=CreateTrail) || ($.eventName=UpdateTrail) || ($.eventName=DeleteTrail) || "
+    "($.eventName=StartLogging) || ($.eventName=StopLogging)}"
+)
+
 # Rule → its CIS pattern (outside_allowlist's is compiled from the allowlist).
 RULE_PATTERNS = {
     "root_sign_in": ROOT_USAGE,
     "no_mfa": SIGN_IN_WITHOUT_MFA,
     "failed_sign_ins": AUTHENTICATION_FAILURES,
+    "tamper": TRAIL_CHANGES,
 }

@@ -174,7 +174,7 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: boo
         from .aws import connect
         from .pattern_check import verify
 
-        aws = connect(options.profile, config.region)
+        aws = connect(options.profile, config.region, command=_command_name())
         verdict = verify(aws.client("logs"), summary.compiled.pattern, config.allowed)
     if as_json:
         data = summary.to_json()
@@ -196,6 +196,12 @@ def validate(options: Options, ips: tuple[str, ...], as_json: bool, ask_aws: boo
         require_safe(verdict)
 
 
+def _command_name() -> str:
+    """The command being run ("setup", "test-alert"), for the AWS clients' user agent."""
+    context = click.get_current_context(silent=True)
+    return context.info_name or "" if context is not None else ""
+
+
 def _connect(options: Options, *, need_webhook: bool = False) -> tuple[Config, Aws]:
     """Config first (no AWS call before it is valid), then credentials."""
     from . import ui
@@ -204,7 +210,7 @@ def _connect(options: Options, *, need_webhook: bool = False) -> tuple[Config, A
     config = options.load(need_webhook=need_webhook)
     for warning in config.warnings:
         ui.warn(warning)
-    return config, connect(options.profile, config.region)
+    return config, connect(options.profile, config.region, command=_command_name())
 
 
 @cli.command()
@@ -227,7 +233,7 @@ def setup(options: Options, dry_run: bool, verbose: bool) -> None:
         results = engine.plan(deployment, printer) if dry_run else engine.apply(deployment, printer)
     finally:
         printer.stop()
-    for message in deployment.notices:
+    for message in dict.fromkeys(deployment.notices):  # each filter may say the same
         ui.notice(message)
     ui.setup_summary(results, dry_run)
 
@@ -456,7 +462,7 @@ def _fast_path_test_region(config: Config, aws: Aws, rule: str | None = None) ->
     """A region other than the home one, so the test crosses a forwarding rule too
     (credentials_exposed: one where AWS sends its reports)."""
     from .resources.base import enabled_regions
-    from .resources.key_rules import KEY_EXPOSED_REGIONS
+    from .resources.watch_rules import KEY_EXPOSED_REGIONS
 
     if not config.fast_path.enabled:
         raise UsageError(
@@ -464,6 +470,8 @@ def _fast_path_test_region(config: Config, aws: Aws, rule: str | None = None) ->
             "Turn it on and run `loginwatch setup`, or test the alarm path: --via alarm.",
         )
     if rule == "credentials_exposed":
+        if config.region.startswith(("cn-", "us-gov-", "us-iso")):
+            return config.region  # another partition's Health events arrive at home
         return next((r for r in KEY_EXPOSED_REGIONS if r != config.region), config.region)
     listed = config.fast_path.regions
     candidates = sorted(enabled_regions(aws)) if listed is None else list(listed)
@@ -516,7 +524,9 @@ def permissions(
         raise UsageError(f"--account '{account}' is not a 12-digit AWS account id.")
     if account is None or config.reuses_trail:
         # A reused trail is read (and checked) to learn the log group the filter lives in.
-        live = engine.build_deployment(config, connect(options.profile, config.region))
+        live = engine.build_deployment(
+            config, connect(options.profile, config.region, command=_command_name())
+        )
         deployment = live
         if account is not None:
             deployment = engine.offline_deployment(

@@ -30,6 +30,8 @@ from .notifier.rules import (
     DEFAULT_MINUTES,
     DEFAULT_SEVERITY,
     DEFAULT_THRESHOLD,
+    KEY_RULE_NAMES,
+    ON_BY_DEFAULT,
     RULE_NAMES,
     SEVERITIES,
     KeyException,
@@ -270,6 +272,7 @@ def parse_config(
     fast_path = _fast_path(reader, top, warnings)
     rules = _rules(reader, top)
     _check_routes(rules, destinations, warnings)
+    _check_key_rules_reach(rules, fast_path, region, warnings)
     organization = _organization(reader, top)
     iam = _iam(reader, top)
     if not organization.enabled and any(d.accounts for d in destinations):
@@ -763,8 +766,9 @@ def _rules(reader: Reader, top: dict[str, Located]) -> RuleSet:
     for name in RULE_NAMES:
         path = f"rules.{name}"
         entry = listed.get(name)
-        # Listing a rule turns it on; outside_allowlist (today's behaviour) is on unless off.
-        on = entry is not None or name == "outside_allowlist"
+        # Listing a rule turns it on; outside_allowlist (today's behaviour) and tamper
+        # (nobody switches loginwatch off unseen) are on unless off.
+        on = entry is not None or name in ON_BY_DEFAULT
         keys = RULE_KEYS_BY_NAME.get(name, RULE_KEYS)
         fields: dict[str, Located] = {}
         if entry is not None and isinstance(entry.value, bool):
@@ -890,6 +894,30 @@ def _key_exceptions(reader: Reader, node: Located, path: str) -> tuple[KeyExcept
         if user is not None and networks:
             found.append(KeyException(user, tuple(networks)))
     return tuple(found)
+
+
+def _check_key_rules_reach(
+    rules: RuleSet, fast_path: FastPath, region: str | None, warnings: list[str]
+) -> None:
+    """The access-key rules hear through the fast path: say what a config leaves unheard."""
+    on = [r.name for r in rules.rules if r.name in KEY_RULE_NAMES]
+    if on and not fast_path.enabled:
+        warnings.append(
+            f"rules {', '.join(on)}: the fast path is off, so only the alarm backstop hears "
+            "them (AWS Health's exposure reports reach no alarm: they are never heard)"
+        )
+        return
+    listed = fast_path.regions
+    if (
+        "access_key_outside_allowlist" in on
+        and listed is not None
+        and "us-east-1" not in {*listed, region}
+    ):
+        warnings.append(
+            "rules.access_key_outside_allowlist: fast_path.regions lacks us-east-1, where "
+            "IAM and Organizations calls (CreateUser, CreateAccessKey…) arrive; only the "
+            "alarm backstop hears those"
+        )
 
 
 def _check_routes(

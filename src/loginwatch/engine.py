@@ -18,8 +18,8 @@ from .allowlist import collapse, compile_pattern
 from .aws import Aws
 from .config import Config
 from .errors import EXIT_INTERRUPTED, EndpointLacksOperation, LoginwatchError, UsageError
-from .names import Names
-from .notifier.rules import RULE_NAMES
+from .names import RULE_RESOURCES, Names, filter_rule
+from .notifier.rules import TAMPER_RULE
 from .notifier.settings import Settings
 from .notifier_package import build_zip, code_sha256
 from .organization import OrgInfo, read_organization, require_setup_account
@@ -34,14 +34,13 @@ from .resources.base import (
 from .resources.bucket import TrailBucket
 from .resources.claims_table import ClaimsTable
 from .resources.function import Function
-from .resources.key_rules import KEY_EXPOSED_REGIONS, KeyRules
 from .resources.log_group import NotifierLogGroup, TrailLogGroup
 from .resources.metric_filter import MetricFilter
 from .resources.parameter import DestinationParameter, WebhookParameter, stored_destinations
 from .resources.permission import (
     EventsInvokePermission,
     InvokePermission,
-    KeyRulesInvokePermission,
+    WatchRulesInvokePermission,
 )
 from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
 from .resources.retry_wiring import FailureDestination, RetryMapping
@@ -51,6 +50,8 @@ from .resources.stack_set import MemberStackInstances, MemberStackSet, Organizat
 from .resources.subscription import Subscription
 from .resources.topic import Topic
 from .resources.trail import ReusedTrail, Trail
+from .resources.watch_rules import KEY_EXPOSED_REGIONS, WatchRules
+from .tamper_patterns import tamper_patterns
 
 Action = Literal["create", "update", "unchanged", "in use", "unavailable", "remove", "none"]
 REGION_NOT_ENABLED = "region not enabled for this account"
@@ -84,6 +85,12 @@ def notifier_settings(config: Config, names: Names, trail_log_group: str) -> Set
         ),
         default_gets=config.default_gets,
         account_names=config.organization.enabled and config.organization.account_names,
+        # The alarm backstop reads only calls from outside the allowlist (as its filter).
+        key_call_filter=(
+            api_call_patterns.api_call_filter(config.allowed).pattern
+            if config.rules.get("access_key_outside_allowlist") is not None
+            else ""
+        ),
     )
 
 
@@ -138,7 +145,7 @@ def drill_deployment(config: Config, aws: Aws) -> Deployment:
     """
     deployment = _deployment(config, aws, Names.for_config(config, aws.account_id, aws.partition))
     deployment.stored_destinations = []  # their parameters are no link of a test alert
-    return deployment
+    return _with_tamper_patterns(deployment)
 
 
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
@@ -157,7 +164,18 @@ def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
     return deployment
 
 
+def _with_tamper_patterns(deployment: Deployment) -> Deployment:
+    """tamper's patterns name the trail's log group, known only once a reused trail
+    has been read."""
+    if deployment.config.rules.get(TAMPER_RULE) is not None:
+        deployment.tamper_patterns = tamper_patterns(
+            deployment.names, deployment.trail_log_group or None
+        )
+    return deployment
+
+
 def _with_package(deployment: Deployment) -> Deployment:
+    _with_tamper_patterns(deployment)
     settings = notifier_settings(deployment.config, deployment.names, deployment.trail_log_group)
     deployment.package = build_zip(settings.to_dict())
     deployment.package_sha256 = code_sha256(deployment.package)
@@ -176,7 +194,8 @@ def resources_for(deployment: Deployment) -> list[Resource]:
             Trail(deployment),
         ]
     # Every rule is listed, on or off: a rule turned off has its filter and alarm removed.
-    rule_on = {rule: deployment.config.rules.get(rule) is not None for rule in RULE_NAMES}
+    # One filter and alarm per rule (tamper has two), on or off: see names.RULE_RESOURCES.
+    rule_on = {f: deployment.config.rules.get(filter_rule(f)) is not None for f in RULE_RESOURCES}
     return [
         *trail_side,
         *(MetricFilter(deployment, rule, wanted=on) for rule, on in rule_on.items()),
@@ -239,45 +258,54 @@ def fast_path_resources(deployment: Deployment) -> list[Resource]:
     wanted = set(others) if fast.regions is None else set(fast.regions) - {home}
     regions = sorted(set(others) | wanted)
     here = {region: fast.enabled and region in wanted for region in regions}
-    keys = key_rules(deployment, [home, *regions], {home} | wanted)
-    forwarded = any(k.wanted for k in keys if not k.in_home_region)
-    at_home = keys[0]
+    watches = watch_rules(deployment, [home, *regions], {home} | wanted)
+    forwarded = any(w.wanted for w in watches if not w.in_home_region)
+    at_home = watches[0]
     return [
         EventsInvokePermission(deployment, wanted=fast.enabled),
-        KeyRulesInvokePermission(deployment, wanted=at_home.wanted),
+        WatchRulesInvokePermission(deployment, wanted=at_home.wanted),
         # Each rule's dead-letter queue comes first: it must be in the rule's own region.
-        EventsDeadLetterQueue(deployment, wanted=fast.enabled, key_rules=at_home.wanted),
+        EventsDeadLetterQueue(deployment, wanted=fast.enabled, watch_rules=at_home.wanted),
         *(
-            EventsDeadLetterQueue(deployment, r, wanted=here[r] or k.wanted, key_rules=k.wanted)
-            for r, k in zip(regions, keys[1:], strict=True)
+            EventsDeadLetterQueue(deployment, r, wanted=here[r] or w.wanted, watch_rules=w.wanted)
+            for r, w in zip(regions, watches[1:], strict=True)
         ),
         SignInRule(deployment, wanted=fast.enabled),
         ForwardingRole(deployment, wanted=fast.enabled and (bool(wanted) or forwarded)),
         *(ForwardingRule(deployment, r, wanted=here[r]) for r in regions),
-        *keys,
+        *watches,
     ]
 
 
-def key_rules(deployment: Deployment, regions: list[str], fast_regions: set[str]) -> list[KeyRules]:
-    """The access-key rules' EventBridge side, one resource per region (home first).
+def watch_rules(
+    deployment: Deployment, regions: list[str], fast_regions: set[str]
+) -> list[WatchRules]:
+    """The watch rules' EventBridge side, one resource per region (home first).
 
-    API calls: every region of the fast path. AWS's exposure reports: where AWS sends
-    them (us-east-1, us-west-2 as backup) and home, which takes what they forward.
-    Every region is listed, rules on or off: what an earlier setup made is removed.
+    API calls from outside the allowlist: every region of the fast path. AWS's exposure
+    reports: where AWS sends them (us-east-1, us-west-2 as backup) and home, which takes
+    what they forward. Tampering: every region of the fast path, and us-east-1, where
+    IAM's calls arrive. Every region is listed, rules on or off: what an earlier setup
+    made is removed.
     """
     config = deployment.config
     on = config.fast_path.enabled
     calls = on and config.rules.get("access_key_outside_allowlist") is not None
     exposed = on and config.rules.get("credentials_exposed") is not None
+    tamper = on and config.rules.get(TAMPER_RULE) is not None
     home = deployment.names.region
-    # Another partition's Health events arrive in its own regions: home takes them there.
-    sources = set(KEY_EXPOSED_REGIONS) if deployment.names.partition == "aws" else set()
+    # Another partition's Health events and IAM calls arrive in its own regions: home
+    # takes them there (its partition's global region is not known here).
+    aws = deployment.names.partition == "aws"
+    sources = set(KEY_EXPOSED_REGIONS) if aws else set()
+    iam = {"us-east-1"} if aws else set()
     return [
-        KeyRules(
+        WatchRules(
             deployment,
             region,
             api_calls=calls and region in fast_regions,
             key_exposed=exposed and (region == home or region in sources),
+            tamper=tamper and (region in fast_regions or region in iam),
         )
         for region in regions
     ]

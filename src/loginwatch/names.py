@@ -15,6 +15,7 @@ NAME_TAG = "loginwatch:name"
 # alarm in one ARN (``<name>-*``).
 CIS_PREFIX = "cis-"
 KEY_PREFIX = "key-"
+TAMPER_PREFIX = "tamper-"
 RULE_RESOURCES = {
     "outside_allowlist": ("unallowed-console-login", "UnallowedConsoleLogin"),
     "root_sign_in": (f"{CIS_PREFIX}root-usage", "RootAccountUsage"),
@@ -24,7 +25,18 @@ RULE_RESOURCES = {
     # each in the operator's policy, the invoke permission and the dead-letter queues.
     "access_key_outside_allowlist": (f"{KEY_PREFIX}api-calls-outside", "AccessKeyOutsideAllowlist"),
     "credentials_exposed": (f"{KEY_PREFIX}quarantined", "AccessKeyQuarantined"),
+    # tamper has two: CIS CloudWatch.5's (every trail's changes, exactly) and one for
+    # changes to loginwatch's own resources.
+    "tamper": (f"{CIS_PREFIX}trail-changes", "CloudTrailChanges"),
+    "tamper_own_resources": (f"{TAMPER_PREFIX}own-resources", "LoginwatchResourceChanges"),
 }
+# A filter (and its alarm) is named by its rule, but for a rule with more than one.
+FILTER_RULE = {"tamper_own_resources": "tamper"}
+
+
+def filter_rule(filter_id: str) -> str:
+    """The rule a metric filter and its alarm belong to."""
+    return FILTER_RULE.get(filter_id, filter_id)
 
 
 @dataclass(frozen=True)
@@ -106,8 +118,9 @@ class Names:
 
     @property
     def rule_alarms_arn(self) -> str:
-        """Every rule's alarm (``<name>-…``, a rule on or off), for the operator's policy:
-        one ARN keeps it within IAM's size limit for managed policies."""
+        """Every rule's alarm (``<name>-…``, a rule on or off), for the operator's policy.
+        One ARN keeps `permissions --compact` within IAM's 6,144 characters; the price:
+        another deployment whose name starts with this one's and a hyphen shares it."""
         return self._arn("cloudwatch", f"alarm:{self.name}-*")
 
     @property
@@ -117,8 +130,10 @@ class Names:
         return [self.rule_alarm_arn(rule) for rule in RULE_RESOURCES]
 
     def alarm_rules(self, rules: list[str]) -> dict[str, str]:
-        """Alarm name → rule, for the notifier."""
-        return {self.rule_alarm(rule): rule for rule in rules}
+        """Alarm name → rule, for the notifier (a rule may have more than one alarm)."""
+        return {
+            self.rule_alarm(f): filter_rule(f) for f in RULE_RESOURCES if filter_rule(f) in rules
+        }
 
     @property
     def topic(self) -> str:
@@ -187,22 +202,26 @@ class Names:
         """credentials_exposed's rule (AWS Health, the quarantine policy)."""
         return f"{self.name}-{KEY_PREFIX}exposed"
 
+    def tamper_rule(self, index: int) -> str:
+        """tamper's rules, numbered from 1 in every region (as many as its patterns)."""
+        return f"{self.name}-{TAMPER_PREFIX}{index + 1}"
+
     def key_rule_arn(self, rule: str, region: str | None = None) -> str:
         return self._arn("events", f"rule/{rule}", region)
+
+    def rules_arn(self, region: str | None = None) -> str:
+        """Every EventBridge rule of this deployment (``<name>-…``), for the operator's
+        policy (the sign-in rule, the access-key and tamper rules in one ARN), as for
+        its alarms (rule_alarms_arn)."""
+        return self._arn("events", f"rule/{self.name}-*", region)
 
     def key_rules_arn(self, region: str | None = None) -> str:
         """Every access-key rule of a region (their number follows the allowlist)."""
         return self._arn("events", f"rule/{self.name}-{KEY_PREFIX}*", region)
 
-    def rules_arn(self, region: str | None = None) -> str:
-        """Every EventBridge rule of this deployment (``<name>-…``), for the operator's
-        policy: the sign-in rule and the access-key rules in one ARN keep it within
-        IAM's size limit for managed policies."""
-        return self._arn("events", f"rule/{self.name}-*", region)
-
     @property
-    def key_rules_permission_sid(self) -> str:
-        return f"{self.name}-key-rules-invoke"
+    def watch_rules_permission_sid(self) -> str:
+        return f"{self.name}-watch-rules-invoke"
 
     def event_bus_arn(self, region: str | None = None) -> str:
         return self._arn("events", "event-bus/default", region)

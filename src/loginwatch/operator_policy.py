@@ -77,6 +77,10 @@ API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
     # CloudWatchLogsRoleArn hands the role to CloudTrail: iam:PassRole.
     ("cloudtrail", "CreateTrail"): ("cloudtrail:CreateTrail", "cloudtrail:AddTags", "iam:PassRole"),
     ("cloudtrail", "UpdateTrail"): ("cloudtrail:UpdateTrail", "iam:PassRole"),
+    # ---------------------------------------------------------------- DynamoDB
+    # No IAM action of its own: each item is authorised as the action it performs
+    # (the notifier's key windows put and update items in one transaction).
+    ("dynamodb", "TransactWriteItems"): ("dynamodb:PutItem", "dynamodb:UpdateItem"),
     # ---------------------------------------------------------------- CloudWatch Logs
     # "To assign tags when you create a log group, you must have either the
     # logs:TagResource or logs:TagLogGroup permission" (CreateLogGroup API doc).

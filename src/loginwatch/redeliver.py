@@ -12,6 +12,7 @@ already); one it fails on stays, visible again when this run ends.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -175,11 +176,10 @@ def describe(record: dict[str, Any]) -> str:
     event = undelivered.event
     if isinstance(event, dict) and FOLLOW_UP_MARKER in event:
         opened = event.get("opened")
-        when = (
-            datetime.fromtimestamp(opened, UTC).strftime("%Y-%m-%d %H:%M UTC")
-            if isinstance(opened, int | float) and not isinstance(opened, bool)
-            else "?"
-        )
+        when = "?"
+        if isinstance(opened, int | float) and not isinstance(opened, bool):
+            with contextlib.suppress(OverflowError, OSError, ValueError):  # a corrupt record
+                when = datetime.fromtimestamp(opened, UTC).strftime("%Y-%m-%d %H:%M UTC")
         return f"access-key follow-up (calls counted after the first, from {when})"
     if isinstance(event, dict) and isinstance(event.get("detail"), dict):
         sign_in = parse_sign_in(event["detail"])

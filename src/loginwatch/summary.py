@@ -188,7 +188,8 @@ def _key_verdicts(
         return ()
     where = _names(routes.targets((rule.name,), rule.severity))
     found = []
-    principals = [("an IAM user's key", "someone", "")]
+    # A name no IAM user can have (a space): never one of the `except` entries.
+    principals = [("an IAM user's key", "any user", "")]
     for exception in rule.exceptions:
         arn = exception.principal if exception.principal.startswith("arn:") else ""
         name = arn.rsplit("/", 1)[-1] if arn else exception.principal

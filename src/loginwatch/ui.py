@@ -533,7 +533,9 @@ def _status_summary(report: StatusReport) -> None:
     checks = report.checks
     failed = [c for c in checks if not c.ok]
     passed = len(checks) - len(failed)
-    if not failed:
+    if not checks:
+        out.print("[bold]Can it fire?[/] nothing to check: none of its links is there")
+    elif not failed:
         out.print(f"[bold]Can it fire?[/] [green]✓ all {len(checks)} checks pass[/]")
     else:
         out.print(f"[bold]Can it fire?[/] {passed} of {len(checks)} checks pass; not these:")
@@ -852,10 +854,9 @@ def demo_reconcile(
     )
     if context:
         out.print(
-            "[dim]The failed attempt's 'Rules: outside_allowlist' names the alarm whose "
-            "digest lists it; that rule alerts on successful sign-ins only, and a failed "
-            "one never sends a message of its own (the failed_sign_ins rule reports "
-            "bursts of them).[/]"
+            "[dim]The failed attempt matches no rule ('Rules: none'): outside_allowlist "
+            "alerts on successful sign-ins only, and a failed one never sends a message of "
+            "its own (the failed_sign_ins rule reports bursts of them).[/]"
         )
 
 

@@ -12,11 +12,15 @@ import json
 from typing import Any
 
 from loginwatch.api_call_patterns import KEY_EXPOSED_PATTERN, QUARANTINE_FILTER, event_patterns
+from loginwatch.cis_patterns import TRAIL_CHANGES
 from loginwatch.config import parse_config
-from loginwatch.resources.key_rules import API_CALLS_STATE
+from loginwatch.names import Names
+from loginwatch.resources.watch_rules import API_CALLS_STATE
+from loginwatch.tamper_patterns import tamper_patterns
 from tests.e2e.test_rules_setup import LOG_GROUP, alarms, filters
 from tests.e2e.test_setup import setup_ok
 from tests.support.cli import ONE_FORWARDING_REGION, Cli
+from tests.support.inprocess import load
 
 ACCOUNT = "123456789012"
 KEY_RULES = """\
@@ -29,6 +33,7 @@ rules:
       - user: ci-deployer
         from: [192.0.2.0/24]
   credentials_exposed: {enabled: true, severity: critical}
+  tamper: {enabled: true}
 """
 HOME_TARGET = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
 HOME_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
@@ -43,6 +48,11 @@ def key_rules(aws: Any, region: str) -> dict[str, dict[str, Any]]:
         targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         found[rule["Name"]] = {**rule, "Targets": targets}
     return found
+
+
+def tamper_rules(aws: Any, region: str) -> dict[str, dict[str, Any]]:
+    events = aws.in_region("events", region)
+    return {r["Name"]: r for r in events.list_rules(NamePrefix="lwtest-tamper-")["Rules"]}
 
 
 def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) -> None:
@@ -77,10 +87,23 @@ def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) ->
     # A region outside the fast path (and not one Health reports in) gets none.
     assert key_rules(aws, "eu-west-1") == {}
 
-    # EventBridge may invoke the notifier from those rules only.
+    # tamper: its rules beside them, in the same regions (IAM's calls
+    # arrive in us-east-1), and its two backstop filters: CIS CloudWatch.5 exactly, and
+    # one for loginwatch's own resources.
+    tamper = tamper_patterns(Names.for_config(load(cli.config_text), ACCOUNT))
+    for region in ("us-east-1", "us-west-2"):
+        found = tamper_rules(aws, region)
+        assert [json.loads(found[n]["EventPattern"]) for n in sorted(found)] == tamper
+        assert {r["State"] for r in found.values()} == {"ENABLED"}
+    assert tamper_rules(aws, "eu-west-1") == {}
+    assert filters(aws)["lwtest-cis-trail-changes"]["filterPattern"] == TRAIL_CHANGES
+    assert "lwtest-notifier" in filters(aws)["lwtest-tamper-own-resources"]["filterPattern"]
+    assert {"lwtest-cis-trail-changes", "lwtest-tamper-own-resources"} <= set(alarms(aws))
+
+    # EventBridge may invoke the notifier from our rules only.
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
     conditions = [s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in policy["Statement"]]
-    assert f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-key-*" in conditions
+    assert f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-*" in conditions
 
     # The backstop: a metric filter and alarm per rule on the trail's log group.
     found = filters(aws)
@@ -94,8 +117,8 @@ def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) ->
     status = cli.run("status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     states = {(r["kind"], r["region"]): r["state"] for r in json.loads(status.stdout)["resources"]}
-    assert states[("key-rules", "us-east-1")] == "ok"
-    assert states[("key-rules", "us-west-2")] == "ok"
+    assert states[("watch-rules", "us-east-1")] == "ok"
+    assert states[("watch-rules", "us-west-2")] == "ok"
 
     # access_key_outside_allowlist off: its rules, filter and alarm go; the exposure stays.
     cli.write_config(
@@ -106,6 +129,12 @@ def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) ->
     assert set(key_rules(aws, "us-west-2")) == {"lwtest-key-exposed"}
     assert "lwtest-key-api-calls-outside" not in filters(aws)
     assert "lwtest-key-api-calls-outside" not in alarms(aws)
+
+    # tamper off: its rules, filters and alarms go.
+    cli.write_config(cli.config_text.replace("tamper: {enabled: true}", "tamper: {enabled: false}"))
+    setup_ok(cli)
+    assert tamper_rules(aws, "us-east-1") == {} and tamper_rules(aws, "us-west-2") == {}
+    assert not {"lwtest-cis-trail-changes", "lwtest-tamper-own-resources"} & set(alarms(aws))
 
     # Teardown removes the rest; the trail's log group (audit data) stays.
     down = cli.run("teardown", "--yes")

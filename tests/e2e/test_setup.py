@@ -109,6 +109,8 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
         "lwtest-cis-console-sign-in-failures",
         "lwtest-key-api-calls-outside",
         "lwtest-key-quarantined",
+        "lwtest-cis-trail-changes",
+        "lwtest-tamper-own-resources",
     ]
 
     (alarm,) = aws.cloudwatch.describe_alarms(AlarmNames=["lwtest-unallowed-console-login"])[

@@ -14,17 +14,20 @@ import contextlib
 import copy
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import boto3
 import pytest
 
 from loginwatch.demo.webhook_catcher import SlackReply
 from loginwatch.notifier import api_calls, context, handler, protocol
 from loginwatch.notifier.api_calls import mask_key, parse_api_call
+from loginwatch.notifier.claims import ClaimError
 from loginwatch.notifier.ipmatch import AllowList, address_outside
-from loginwatch.notifier.key_windows import WINDOW_SECONDS
+from loginwatch.notifier.key_windows import WINDOW_SECONDS, KeyWindows
 from loginwatch.notifier.paths import PATHS, api_call, key_exposed, sign_in
 from loginwatch.notifier.slack_delivery import SlackDeliveryError
 from loginwatch.redeliver import lambda_record
@@ -32,6 +35,7 @@ from tests.conftest import load_fixture
 from tests.notifier.conftest import (
     ACCOUNT_ID,
     ALARM_NAME,
+    CLAIMS_TABLE,
     REGION,
     RETRY_QUEUE,
     NotifierWorld,
@@ -226,7 +230,9 @@ def test_the_first_call_posts_at_once_and_schedules_its_follow_up(
     world: NotifierWorld, keys: RetryQueue
 ) -> None:
     at = world.now.replace(microsecond=0) - timedelta(seconds=5)
+    before = time.time()
     result = deliver(api_event(at, "call-1"))
+    after = time.time()
     assert result["outcome"] == "posted" and result["slack_status"] == 200
     (request,) = world.slack.requests
     said = texts(request.json)
@@ -237,9 +243,12 @@ def test_the_first_call_posts_at_once_and_schedules_its_follow_up(
     (message,) = queued()
     body = json.loads(message.body)
     assert body[protocol.FOLLOW_UP_MARKER].startswith("keywin#") and KEY not in message.body
-    # Due when the window (15 min from the first call) and its grace have passed.
-    due = (message.delayed_until / 1000) - world.now.timestamp()
-    assert WINDOW_SECONDS - 5 < due <= WINDOW_SECONDS + api_call.FOLLOW_UP_GRACE_SECONDS + 1
+    # Delayed as long as SQS allows: the window and its grace end later (the follow-up
+    # then waits again: test_the_follow_up_waits_for_the_grace_after_the_window).
+    assert WINDOW_SECONDS + api_call.FOLLOW_UP_GRACE_SECONDS - 5 > api_call.SQS_MAX_DELAY_SECONDS
+    due = message.delayed_until / 1000
+    wanted = api_call.SQS_MAX_DELAY_SECONDS
+    assert before + wanted - 1 <= due <= after + wanted + 1
 
 
 def test_200_calls_in_15_minutes_give_two_messages_naming_every_notable_call(
@@ -349,8 +358,8 @@ def test_an_early_follow_up_waits_again(world: NotifierWorld, keys: RetryQueue, 
         ({"userIdentity": {"type": "AWSService"}}, 0),
         ({"userIdentity": {"accessKeyId": "ASIAY34FZKBOKMUTVV7A"}}, 1),  # GetSessionToken
         ({"userIdentity": {"accessKeyId": ""}}, 1),  # CloudTrail may leave it empty
-        ({"userIdentity": {"type": "Root", "arn": f"arn:aws:iam::{ACCOUNT_ID}:root"}}, 1),
-        ({"userIdentity": {"type": "FederatedUser"}}, 1),
+        ({"identity": "root"}, 1),
+        ({"identity": "federated"}, 1),
         ({"eventType": "AwsServiceEvent"}, 0),
     ],
 )
@@ -359,8 +368,14 @@ def test_what_is_in_scope(
 ) -> None:
     change = copy.deepcopy(change)
     ip = change.pop("ip", "198.51.100.23")
+    shape = change.pop("identity", None)
     at = world.now.replace(microsecond=0) - timedelta(seconds=5)
-    result = deliver(api_event(at, "one", ip=ip, **change))
+    event = api_event(at, "one", ip=ip, **change)
+    if shape == "root":
+        event["detail"]["userIdentity"] = ROOT_IDENTITY
+    elif shape == "federated":
+        event["detail"]["userIdentity"] = federated_identity("ci-deployer", issuer="deploy-bot")
+    result = deliver(event)
     assert len(world.slack.requests) == posts, result
 
 
@@ -390,6 +405,74 @@ def test_a_principals_except_networks(
     identity = {"userName": user, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{user}"}
     deliver(api_event(at, "one", ip=ip, userIdentity=identity))
     assert len(world.slack.requests) == posts
+
+
+# Real-shaped userIdentity elements (CloudTrail userIdentity reference): a federated
+# user's session is named by whoever called GetFederationToken; the IAM user whose key
+# minted it is sessionContext.sessionIssuer. The root user has no userName.
+ROOT_IDENTITY = {
+    "type": "Root",
+    "principalId": ACCOUNT_ID,
+    "arn": f"arn:aws:iam::{ACCOUNT_ID}:root",
+    "accountId": ACCOUNT_ID,
+    "accessKeyId": KEY,
+}
+
+
+def federated_identity(session: str, *, issuer: str) -> dict[str, Any]:
+    return {
+        "type": "FederatedUser",
+        "principalId": f"{ACCOUNT_ID}:{session}",
+        "arn": f"arn:aws:sts::{ACCOUNT_ID}:federated-user/{session}",
+        "accountId": ACCOUNT_ID,
+        "accessKeyId": "ASIAY34FZKBOKMUTVV7A",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "IAMUser",
+                "principalId": "AIDAEXAMPLEPRINCIPAL1",
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/{issuer}",
+                "accountId": ACCOUNT_ID,
+                "userName": issuer,
+            },
+            "attributes": {"creationDate": "2026-11-20T10:00:00Z", "mfaAuthenticated": "false"},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("session", "issuer", "ip", "posts"),
+    [
+        # A leaked key's holder names the session after an excepted user: still an alert.
+        ("ci-deployer", "deploy-bot", "192.0.2.10", 1),
+        ("ci-deployer", "deploy-bot", "198.51.100.23", 1),
+        # A session minted by the excepted user's own key, from its CIDR: none.
+        ("anything", "ci-deployer", "192.0.2.10", 0),
+        ("anything", "ci-deployer", "198.51.100.23", 1),
+        ("roamer", "deploy-bot", "198.51.100.23", 1),  # by ARN: the issuer's, not the session's
+        ("x", "roamer", "198.51.100.23", 0),
+    ],
+)
+def test_a_federated_users_except_is_its_issuers_never_its_session_name(
+    world: NotifierWorld, keys: RetryQueue, session: str, issuer: str, ip: str, posts: int
+) -> None:
+    at = world.now.replace(microsecond=0) - timedelta(seconds=5)
+    event = api_event(at, "one", ip=ip)
+    event["detail"]["userIdentity"] = federated_identity(session, issuer=issuer)
+    result = deliver(event)
+    assert len(world.slack.requests) == posts, result
+    if posts:
+        assert f"issued by IAM user {issuer}" in texts(world.slack.requests[0].json)
+
+
+def test_no_except_entry_covers_the_root_user(world: NotifierWorld, use_settings: Any) -> None:
+    rules = copy.deepcopy(KEY_RULES)
+    rules[1]["except"].append({"user": f"arn:aws:iam::{ACCOUNT_ID}:root", "from": "anywhere"})
+    use_settings(rules=rules, alarms=ALARMS)
+    RetryQueue()
+    event = api_event(world.now.replace(microsecond=0) - timedelta(seconds=5), "one")
+    event["detail"]["userIdentity"] = ROOT_IDENTITY
+    assert deliver(event)["outcome"] == "posted"
+    assert "ROOT account" in texts(world.slack.requests[0].json)
 
 
 def test_the_rule_off_ignores_calls(world: NotifierWorld) -> None:
@@ -611,3 +694,96 @@ def test_slack_takes_the_four_messages_whatever_went_into_them() -> None:
         assert_slack_takes(payload)
         said = json.dumps(payload)
         assert KEY not in said and "<!channel> &" not in said
+
+
+# ---------------------------------------------------------------- review findings
+
+
+def test_the_follow_up_waits_for_the_grace_after_the_window(
+    world: NotifierWorld, keys: RetryQueue
+) -> None:
+    """A call made just before the window ends reaches the notifier within the grace:
+    a follow-up taken in the grace would close the window without it."""
+    opened = world.now.replace(microsecond=0) - timedelta(minutes=20)
+    deliver(api_event(opened, "first"))
+    deliver(api_event(opened + timedelta(seconds=10), "second", name="ListUsers"))
+    in_grace = opened + timedelta(seconds=WINDOW_SECONDS + api_call.FOLLOW_UP_GRACE_SECONDS // 2)
+    (answer,) = due_follow_ups(keys, now=in_grace)
+    assert answer["batchItemFailures"] == [] and len(world.slack.requests) == 1
+    assert len(queued()) == 1  # waits again
+    # The call made in the window's last second, arriving now: still counted.
+    last = api_event(opened + timedelta(seconds=WINDOW_SECONDS - 1), "last", name="ListUsers")
+    assert deliver(last)["outcome"] == "counted"
+    after = opened + timedelta(seconds=WINDOW_SECONDS + api_call.FOLLOW_UP_GRACE_SECONDS + 1)
+    due_follow_ups(keys, now=after)
+    assert "2 more calls with access key AKIA…MPLE" in texts(world.slack.requests[1].json)
+
+
+def test_the_first_message_does_not_wait_on_the_queue(
+    world: NotifierWorld, keys: RetryQueue
+) -> None:
+    at = world.now.replace(microsecond=0) - timedelta(seconds=5)
+    with mock.patch.object(api_call, "schedule_follow_up", side_effect=RuntimeError("sqs down")):
+        with pytest.raises(RuntimeError, match="sqs down"):
+            deliver(api_event(at, "first"))  # posted, then raised: Lambda retries it
+    assert len(world.slack.requests) == 1 and queued() == []
+    assert deliver(api_event(at, "first"))["outcome"] == "already-reported"
+    assert len(world.slack.requests) == 1 and len(queued()) == 1  # scheduled by the retry
+
+
+def test_a_table_that_cannot_count_never_floods_the_channel(
+    world: NotifierWorld, keys: RetryQueue
+) -> None:
+    at = world.now.replace(microsecond=0) - timedelta(minutes=4)
+    events = [api_event(at + timedelta(seconds=n), f"c-{n}", name="ListUsers") for n in range(30)]
+    with mock.patch.object(KeyWindows, "count", side_effect=ClaimError("throttled")):
+        for event in events:  # the fast path: each raises for Lambda's retry, none posts
+            with pytest.raises(ClaimError):
+                deliver(event)
+        assert world.slack.requests == []
+        # The alarm path reads them all at once: one message for the key and address.
+        world.trail.put(*[(at, e["detail"]) for e in events])
+        assert deliver(key_alarm_event(world))["outcome"] == "posted"
+    (request,) = world.slack.requests
+    assert "30 call(s) with this key from this address" in texts(request.json)
+
+
+def test_a_follow_up_whose_window_is_gone_says_what_it_knows(
+    world: NotifierWorld, keys: RetryQueue
+) -> None:
+    at = world.now.replace(microsecond=0) - timedelta(minutes=20)
+    deliver(api_event(at, "first"))
+    body = json.loads(queued()[0].body)
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=CLAIMS_TABLE, Key={"eventId": {"S": body[protocol.FOLLOW_UP_MARKER]}}
+    )  # expired (a follow-up far late)
+    (answer,) = due_follow_ups(keys)
+    assert answer["batchItemFailures"] == []
+    said = texts(world.slack.requests[1].json)
+    assert "its count is lost" in said and "AKIA…MPLE" in said and "198.51.100.23" in said
+    assert "deploy-bot" in said
+
+
+def test_a_health_event_without_its_arn_is_posted_once(
+    world: NotifierWorld, keys: RetryQueue
+) -> None:
+    event = load_fixture("eventbridge/health_risk_credentials_exposed.json")
+    del event["detail"]["eventArn"]
+    event["detail"]["affectedEntities"].append(
+        {"entityValue": f"arn:aws:iam::{ACCOUNT_ID}:user/deploy-bot"}
+    )
+    assert deliver(event)["outcome"] == "posted"
+    assert deliver(event)["outcome"] == "already-reported"  # by EventBridge's id
+    said = texts(world.slack.requests[0].json)
+    assert f"arn:aws:iam::{ACCOUNT_ID}:user/deploy-bot" in said and "AKIA…MPLE" in said
+    event["detail"]["service"] = "EC2"
+    event["id"] = "other"
+    assert deliver(event)["reason"] == "an event that is no RISK event"
+
+
+def test_a_call_without_a_key_id_reads_well(world: NotifierWorld, keys: RetryQueue) -> None:
+    at = world.now.replace(microsecond=0) - timedelta(seconds=5)
+    deliver(api_event(at, "one", userIdentity={"accessKeyId": ""}))
+    said = texts(world.slack.requests[0].json)
+    assert "no key id recorded used" not in said
+    assert "no access key id recorded" in said

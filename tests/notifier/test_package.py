@@ -42,6 +42,7 @@ EXPECTED_MODULES = {
     "paths/key_exposed.py",
     "paths/key_follow_up.py",
     "paths/sign_in.py",
+    "paths/tamper.py",
     "redelivery.py",
     "retry_batch.py",
     "routing.py",
@@ -49,6 +50,7 @@ EXPECTED_MODULES = {
     "settings.py",
     "slack_delivery.py",
     "slack_message.py",
+    "tamper.py",
     "webhook_secret.py",
 }
 

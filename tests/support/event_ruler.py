@@ -41,8 +41,9 @@ JsonRuleCompiler.java, input/WildcardParser.java):
 Rejected with ValueError, as AWS rejects them: ``anything-but`` wrapping ``cidr``; a
 cidr of /32 (IPv4) or /128 (IPv6) or a malformed one; a pattern whose compact JSON is
 longer than ``limit``; a leaf that is not a non-empty array; an unknown operator.
-Valid in AWS but not modelled here (NotImplementedError): ``numeric``,
-``equals-ignore-case`` (alone, inside ``prefix``/``suffix`` or ``anything-but``).
+``{"prefix"|"suffix": {"equals-ignore-case": s}}`` is modelled for ASCII text (compared in
+lower case). Valid in AWS but not modelled here (NotImplementedError): ``numeric``,
+``equals-ignore-case`` (alone, or inside ``anything-but``).
 
 Simplified: Event Ruler requires fields matched inside one array of objects to come
 from the same element; here each field is matched on its own.
@@ -146,6 +147,10 @@ def _condition(raw: Any) -> Condition:
     ((op, arg),) = raw.items()
     if op in ("prefix", "suffix"):
         if isinstance(arg, dict):
+            # README, "Prefix/Suffix matching while ignoring case": {"prefix":
+            # {"equals-ignore-case": s}}. Modelled for ASCII text (IAM names), by lower case.
+            if list(arg) == ["equals-ignore-case"] and isinstance(arg["equals-ignore-case"], str):
+                return Condition(f"{op}-ignore-case", arg["equals-ignore-case"].lower())
             raise NotImplementedError(f"{op} with {next(iter(arg), '')} is not modelled")
         if not isinstance(arg, str):
             raise ValueError(f"{op} takes a string")
@@ -386,6 +391,10 @@ def _value_matches(condition: Condition, value: Any) -> bool:
         return isinstance(value, str) and value.startswith(condition.value)
     if kind == "suffix":
         return isinstance(value, str) and value.endswith(condition.value)
+    if kind == "prefix-ignore-case":
+        return isinstance(value, str) and value.lower().startswith(condition.value)
+    if kind == "suffix-ignore-case":
+        return isinstance(value, str) and value.lower().endswith(condition.value)
     if kind == "wildcard":
         return isinstance(value, str) and condition.value.fullmatch(value) is not None
     if kind == "anything-but":

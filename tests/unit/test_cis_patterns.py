@@ -10,6 +10,7 @@ from loginwatch.cis_patterns import (
     ROOT_USAGE,
     RULE_PATTERNS,
     SIGN_IN_WITHOUT_MFA,
+    TRAIL_CHANGES,
 )
 from tests.support import prowler_checks
 
@@ -22,6 +23,8 @@ SECURITY_HUB = {
     '"Yes") && ($.userIdentity.type = "IAMUser") && ($.responseElements.ConsoleLogin = '
     '"Success") }',
     "CloudWatch.6": '{($.eventName=ConsoleLogin) && ($.errorMessage="Failed authentication")}',
+    "CloudWatch.5": "{($.eventName=CreateTrail) || ($.eventName=UpdateTrail) || "
+    "($.eventName=DeleteTrail) || ($.eventName=StartLogging) || ($.eventName=StopLogging)}",
 }
 
 
@@ -29,10 +32,12 @@ def test_the_patterns_are_security_hubs_character_for_character() -> None:
     assert SECURITY_HUB["CloudWatch.1"] == ROOT_USAGE
     assert SECURITY_HUB["CloudWatch.3"] == SIGN_IN_WITHOUT_MFA
     assert SECURITY_HUB["CloudWatch.6"] == AUTHENTICATION_FAILURES
+    assert SECURITY_HUB["CloudWatch.5"] == TRAIL_CHANGES
     assert RULE_PATTERNS == {
         "root_sign_in": ROOT_USAGE,
         "no_mfa": SIGN_IN_WITHOUT_MFA,
         "failed_sign_ins": AUTHENTICATION_FAILURES,
+        "tamper": TRAIL_CHANGES,
     }
 
 

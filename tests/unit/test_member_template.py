@@ -111,8 +111,8 @@ def test_the_access_key_rules_travel_with_the_template_and_change_nothing_when_o
     deployment: Any,
 ) -> None:
     from loginwatch.api_call_patterns import KEY_EXPOSED_PATTERN, event_patterns
-    from loginwatch.resources.key_rules import API_CALLS_STATE
     from loginwatch.resources.stack_set import _template_body
+    from loginwatch.resources.watch_rules import API_CALLS_STATE
 
     off = _template_body(deployment)
     config = BASE_CONFIG + "organization:\n  enabled: true\n" + KEY_RULES
@@ -140,3 +140,21 @@ def test_the_access_key_rules_travel_with_the_template_and_change_nothing_when_o
     # The rules off: the template is what it was before they existed (no redeploy).
     assert set(json.loads(off)["Resources"]) == {"ForwardRole", "SignInRule"}
     assert "Conditions" not in json.loads(off)
+
+
+def test_a_template_cloudformation_would_refuse_is_said_before_anything_is_written() -> None:
+    from loginwatch.errors import UsageError
+    from loginwatch.resources.stack_set import TEMPLATE_BODY_LIMIT, MemberStackSet, _template_body
+
+    # 200 scattered single addresses: many access-key rules per region.
+    scattered = "".join(f"  - 10.{i}.{i * 7 % 250}.{i * 3 % 250 + 1}\n" for i in range(200))
+    config = (
+        BASE_CONFIG.replace("  - 203.0.113.10\n", scattered)
+        + "organization:\n  enabled: true\n"
+        + KEY_RULES
+    )
+    d = offline_deployment(load(config), MANAGEMENT)
+    d.organization = ORG
+    assert len(_template_body(d).encode()) > TEMPLATE_BODY_LIMIT
+    with pytest.raises(UsageError, match="over CloudFormation's 51,200"):
+        MemberStackSet(d).preflight()

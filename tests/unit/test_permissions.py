@@ -739,10 +739,10 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
         names.queue_arn(names.events_dead_letter_queue, "*"),
         # the retry mapping's id is generated (granted on the condition of our function)
         names.event_source_mappings_arn,
-        # the rules' alarms and every destination's webhook (one path)
+        # the rules' alarms (one prefix) and every destination's webhook (one path)
         names.rule_alarms_arn,
         names.destination_parameter_arn("*"),
-        # every EventBridge rule of ours: the access-key rules' number follows the allowlist
+        # every EventBridge rule of ours (the access-key rules' number follows the allowlist)
         names.rules_arn("*"),
     }
 

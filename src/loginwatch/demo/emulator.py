@@ -236,6 +236,25 @@ def _patch_sqs_and_lambda() -> None:
         self.get_function(function_name).event_invoke_config = []
         return put_config(self, function_name, config)
 
+    create_mapping = lambda_models.LambdaBackend.create_event_source_mapping
+
+    def create_unique_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        # AWS refuses a second mapping of one queue to one function (moto adds it): a
+        # create whose answer was lost and is retried must find ResourceConflictException.
+        function = self.get_function(spec.get("FunctionName", ""))
+        for mapping in self._event_source_mappings.values():
+            if (
+                mapping.event_source_arn == spec.get("EventSourceArn")
+                and mapping.function_arn == function.function_arn
+            ):
+                raise LambdaClientError(
+                    "ResourceConflictException",
+                    f"An event source mapping with SQS arn ({mapping.event_source_arn}) and "
+                    f"function ({function.function_name}) already exists. Please update or "
+                    f"delete the existing mapping with UUID {mapping.uuid}",
+                )
+        return create_mapping(self, spec)
+
     def send_sqs_batch(self: Any, function_arn: str, messages: Any, queue_arn: str) -> bool:
         SQS_POLLS.append((function_arn, queue_arn))
         return False  # not processed: the messages become visible again, still queued
@@ -245,6 +264,9 @@ def _patch_sqs_and_lambda() -> None:
         put_function_event_invoke_config
     )
     lambda_models.LambdaBackend.send_sqs_batch = send_sqs_batch  # type: ignore[method-assign]
+    lambda_models.LambdaBackend.create_event_source_mapping = (  # type: ignore[method-assign]
+        create_unique_mapping
+    )
     lambda_policy.Policy.add_statement = add_unique_statement  # type: ignore[method-assign]
 
 

@@ -17,19 +17,23 @@ range match an IPv4 address) and outside the principal's ``except`` networks.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .ipmatch import AllowList, parse_ip
+from .protocol import API_CALL_DETAIL_TYPE as API_CALL_DETAIL_TYPE
+from .protocol import HEALTH_DETAIL_TYPE as HEALTH_DETAIL_TYPE
 from .rules import KeyException
 
-API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-HEALTH_DETAIL_TYPE = "AWS Health Event"
 HEALTH_SOURCE = "aws.health"
 QUARANTINE_POLICY_PREFIX = "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine"
+# Signed with a long-term key (AKIA…) or temporary credentials minted from one
+# (GetSessionToken, GetFederationToken: ASIA…); a role session (AssumedRole) is not.
 IN_SCOPE_TYPES = ("IAMUser", "Root", "FederatedUser")
 KEY_PREFIXES = ("AKIA", "ASIA")
 # Money or persistence: named in the first message and in the follow-up.
@@ -43,20 +47,22 @@ NOTABLE_CALLS = (
     "StopLogging",
     "DeleteTrail",
 )
-# The alarm path's reading of the trail's log group (the allowlist, the principals'
-# exceptions and the rest are re-checked exactly here): calls signed by a user's key,
-# not by a service on its behalf; and AWS's quarantine policy attached.
+# The alarm path's reading of the trail's log group when settings.json carries no
+# compiled filter (the allowlist, the principals' exceptions and the rest are
+# re-checked exactly here): calls signed by a user's key, not by a service on its
+# behalf. And AWS's quarantine policy attached (the backstop's metric filter too).
 KEY_CALL_FILTER = (
     '{ ($.eventType = "AwsApiCall") && (($.userIdentity.type = "IAMUser") || '
     '($.userIdentity.type = "Root") || ($.userIdentity.type = "FederatedUser")) && '
     "($.userIdentity.invokedBy NOT EXISTS) }"
 )
 QUARANTINE_FILTER = (
-    '{ ($.eventName = "AttachUserPolicy") && '
-    f'($.requestParameters.policyArn = "{QUARANTINE_POLICY_PREFIX}*") }}'
+    '{ ($.eventSource = "iam.amazonaws.com") && ($.eventName = "AttachUserPolicy") '
+    f'&& ($.requestParameters.policyArn = "{QUARANTINE_POLICY_PREFIX}*") }}'
 )
 _FIELD_LIMIT = 128  # a value taken into a claims item or a note: keep it small
 _KEY_ID_RE = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,124}\b")
+_KEY_ID_ONLY = re.compile(r"(?:AKIA|ASIA)[A-Z0-9]{12,124}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -67,7 +73,9 @@ class ApiCall:
     event_id: str
     event_time: datetime
     identity_type: str
-    user_name: str  # the IAM user ("" for root); a federated user's own name
+    # The IAM user ("" for root); a federated user's session name, which whoever called
+    # GetFederationToken chose: shown, never matched against ``except``.
+    user_name: str
     arn: str
     access_key_id: str  # "" when CloudTrail recorded none
     source_ip: str
@@ -94,7 +102,10 @@ class ApiCall:
         """The principal, as a message names it."""
         if self.is_root:
             return "ROOT account"
-        return self.user_name or self.arn or self.identity_type
+        who = self.user_name or self.arn or self.identity_type
+        if self.identity_type == "FederatedUser" and (self.issuer_name or self.issuer_arn):
+            return f"{who} (issued by IAM user {self.issuer_name or self.issuer_arn})"
+        return who
 
     @property
     def masked_key(self) -> str:
@@ -110,17 +121,18 @@ class ApiCall:
 class KeyExposure:
     """AWS Health says a key is exposed (detail.service RISK), or AWS quarantined a user."""
 
-    dedupe_key: str  # the Health event's ARN, or the quarantine record's eventID
+    dedupe_key: str  # the Health event's ARN (else EventBridge's id), or the eventID
     kind: str  # "health" or "quarantine"
     account_id: str
     event_type_code: str  # AWS_RISK_CREDENTIALS_EXPOSED…, or "AttachUserPolicy"
-    key_ids: tuple[str, ...]  # as AWS names them (masked only when shown)
+    key_ids: tuple[str, ...]  # affected entities that are key ids (masked when shown)
     user_name: str
     description: str  # AWS's own words (Health), or what was attached (quarantine)
     region: str
     time: datetime | None
     policy_arn: str = ""
     event_id: str = ""  # quarantine: the CloudTrail record's id (for its console link)
+    entities: tuple[str, ...] = ()  # other affected entities (a user's ARN…), shown as is
 
 
 # ---------------------------------------------------------------- helpers
@@ -139,6 +151,11 @@ def mask_key(key_id: str) -> str:
 def mask_key_ids(text: str) -> str:
     """Every access key id in ``text`` masked (AWS's Health text names the key whole)."""
     return _KEY_ID_RE.sub(lambda match: mask_key(match.group(0)), text)
+
+
+def is_key_id(value: str) -> bool:
+    """An access key id (``AKIA…``/``ASIA…``), not an ARN or a user name."""
+    return _KEY_ID_ONLY.fullmatch(value.strip()) is not None
 
 
 def key_digest(key_id: str, arn: str = "") -> str:
@@ -295,11 +312,17 @@ def out_of_scope(
 
 
 def _covers(exception: KeyException, call: ApiCall) -> bool:
-    """The call's principal, or (a federated user) the IAM user whose key minted it."""
-    return exception.covers(call.user_name, call.arn) or (
-        bool(call.issuer_name or call.issuer_arn)
-        and exception.covers(call.issuer_name, call.issuer_arn)
-    )
+    """An IAM user's call: that user. A federated user's: only the IAM user whose key
+    minted the session (sessionContext.sessionIssuer of type IAMUser), never the session
+    name, which whoever holds a key picks (``get-federation-token --name ci-deployer``).
+    The root user is no IAM user: no ``except`` entry covers it."""
+    if call.identity_type == "IAMUser":
+        return exception.covers(call.user_name, call.arn)
+    if call.identity_type == "FederatedUser":
+        return bool(call.issuer_name or call.issuer_arn) and exception.covers(
+            call.issuer_name, call.issuer_arn
+        )
+    return False
 
 
 def api_calls_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[ApiCall]:
@@ -318,8 +341,6 @@ def api_calls_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[A
 
 
 def _records(log_events: Iterable[Mapping[str, Any]]) -> Iterable[tuple[Mapping[str, Any], Any]]:
-    import json
-
     for log_event in log_events:
         try:
             record = json.loads(log_event.get("message", ""))
@@ -353,17 +374,26 @@ def parse_health_exposure(event: Mapping[str, Any]) -> KeyExposure | None:
     if not is_health_risk(event):
         return None
     detail = _mapping(event.get("detail"))
-    arn = _text(detail.get("eventArn"))
-    if not arn:
-        return None
+    # De-duplicated by the event's ARN (the same in both of Health's regions); without
+    # one, by EventBridge's id (then each region's copy may post: better than none).
+    dedupe = _text(detail.get("eventArn"))
+    if not dedupe:
+        fallback = (
+            _text(event.get("id"))
+            or hashlib.sha256(
+                json.dumps(detail, sort_keys=True, default=str).encode("utf-8")
+            ).hexdigest()[:32]
+        )
+        dedupe = f"event:{fallback}"
     entities = detail.get("affectedEntities")
-    keys = tuple(
+    values = tuple(
         dict.fromkeys(
-            value
+            value.strip()
             for entity in (entities if isinstance(entities, list) else [])
-            if (value := _text(_mapping(entity).get("entityValue")))
+            if (value := _text(_mapping(entity).get("entityValue"))).strip()
         )
     )
+    keys = tuple(v for v in values if is_key_id(v))
     descriptions = [
         _mapping(d) for d in detail.get("eventDescription") or [] if isinstance(d, Mapping)
     ]
@@ -371,7 +401,7 @@ def parse_health_exposure(event: Mapping[str, Any]) -> KeyExposure | None:
     text = _text((english or (descriptions[0] if descriptions else {})).get("latestDescription"))
     user = _USER_IN_TEXT.search(text)
     return KeyExposure(
-        dedupe_key=arn,
+        dedupe_key=dedupe,
         kind="health",
         account_id=_text(detail.get("affectedAccount")) or _text(event.get("account")),
         event_type_code=_text(detail.get("eventTypeCode")),
@@ -380,6 +410,7 @@ def parse_health_exposure(event: Mapping[str, Any]) -> KeyExposure | None:
         description=text,
         region=_text(event.get("region")),
         time=_parse_health_time(detail.get("startTime")) or _parse_time_or_none(event.get("time")),
+        entities=tuple(v for v in values if not is_key_id(v)),
     )
 
 
@@ -423,8 +454,6 @@ def _parse_health_time(value: Any) -> datetime | None:
     """Health's ``Fri, 20 Nov 2026 10:10:55 GMT`` (or ISO 8601)."""
     if not isinstance(value, str):
         return None
-    from email.utils import parsedate_to_datetime
-
     try:
         return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError, IndexError):

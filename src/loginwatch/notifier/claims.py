@@ -104,7 +104,7 @@ class Claims:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
-            if _code(error) == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 if self._state_of_refusal(error, event_id) != POSTED:
                     self.busy.append(event_id)
                 return False
@@ -228,7 +228,7 @@ class Claims:
         try:
             answer = self._count(window_key, window_seconds, now, member)
         except Exception as error:
-            if _code(error) == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return None
             raise ClaimError(f"counting the burst window: {error}") from error
         return set(answer.get("Attributes", {}).get(_MEMBERS, {}).get("SS", []))
@@ -298,7 +298,7 @@ def _state(item: dict[str, Any]) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def _code(error: BaseException) -> str:
+def error_code(error: BaseException) -> str:
     response = getattr(error, "response", None)
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))

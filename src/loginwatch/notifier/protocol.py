@@ -60,9 +60,15 @@ def marked_event_detail(test_id: str, region: str, rule: str | None = None) -> d
 # `test-alert --rule access_key_outside_allowlist` / `--rule credentials_exposed` put an
 # event of loginwatch's own source shaped like the real one (an API call from outside
 # the allowlist, an AWS Health RISK event), so the rules forward it by the same pattern.
-TEST_API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-TEST_HEALTH_DETAIL_TYPE = "AWS Health Event"
+# The real events' detail types (EventBridge patterns, notifier paths and test events).
+API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+HEALTH_DETAIL_TYPE = "AWS Health Event"
+TEST_API_CALL_DETAIL_TYPE = API_CALL_DETAIL_TYPE
+TEST_HEALTH_DETAIL_TYPE = HEALTH_DETAIL_TYPE
 TEST_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"  # AWS's documentation example: no real key
+# `test-alert --rule tamper`: a StopLogging of a trail by this name (no such trail is
+# touched: the event is loginwatch's own, never CloudTrail's).
+TEST_TRAIL_NAME = "loginwatch-test"
 
 # The retry queue carries, besides failed invokes, the follow-up of an access key's
 # window: a message of this shape, delayed until the window ends (paths/key_follow_up.py).
@@ -75,8 +81,9 @@ def marked_test_event(
     """(detail-type, detail) of a fast-path test event for ``rule``: a sign-in for the
     sign-in rules, an API call from ``source_ip`` (an address outside the allowlist, which
     the caller picks, e.g. ``ipmatch.address_outside``) for access_key_outside_allowlist,
-    an AWS Health RISK event for credentials_exposed. Each carries loginwatchTestId and
-    loginwatchTestRule: the notifier posts a labelled test, never an alert."""
+    an AWS Health RISK event for credentials_exposed, a CloudTrail ``StopLogging`` for
+    tamper. Each carries loginwatchTestId and loginwatchTestRule: the notifier posts a
+    labelled test, never an alert."""
     if not _TEST_ID_RE.match(test_id):
         raise ValueError(f"test id {test_id!r} must match {TEST_ID_PATTERN}")
     marks: dict[str, object] = {"loginwatchTestId": test_id}
@@ -102,6 +109,32 @@ def marked_test_event(
             "recipientAccountId": account,
             **marks,
         }
+    if rule == "tamper":
+        return TEST_API_CALL_DETAIL_TYPE, {
+            "eventVersion": "1.10",
+            "userIdentity": {
+                "type": "IAMUser",
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/loginwatch-test",
+                "accessKeyId": TEST_ACCESS_KEY_ID,
+                "userName": "loginwatch-test",
+            },
+            "eventSource": "cloudtrail.amazonaws.com",
+            "eventName": "StopLogging",
+            "awsRegion": region,
+            "sourceIPAddress": source_ip,
+            "userAgent": "loginwatch test-alert",
+            "requestParameters": {"name": TEST_TRAIL_NAME},
+            "responseElements": None,
+            "eventID": test_id,
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            # As a console session's call: the access-key rule's patterns (which skip
+            # console sessions) do not forward it too, so the test posts once.
+            "sessionCredentialFromConsole": "true",
+            "recipientAccountId": account,
+            **marks,
+        }
     if rule == "credentials_exposed":
         return TEST_HEALTH_DETAIL_TYPE, {
             "eventArn": f"arn:aws:health:global::event/RISK/LOGINWATCH_TEST/{test_id}",
@@ -116,3 +149,24 @@ def marked_test_event(
             **marks,
         }
     return TEST_EVENT_DETAIL_TYPE, dict(marked_event_detail(test_id, region, rule))
+
+
+# ---------------------------------------------------------------- loginwatch's own calls
+# Every boto3 client of the CLI says who it is in its user agent (botocore's
+# user_agent_extra): the notifier shows loginwatch's own changes as maintenance. A user
+# agent can be forged, so that never hides a change: it only changes how it is posted.
+OWN_USER_AGENT_PREFIX = "loginwatch/"
+
+
+def own_user_agent(version: str, command: str = "") -> str:
+    """``loginwatch/0.1.0 (setup)``: what the CLI's clients add to their user agent."""
+    return f"{OWN_USER_AGENT_PREFIX}{version}" + (f" ({command})" if command else "")
+
+
+_OWN_RE = re.compile(rf"(?:^|\s){re.escape(OWN_USER_AGENT_PREFIX)}([0-9][^\s]*) \(([a-z-]+)\)")
+
+
+def own_command(user_agent: str) -> str | None:
+    """The loginwatch command a user agent names (``setup``, ``teardown``…), if any."""
+    match = _OWN_RE.search(user_agent or "")
+    return match.group(2) if match else None

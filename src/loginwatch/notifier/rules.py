@@ -28,7 +28,13 @@ SIGN_IN_RULE_NAMES = ("outside_allowlist", "root_sign_in", "no_mfa", "failed_sig
 # Access keys: API calls signed with a long-term key from outside the allowlist, and AWS
 # reporting a key exposed (AWS Health, its quarantine policy). Off unless listed.
 KEY_RULE_NAMES = ("access_key_outside_allowlist", "credentials_exposed")
-RULE_NAMES = (*SIGN_IN_RULE_NAMES, *KEY_RULE_NAMES)
+# A change that can switch loginwatch off (its own resources, the trail that feeds it).
+TAMPER_RULE = "tamper"
+RULE_NAMES = (*SIGN_IN_RULE_NAMES, *KEY_RULE_NAMES, TAMPER_RULE)
+# On unless the config turns them off, even without a rules section. (tamper is to be
+# on by default too, issue 23, once the self-check and second voice are built: until
+# then it is listed to be on.)
+ON_BY_DEFAULT = ("outside_allowlist",)
 DEFAULT_SEVERITY = {
     "outside_allowlist": "high",
     "root_sign_in": "critical",
@@ -36,6 +42,7 @@ DEFAULT_SEVERITY = {
     "failed_sign_ins": "medium",
     "access_key_outside_allowlist": "high",
     "credentials_exposed": "critical",
+    "tamper": "critical",
 }
 DEFAULT_THRESHOLD = 3
 DEFAULT_MINUTES = 5
@@ -47,9 +54,11 @@ RULE_PHRASES = {
     "failed_sign_ins": "after repeated failed sign-ins",
     "access_key_outside_allowlist": "an access key used from outside the allowlist",
     "credentials_exposed": "AWS reports an access key exposed",
+    "tamper": "a change that can switch loginwatch off",
 }
 _DISPLAY_ORDER = (
     "root_sign_in",
+    "tamper",
     "credentials_exposed",
     "outside_allowlist",
     "access_key_outside_allowlist",
@@ -250,7 +259,7 @@ class RuleSet:
 
     @classmethod
     def default(cls) -> RuleSet:
-        return cls((Rule("outside_allowlist", DEFAULT_SEVERITY["outside_allowlist"]),))
+        return cls(tuple(Rule(name, DEFAULT_SEVERITY[name]) for name in ON_BY_DEFAULT))
 
     def get(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)

@@ -35,6 +35,8 @@ _ALL_KEYS = frozenset(
     (*_STRING_KEYS, "allowlist", "lookback_minutes", "rules", "alarms", "destinations",
      "default_gets", "account_names")
 )  # fmt: skip
+# May be left out (settings.json written before it existed reads the same).
+_OPTIONAL_KEYS = frozenset(("key_call_filter",))
 DEFAULT_GETS = ("unclaimed", "all")
 
 
@@ -61,6 +63,10 @@ class Settings:
     default_gets: str = "unclaimed"
     # Organization mode: name each sign-in's account (organizations:DescribeAccount).
     account_names: bool = False
+    # access_key_outside_allowlist's backstop: the filter pattern of its metric filter
+    # (api_call_patterns.api_call_filter, compiled by the CLI), so the alarm path reads
+    # only calls from outside the allowlist. "": every call signed with a user's key.
+    key_call_filter: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -69,7 +75,7 @@ class Settings:
         if not isinstance(data, Mapping):
             raise SettingsError("settings must be a JSON object")
         missing = sorted(_ALL_KEYS - data.keys())
-        unknown = sorted(set(data.keys()) - _ALL_KEYS)
+        unknown = sorted(set(data.keys()) - _ALL_KEYS - _OPTIONAL_KEYS)
         if missing or unknown:
             raise SettingsError(f"settings keys mismatch: missing {missing}, unknown {unknown}")
         for key in _STRING_KEYS:
@@ -102,6 +108,9 @@ class Settings:
             raise SettingsError(f"settings.default_gets must be one of {DEFAULT_GETS}")
         if not isinstance(data["account_names"], bool):
             raise SettingsError("settings.account_names must be true or false")
+        key_call_filter = data.get("key_call_filter", "")
+        if not isinstance(key_call_filter, str) or len(key_call_filter) > 1024:
+            raise SettingsError("settings.key_call_filter must be a filter pattern (a string)")
         return cls(
             name=data["name"],
             region=data["region"],
@@ -117,6 +126,7 @@ class Settings:
             destinations=destinations,
             default_gets=data["default_gets"],
             account_names=data["account_names"],
+            key_call_filter=key_call_filter,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +146,7 @@ class Settings:
             "destinations": [d.to_dict() for d in self.destinations],
             "default_gets": self.default_gets,
             "account_names": self.account_names,
+            **({"key_call_filter": self.key_call_filter} if self.key_call_filter else {}),
         }
 
     @property

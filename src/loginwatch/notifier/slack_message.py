@@ -21,7 +21,17 @@ from .api_calls import ApiCall, KeyExposure, mask_key, mask_key_ids
 from .events import AlarmWindow, SignIn
 from .key_windows import WindowSummary
 from .routing import mention_markup
-from .rules import KEY_RULE_NAMES, RULE_PHRASES, Alert, Burst, Rule, highest, in_display_order
+from .rules import (
+    KEY_RULE_NAMES,
+    RULE_PHRASES,
+    TAMPER_RULE,
+    Alert,
+    Burst,
+    Rule,
+    highest,
+    in_display_order,
+)
+from .tamper import TamperEvent
 
 MAX_LISTED = 10
 USER_AGENT_LIMIT = 80
@@ -509,6 +519,8 @@ _EMPTY_WINDOW = {
     "access_key_outside_allowlist": "no API call signed with an access key from outside the "
     "allowlist was found",
     "credentials_exposed": "no AWS quarantine policy attached to a user was found",
+    "tamper": "no change that can switch loginwatch off (to the trail, or to loginwatch's "
+    "own resources) was found",
 }
 
 
@@ -570,6 +582,10 @@ def build_test_message(
     nothing = "Nobody signed in; there is nothing to do."
     if rule in KEY_RULE_NAMES:
         nothing = "No access key was used or exposed; there is nothing to do."
+    elif rule == TAMPER_RULE:
+        nothing = (
+            "No change was made to the trail or to loginwatch's resources; there is nothing to do."
+        )
     if rule:
         reaches = f" Alerts of rule `{escape(rule)}` reach this channel"
         reaches += f" (destination `{escape(destination)}`)." if destination else "."
@@ -615,6 +631,11 @@ def _with_mention(text: str, mention: str, late: str | None) -> str:
     return f"{mention_markup(mention)} {text}" if mention else text
 
 
+def _key_named(masked: str) -> str:
+    """How a headline names the key: ``access key AKIA…MPLE``, or that none was recorded."""
+    return f"access key {masked}" if masked.startswith(("AKIA", "ASIA")) else "an access key"
+
+
 def _key_context(rule: Rule, mention: str, account: str, via: str, late: str | None) -> str:
     context = f"{_key_lead(rule, mention)}\nAccount *{account}* · {escape(via)} · times in UTC"
     return f":hourglass: *{escape(late)}* · {context}" if late else context
@@ -630,17 +651,24 @@ def build_key_call_message(
     late: str | None = None,
     mention: str = "",
     account_names: Mapping[str, str] | None = None,
+    not_counted: str | None = None,
 ) -> dict[str, Any]:
     """The first call of an access key from an address outside the allowlist: who, which
     key (masked), from where, in which region, when, what call. Further calls of the same
-    key and address are counted for ``window_minutes`` and told in one follow-up."""
+    key and address are counted for ``window_minutes`` and told in one follow-up
+    (``not_counted``: why they could not be, said instead)."""
     account = account_text(call.account_id, account_names)
     what = f"{call.notable}" if call.notable else call.event_name
-    headline = f"Access key {call.masked_key} used from outside the allowlist: {what}"
+    if call.access_key_id:
+        headline = f"Access key {call.masked_key} used from outside the allowlist: {what}"
+        shown_key = f"`{escape(call.masked_key)}`"
+    else:
+        headline = f"A call from outside the allowlist, no access key id recorded: {what}"
+        shown_key = "_none recorded_"
     error = f" — failed: {_value(call.error_code)}" if call.error_code else ""
     lines = [
         _key_who(call.identity_type, call.who),
-        f"*Access key:* `{escape(call.masked_key)}`   *Source IP:* {_code(call.source_ip)}",
+        f"*Access key:* {shown_key}   *Source IP:* {_code(call.source_ip)}",
         f"*Call:* {_code(call.event_name)} on {_code(call.event_source or '?')}{error}",
         f"*Region:* {_value(call.region) or '_unknown_'}   *Time:* {_utc(call.event_time)}"
         f"   *Account:* {account}",
@@ -654,12 +682,16 @@ def build_key_call_message(
             "Open in CloudTrail", cloudtrail_event_url(call.region, call.event_id), "key-call"
         )
     footer = (
-        f"Further calls with this key from this address within {window_minutes} min of this "
-        "one are counted, not posted: one follow-up says how many, of which kinds and where."
+        escape(not_counted)
+        if not_counted
+        else (
+            f"Further calls with this key from this address within {window_minutes} min of this "
+            "one are counted, not posted: one follow-up says how many, of which kinds and where."
+        )
     )
     notable = f" Notable: {_value(call.notable)}." if call.notable else ""
     text = (
-        f"[{rule.severity.upper()}] {_value(headline)} by {_value(call.who)} from "
+        f"[{rule.severity.upper()}] {_value(headline)}, by {_value(call.who)} from "
         f"{_value(call.source_ip)} in {_value(call.region) or '?'}, account {account}.{notable}"
     )
     return {
@@ -700,38 +732,55 @@ def build_key_follow_up_message(
     late: str | None = None,
     mention: str = "",
     account_names: Mapping[str, str] | None = None,
+    gone_after_days: int | None = None,
 ) -> dict[str, Any]:
     """The one follow-up of a key's window: how many more calls, of which kinds, in which
-    regions, and every notable one (money, persistence, tampering) by name."""
+    regions, and every notable one (money, persistence, tampering) by name.
+    ``gone_after_days``: the window's count expired before its follow-up was taken; say
+    so, with what is known (the key, who, the address, when the window opened)."""
     account = account_text(summary.account_id, account_names)
-    calls = summary.calls
     count = summary.further
     noun = "call" if count == 1 else "calls"
-    headline = (
-        f"{count} more {noun} with access key {summary.masked_key} from {summary.source_ip} "
-        f"within {window_minutes} min"
+    key = _key_named(summary.masked_key)
+    if gone_after_days is not None:
+        headline = f"Follow-up of {key} from {summary.source_ip}: its count is lost"
+    else:
+        headline = (
+            f"{count} more {noun} with {key} from {summary.source_ip} within {window_minutes} min"
+        )
+    notables = [f"{c.notable} ({c.region or '?'})" for c in summary.calls if c.notable]
+    notable_kinds = list(dict.fromkeys(c.event_name for c in summary.calls if c.notable))
+    shown_key = (
+        f"`{escape(summary.masked_key)}`"
+        if summary.masked_key.startswith(("AKIA", "ASIA"))
+        else "_none recorded_"
     )
-    notables = [f"{c.notable} ({c.region or '?'})" for c in calls if c.notable]
-    notable_kinds = list(dict.fromkeys(c.event_name for c in calls if c.notable))
     lines = [
         f"{_key_who(summary.identity_type, summary.who)} · *Access key:* "
-        f"`{escape(summary.masked_key)}` · *Source IP:* {_code(summary.source_ip)}",
+        f"{shown_key} · *Source IP:* {_code(summary.source_ip)}",
         f"*First call:* {_utc(summary.opened)} (posted then) · *Account:* {account}",
-        f"*Calls:* {_tallied([c.event_name for c in calls], code=True) or '_none listed_'}",
-        f"*Regions:* {_tallied([c.region for c in calls]) or '_none listed_'}",
     ]
+    if gone_after_days is not None:
+        lines.append(
+            f"This follow-up came too late: the window's count is kept {gone_after_days} days "
+            "and has expired, so how many further calls were made is unknown. Look them up in "
+            "CloudTrail Event history (filtered by the access key) in every region."
+        )
+    else:
+        lines.append(f"*Calls:* {_counted_tally(summary.kinds, code=True) or '_none listed_'}")
+        lines.append(f"*Regions:* {_counted_tally(summary.regions) or '_none listed_'}")
     if notables:
         kinds = ", ".join(f"`{_list_value(k)}`" for k in notable_kinds)
         lines.append(f":moneybag: *Notable calls ({kinds}):* {_tallied(notables)}")
-    if summary.overflow:
+    if summary.notable_more:
         lines.append(
-            f"…and {summary.overflow} more counted past the first {len(calls)} listed "
-            "(their kinds were not kept)."
+            f"…and {summary.notable_more} more notable calls past the first "
+            f"{len(notables)} listed (counted above by kind)."
         )
     named = f" Notable: {', '.join(_value(k) for k in notable_kinds)}." if notable_kinds else ""
-    text = (
-        f"[{rule.severity.upper()}] {_value(headline)}, account {account}: "
-        f"{_tallied([c.event_name for c in calls])}.{named}"
+    tally = _counted_tally(summary.kinds, markup=False)
+    text = f"[{rule.severity.upper()}] {_value(headline)}, account {account}" + (
+        f": {tally}.{named}" if tally else f".{named}"
     )
     return {
         "text": _with_mention(text, mention, late),
@@ -743,6 +792,21 @@ def build_key_follow_up_message(
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+def _counted_tally(
+    counts: Sequence[tuple[str, int]], code: bool = False, markup: bool = True
+) -> str:
+    """``RunInstances ×12, ListUsers ×3`` from a window's counters (already ordered)."""
+    if not markup:
+        return ", ".join(
+            _value(name) + (f" ×{n}" if n > 1 else "") for name, n in counts[:MAX_LISTED]
+        ) + (f" and {len(counts) - MAX_LISTED} more kinds" if len(counts) > MAX_LISTED else "")
+    shown = [
+        (_list_code(name) if code else _list_value(name or "?")) + (f" ×{n}" if n > 1 else "")
+        for name, n in counts
+    ]
+    return _listing(shown, len(counts), _KEY_LIST_LINE)
 
 
 _NEXT_STEPS = (
@@ -771,6 +835,7 @@ def build_key_exposed_message(
     a user: which key and user, what AWS says, and what to do next."""
     account = account_text(exposure.account_id, account_names)
     keys = ", ".join(f"`{escape(mask_key(k))}`" for k in exposure.key_ids[:MAX_LISTED])
+    others = ", ".join(_code(mask_key_ids(e)) for e in exposure.entities[:MAX_LISTED])
     user = exposure.user_name
     if exposure.kind == "quarantine":
         policy = exposure.policy_arn.rsplit("/", 1)[-1]
@@ -797,6 +862,8 @@ def build_key_exposed_message(
             f"{_utc(exposure.time) if exposure.time else '_unknown_'}   *Account:* {account}",
             f"*What AWS says:* {_value(description, 1_500) or '_no description_'}",
         ]
+        if others:
+            lines.insert(1, f"*Also affected:* {others}")
         said = f"{exposure.event_type_code}: {mask_key_ids(exposure.description)[:300]}"
     steps = _NEXT_STEPS.format(user=_value(user) if user else "the user")
     blocks: list[dict[str, Any]] = [
@@ -815,6 +882,149 @@ def build_key_exposed_message(
     return {
         "text": _with_mention(text.translate(_ONE_LINE), mention, late),
         "blocks": blocks,
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+# ------------------------------------------------------------------ tampering
+
+_TAMPER_STEPS = (
+    "*What to do now:*\n"
+    "1. If nobody on your team made this change, treat the principal as compromised: "
+    "deactivate its access key (or revoke the role's sessions) first.\n"
+    "2. Run `loginwatch status` to see what still works, then `loginwatch setup` to repair "
+    "the chain (it restores rules, function, alarms, topic and trail settings).\n"
+    "3. Look in CloudTrail for what else this principal did from this address."
+)
+
+
+def _tamper_who(change: TamperEvent) -> str:
+    call = change.call
+    if call.is_root:
+        return ":rotating_light: *ROOT account*"
+    label = _IDENTITY_LABELS.get(call.identity_type) or _KEY_IDENTITY_LABELS.get(call.identity_type)
+    label = label or _value(call.identity_type or "principal")
+    return f"*{label}* {_code(change.principal)}"
+
+
+@_fitted
+def build_tamper_message(
+    change: TamperEvent,
+    *,
+    rule: Rule,
+    via: str,
+    late: str | None = None,
+    mention: str = "",
+    account_names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A change that can switch loginwatch off: who (principal, key masked, address, user
+    agent) did what to which resource, in which region, when; and what to do."""
+    call = change.call
+    account = account_text(change.account_id, account_names)
+    headline = f"loginwatch tampered with: {change.name} on {change.resource_text}"
+    outcome = f" — *refused:* {_value(call.error_code)} (an attempt)" if call.error_code else ""
+    lines = [
+        _tamper_who(change),
+        f"*Access key:* `{escape(call.masked_key)}`   *Source IP:* {_code(call.source_ip)}",
+        f"*Call:* {_code(change.name)} on {_code(call.event_source or '?')}{outcome}",
+        f"*Resource:* {_code(change.resource_text, 400)}",
+        f"*Region:* {_value(call.region) or '_unknown_'}   *Time:* {_utc(change.time)}"
+        f"   *Account:* {account}",
+        f"*User agent:* {_code(call.user_agent, USER_AGENT_LIMIT)}",
+    ]
+    if call.invoked_by:
+        lines.append(f"*Made by an AWS service on its behalf:* {_code(call.invoked_by)}")
+    if change.forged:
+        lines.append(
+            ":warning: Its user agent says loginwatch made it, but loginwatch never makes "
+            "this call: the user agent is forged."
+        )
+    section: dict[str, Any] = {"type": "section", "text": _mrkdwn("\n".join(lines))}
+    if change.event_id and call.region:
+        section["accessory"] = _link_button(
+            "Open in CloudTrail", cloudtrail_event_url(call.region, change.event_id), "tamper"
+        )
+    text = (
+        f"[{rule.severity.upper()}] {_value(headline)} by {_value(change.principal)} "
+        f"(key {escape(call.masked_key)}) from {_value(call.source_ip)} in "
+        f"{_value(call.region) or '?'}, account {account}."
+    )
+    return {
+        "text": _with_mention(text, mention, late),
+        "blocks": [
+            _header(f":rotating_light: {_value(headline, _HEADER_LIMIT)}"),
+            _context(_key_context(rule, mention, account, via, late)),
+            section,
+            {"type": "section", "text": _mrkdwn(_TAMPER_STEPS)},
+        ],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+@_fitted
+def build_maintenance_message(
+    *,
+    command: str,
+    who: str,
+    source_ip: str,
+    user_agent: str,
+    account_id: str,
+    started: datetime,
+    changes: int,
+    calls: Sequence[str],
+    rule: Rule,
+    overflow: int = 0,
+    started_only: bool = False,
+    mention: str = "",
+    account_names: Mapping[str, str] | None = None,
+    not_counted: str | None = None,
+) -> dict[str, Any]:
+    """loginwatch's own setup or teardown changed its resources: one low-severity message
+    per run ("setup by alice from 203.0.113.10 changed 12 resources"). Shown, not hidden:
+    the user agent that marks it can be forged. ``started_only``: teardown's first change,
+    posted at once (the follow-up would be removed with the queue). ``not_counted``: what
+    the claims table could not count (the alarm path's one message for them)."""
+    account = account_text(account_id, account_names)
+    noun = "resource" if changes == 1 else "resources"
+    if started_only:
+        headline = f"{command} by {who} from {source_ip} is changing loginwatch's resources"
+    else:
+        headline = f"{command} by {who} from {source_ip} changed {changes} {noun}"
+    lead = [mention_markup(mention)] if mention else []
+    lead += [f"{_SEVERITY_EMOJI['low']} *MAINTENANCE*", f"`{rule.name}`"]
+    listed = _tallied([c for c in calls if c], code=True) or "_none listed_"
+    lines = [
+        f"*Who:* {_code(who)}   *Source IP:* {_code(source_ip)}   *Account:* {account}",
+        f"*Started:* {_utc(started)}   *Changes:* {changes}"
+        + (f" (and {overflow} more counted, not listed)" if overflow else ""),
+        f"*Calls:* {listed}",
+        f"*User agent:* {_code(user_agent, USER_AGENT_LIMIT)}",
+    ]
+    if not_counted:
+        lines.append(_value(not_counted, 500))
+    footer = (
+        "Its user agent says loginwatch's own `"
+        + escape(command)
+        + "` made these changes. A user agent can be forged: if nobody on your team ran it, "
+        "run `loginwatch status`, then `loginwatch setup` to repair, and treat the "
+        "principal as compromised."
+    )
+    if started_only:
+        footer = (
+            "Teardown removes the rules, the function and the queue as it goes: what it did "
+            "after this may not be reported. " + footer
+        )
+    text = f"[MAINTENANCE] {_value(headline)} (account {account})."
+    return {
+        "text": _with_mention(text, mention, None),
+        "blocks": [
+            _header(f":wrench: {_value(headline, _HEADER_LIMIT)}"),
+            _context(" · ".join(lead)),
+            {"type": "section", "text": _mrkdwn("\n".join(lines))},
+            _context(footer),
+        ],
         "unfurl_links": False,
         "unfurl_media": False,
     }

@@ -21,6 +21,8 @@ WHAT = {
     "failed_sign_ins": "Console authentication failures (CIS CloudWatch.6)",
     "access_key_outside_allowlist": "API calls signed with an access key from outside the allowlist",
     "credentials_exposed": "AWS attached its quarantine policy to a user with an exposed key",
+    "tamper": "CloudTrail configuration changes (CIS CloudWatch.5)",
+    "tamper_own_resources": "Changes to loginwatch's own resources",
 }
 DESCRIPTION = (
     "{what} (loginwatch '{name}'). "

@@ -70,6 +70,8 @@ class Deployment:
     # allowlist's complement, as many patterns as its size needs).
     api_call_filter: str = ""
     api_call_patterns: list[dict[str, Any]] = field(default_factory=list)
+    # tamper: its EventBridge patterns (loginwatch's own resources, the trail).
+    tamper_patterns: list[dict[str, Any]] = field(default_factory=list)
 
     def regions_enabled(self) -> frozenset[str]:
         """Regions this account may use, asked once (opt-in regions are off until enabled)."""

@@ -14,6 +14,7 @@ from .. import pattern_check
 from ..api_call_patterns import QUARANTINE_FILTER
 from ..cis_patterns import RULE_PATTERNS
 from ..errors import UsageError
+from ..names import RULE_RESOURCES, filter_rule
 from ..pattern_check import api_call_record
 from .base import Deployment, Observed, Resource
 from .log_group import log_group_arns
@@ -21,6 +22,7 @@ from .log_group import log_group_arns
 OUTSIDE = "outside_allowlist"
 KEY_CALLS = "access_key_outside_allowlist"
 EXPOSED = "credentials_exposed"
+OWN_RESOURCES = "tamper_own_resources"
 # The filters compiled from the allowlist (the others are fixed text).
 COMPILED = (OUTSIDE, KEY_CALLS)
 # CloudWatch Logs quotas per log group (not adjustable).
@@ -108,6 +110,8 @@ class MetricFilter(Resource):
                 changes.append(_pattern_change(observed["pattern"], self.pattern))
             elif self.rule == EXPOSED:
                 changes.append("filter pattern: AWS's quarantine policy attached")
+            elif self.rule == OWN_RESOURCES:
+                changes.append("filter pattern: changes to loginwatch's own resources")
             else:
                 changes.append(f"filter pattern: not the CIS one for {self.rule}")
         if observed["transformation"] != self._transformation():
@@ -154,7 +158,11 @@ class MetricFilter(Resource):
                     for page in pages
                     for f in page.get("metricFilters", [])
                 }
-        ours = {self.names.rule_filter(r.name): r for r in self.d.config.rules.rules}
+        ours = {
+            self.names.rule_filter(f)
+            for f in RULE_RESOURCES
+            if self.d.config.rules.get(filter_rule(f)) is not None
+        }
         others = {n: p for n, p in self.d.log_group_filters.items() if n not in ours}
         if len(others) + len(ours) > MAX_FILTERS:
             raise UsageError(
@@ -202,6 +210,10 @@ def pattern_for(deployment: Deployment, rule: str) -> str:
         return deployment.api_call_filter
     if rule == EXPOSED:
         return QUARANTINE_FILTER
+    if rule == OWN_RESOURCES:
+        from ..tamper_patterns import own_resources_filter
+
+        return own_resources_filter(deployment.names, deployment.trail_log_group)
     return RULE_PATTERNS[rule]
 
 

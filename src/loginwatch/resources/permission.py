@@ -114,21 +114,21 @@ class EventsInvokePermission(InvokePermission):
         return f"rule {self.names.sign_in_rule}"
 
 
-class KeyRulesInvokePermission(EventsInvokePermission):
-    """EventBridge may invoke the notifier from the home region's access-key rules
-    (``<name>-key-*``: how many follows the allowlist)."""
+class WatchRulesInvokePermission(EventsInvokePermission):
+    """EventBridge may invoke the notifier from the home region's watch rules
+    (``<name>-key-…``, ``<name>-tamper-…``: how many follows the config)."""
 
-    kind = "key-rules-permission"
-    label = "access-key rules invoke permission"
+    kind = "watch-rules-permission"
+    label = "watch rules invoke permission"
 
     @property
     def name(self) -> str:
-        return self.names.key_rules_permission_sid
+        return self.names.watch_rules_permission_sid
 
     @property
     def source_arn(self) -> str:
-        return self.names.key_rules_arn()
+        return self.names.rules_arn()
 
     @property
     def source_label(self) -> str:
-        return f"rules {self.names.name}-key-*"
+        return f"rules {self.names.name}-*"

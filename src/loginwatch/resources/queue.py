@@ -248,14 +248,14 @@ class EventsDeadLetterQueue(Queue):
         region: str | None = None,
         *,
         wanted: bool = True,
-        key_rules: bool = False,
+        watch_rules: bool = False,
     ) -> None:
         super().__init__(deployment, region, wanted=wanted)
-        self.key_rules = key_rules  # the region's access-key rules use it too
+        self.watch_rules = watch_rules  # the region's watch rules use it too
 
     def attributes(self) -> dict[str, str]:
         policy = policies.events_dead_letter_policy(
-            self.names, self.region, key_rules=self.key_rules
+            self.names, self.region, watch_rules=self.watch_rules
         )
         return {**super().attributes(), "Policy": json.dumps(policy)}
 

@@ -22,13 +22,13 @@ from .. import attached_policies as policies
 from .. import operator_policy as perms
 from ..api_call_patterns import KEY_EXPOSED_PATTERN
 from ..aws import error_code
-from ..errors import LoginwatchError
+from ..errors import LoginwatchError, UsageError
 from ..names import NAME_TAG
 from ..organization import OrgInfo, covered_accounts
 from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
-from .key_rules import API_CALLS_STATE, KEY_EXPOSED_REGIONS
 from .role import ForwardingRole
 from .sign_in_rule import event_pattern
+from .watch_rules import API_CALLS_STATE, KEY_EXPOSED_REGIONS
 
 CAPABILITIES = ["CAPABILITY_IAM"]
 # Where a member's exposure reports arrive (AWS Health; IAM's calls).
@@ -161,8 +161,27 @@ def _member_boundary(deployment: Deployment) -> dict[str, Any]:
     return {"PermissionsBoundary": {"Fn::Sub": arn}}
 
 
+# CloudFormation's limit for a TemplateBody (bytes).
+TEMPLATE_BODY_LIMIT = 51_200
+
+
 def _template_body(deployment: Deployment) -> str:
-    return json.dumps(member_template(deployment), indent=1, sort_keys=True)
+    # Compact: a long allowlist's access-key rules fill the template (diff compares the
+    # parsed template, so the spacing never counts as a change).
+    return json.dumps(member_template(deployment), separators=(",", ":"), sort_keys=True)
+
+
+def require_template_fits(deployment: Deployment) -> None:
+    """A template CloudFormation would refuse is said before anything is written."""
+    size = len(_template_body(deployment).encode("utf-8"))
+    if size > TEMPLATE_BODY_LIMIT:
+        rules = len(deployment.api_call_patterns)
+        raise UsageError(
+            f"The member accounts' template would be {size:,} bytes, over CloudFormation's "
+            f"{TEMPLATE_BODY_LIMIT:,}: the allowlist needs {rules} access-key rules per region.",
+            "Merge allowlist entries into fewer, wider CIDRs (`loginwatch validate` shows "
+            "the rule count), or turn access_key_outside_allowlist off for organization mode.",
+        )
 
 
 def _org(deployment: Deployment) -> OrgInfo:
@@ -305,6 +324,9 @@ class MemberStackSet(Resource):
             "status": found.get("Status"),
             "tags": tags_from_list(found.get("Tags")),
         }
+
+    def preflight(self) -> None:
+        require_template_fits(self.d)
 
     def diff(self, observed: Observed) -> list[str]:
         changes = []

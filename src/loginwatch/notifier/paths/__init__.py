@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..context import Context, Outcome
-from . import alarm, api_call, drill_event, key_exposed, key_follow_up, sign_in
+from . import alarm, api_call, drill_event, key_exposed, key_follow_up, sign_in, tamper
 
 
 class Path(Protocol):
@@ -27,6 +27,9 @@ PATHS: list[Path] = [
     drill_event,  # `loginwatch test-alert --via fast-path`
     # Before sign_in, which takes any EventBridge event (and ignores what is no sign-in).
     key_exposed,  # EventBridge: AWS Health says a key is exposed, or AWS quarantined a user
+    # Before api_call and key_follow_up: a watched change may also be an access key's
+    # call (tamper hands it on), and a maintenance window's follow-up shares their marker.
+    tamper,  # EventBridge: a change that can switch loginwatch off; its maintenance runs
     api_call,  # EventBridge: an access key used from outside the allowlist
     key_follow_up,  # the retry queue: the follow-up of an access key's window
     sign_in,  # EventBridge: a console sign-in, seconds after it

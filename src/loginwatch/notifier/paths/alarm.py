@@ -12,6 +12,9 @@ The alarms of the access-key rules are a backstop too: their window's API calls 
 AWS's quarantine of a user) are read from the trail's log group and go through the
 fast path's own step (paths/api_call.report_calls, paths/key_exposed.report_exposures),
 so a call the fast path counted is skipped and one it missed is counted or posted.
+The tamper alarms (CIS CloudWatch.5's trail changes, loginwatch's own resources) read
+their window with both backstop filters (notifier/tamper.log_filters) and go through
+paths/tamper.report_changes: a change the fast path posted is not posted again.
 """
 
 from __future__ import annotations
@@ -42,9 +45,19 @@ from ..events import (
 from ..ipmatch import AllowList
 from ..protocol import find_test_id, find_test_rule
 from ..routing import Destination
-from ..rules import KEY_RULE_NAMES, RULE_PHRASES, Alert, Burst, Rule, find_bursts
+from ..rules import (
+    KEY_RULE_NAMES,
+    RULE_PHRASES,
+    TAMPER_RULE,
+    Alert,
+    Burst,
+    Rule,
+    find_bursts,
+)
 from ..slack_message import build_alert_message, build_empty_window_message, build_test_message
+from ..tamper import log_filters, tamper_events_from_log_events
 from . import api_call, key_exposed
+from . import tamper as tamper_path
 
 _REASON_LIMIT = 300
 
@@ -68,7 +81,7 @@ def handle(event: Any, ctx: Context) -> Outcome:
     if rule is None:
         # The topic is loginwatch's; an unrelated alarm wired to it is not a sign-in.
         return Outcome("ignored", reason=f"alarm {notice.alarm_name!r} is not loginwatch's")
-    if rule in KEY_RULE_NAMES:
+    if rule in KEY_RULE_NAMES or rule == TAMPER_RULE:
         return _key_alarm(notice, rule, ctx)
     if notice.new_state == "OK" and notice.old_state == "ALARM":
         return _report_rest_of_episode(notice, rule, ctx)
@@ -125,8 +138,9 @@ def _post_empty_window(
 
 
 def _key_alarm(notice: AlarmNotification, rule: str, ctx: Context) -> Outcome:
-    """An access-key rule's alarm: the calls (or quarantines) of its window, through the
-    fast path's step. ALARM → OK reads the whole episode: what was counted is skipped."""
+    """An access-key or tamper rule's alarm: the calls (quarantines, changes) of its
+    window, through the fast path's step. ALARM → OK reads the whole episode: what was
+    counted or posted is skipped."""
     lookback = ctx.settings.lookback_minutes
     episode = notice.new_state == "OK" and notice.old_state == "ALARM"
     if episode:
@@ -143,10 +157,31 @@ def _key_alarm(notice: AlarmNotification, rule: str, ctx: Context) -> Outcome:
     logs, group = ctx.client("logs"), ctx.settings.trail_log_group
     via = f"alarm {notice.alarm_name}"
     if rule == api_call.RULE:
-        found = fetch_log_events(logs, group, window, pattern=KEY_CALL_FILTER)
-        calls = api_calls_from_log_events(found)
+        # The backstop's own filter (calls from outside the allowlist) when setup wrote
+        # it into settings.json; else every call signed with a user's key.
+        pattern = ctx.settings.key_call_filter or KEY_CALL_FILTER
+        calls = api_calls_from_log_events(fetch_log_events(logs, group, window, pattern=pattern))
         if calls:
-            return api_call.report_calls(calls, ctx, via=via)
+            return api_call.report_calls(calls, ctx, via=via, post_uncounted=True)
+    elif rule == TAMPER_RULE:
+        own = tamper_path.own_names(ctx)
+        # Both filters, whichever alarm fired: a change counted by one is as much a change.
+        found = [
+            log_event
+            for pattern in log_filters(own)
+            for log_event in fetch_log_events(logs, group, window, pattern=pattern)
+        ]
+        changes = tamper_events_from_log_events(found, own)
+        if changes:
+            return tamper_path.report_changes(changes, ctx, via=via, post_uncounted=True)
+        if found and not episode:
+            # The filters over-count (CreateTrail, StartLogging, another group's filter):
+            # the exact check is the final word, so nobody is paged for nothing.
+            return Outcome(
+                "ignored",
+                reason=f"{len(found)} log event(s) in the window, none a change that can "
+                "switch loginwatch off",
+            )
     else:
         found = fetch_log_events(logs, group, window, pattern=QUARANTINE_FILTER)
         quarantined = quarantines_from_log_events(found)

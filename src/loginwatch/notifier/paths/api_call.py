@@ -7,10 +7,18 @@ address). The exact decision is made here (api_calls.out_of_scope), then the cal
 counted in its key's window (key_windows.py):
 
 - the window's first call is posted at once, claimed by its eventID per destination
-  (``keycall#<eventID>``), and the window's follow-up is scheduled: a message on the
-  retry queue, delayed until the window ends (SQS allows 15 min, the window's length);
+  (``keycall#<eventID>``); then the window's follow-up is scheduled: a message on the
+  retry queue, delayed until the window and its grace have ended (SQS allows 15 min).
+  It is scheduled again by every later delivery of the first call (the follow-up is
+  claimed per destination: ``keyfollow#<window>``), and a run that posted but could
+  not schedule raises, so Lambda's retry schedules it;
 - every further call of the same account, key and address within 15 minutes of the
   first is counted, not posted; the follow-up (paths/key_follow_up.py) tells them.
+
+A call the claims table cannot count (throttled, say) is never posted on its own by
+the fast path: the run raises after posting the rest, and Lambda retries it. The
+alarm path, which reads many calls at once, posts at most one message per key and
+address for such calls, saying how many could not be counted.
 
 The alarm path's backstop gives the calls it reads in the trail's log group to
 ``report_calls`` too: a call already counted is skipped, one the fast path missed
@@ -74,8 +82,12 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
     return report_calls([call], ctx, via="fast path (EventBridge)")
 
 
-def report_calls(calls: Sequence[ApiCall], ctx: Context, *, via: str) -> Outcome:
-    """Decide, count and post: each window's first call posted, the rest counted."""
+def report_calls(
+    calls: Sequence[ApiCall], ctx: Context, *, via: str, post_uncounted: bool = False
+) -> Outcome:
+    """Decide, count and post: each window's first call posted, the rest counted.
+    ``post_uncounted`` (the alarm path): calls the table could not count are posted,
+    one message per key and address; otherwise the run raises for a retry."""
     rule = ctx.rules.get(RULE)
     if rule is None:
         return Outcome("ignored", reason=f"{RULE} is off")
@@ -96,53 +108,86 @@ def report_calls(calls: Sequence[ApiCall], ctx: Context, *, via: str) -> Outcome
             "ignored-allowed" if allowed else "ignored", len(calls), reason=reason or None
         )
     windows = KeyWindows(ctx.client("dynamodb"), ctx.settings.claims_table)
-    firsts: list[tuple[ApiCall, Counted | None]] = []
+    openers: list[tuple[ApiCall, Counted]] = []
+    uncounted: dict[str, list[ApiCall]] = {}
+    not_counted: ClaimError | None = None
     counted = repeats = left = 0
     for call in scoped:
         if len(scoped) > 1 and ctx.remaining_seconds() < _RESERVE_SECONDS:
             left += 1
             continue
         try:
-            result: Counted | None = windows.count(call)
-        except ClaimError:
-            result = None  # no table to count in: post it (a repeat beats a miss)
-        if result is None or result.opener:
-            firsts.append((call, result))
+            result = windows.count(call)
+        except ClaimError as error:
+            not_counted = not_counted or error
+            uncounted.setdefault(call.window_key(), []).append(call)
+            continue
+        if result.opener:
+            openers.append((call, result))
         elif result.state == "repeat":
             repeats += 1
         else:
             counted += 1
-    fresh = [(c, r) for c, r in firsts if not _posted_already(c, r, rule, ctx)]
-    repeats += len(firsts) - len(fresh)
-    firsts = fresh
-    for _, result in firsts:
-        if result is not None:
-            schedule_follow_up(ctx, result.window, int(result.opened.timestamp()))
-    notes = _notes(counted, repeats, left, quiet)
-    if not firsts:
+    fresh = [(c, r) for c, r in openers if not _posted_already(c, r, rule, ctx)]
+    repeats += len(openers) - len(fresh)
+    notices = [_notice(call, rule, ctx, via) for call, _ in fresh]
+    if uncounted and post_uncounted:
+        notices += [
+            _notice(group[0], rule, ctx, via, uncounted=group) for group in uncounted.values()
+        ]
+    notes = _notes(counted, repeats, left, quiet, sum(map(len, uncounted.values())))
+    sent = deliver(notices, ctx) if notices else None
+    # After posting: the follow-up of every window whose first call this run handled.
+    unscheduled = _schedule_all(ctx, openers)
+    ctx.progress.events = len(scoped)
+    if sent is not None:
+        sent.raise_if_incomplete()
+    if unscheduled is not None:
+        raise unscheduled
+    if not_counted is not None and not post_uncounted:
+        raise ClaimError(
+            f"{sum(map(len, uncounted.values()))} call(s) could not be counted "
+            f"(retried, never posted one by one): {not_counted}"
+        )
+    if sent is None:
         return Outcome(
             "counted" if counted else "already-reported", len(scoped), reason=notes or None
         )
-    sent = deliver([_notice(call, rule, ctx, via) for call, _ in firsts], ctx)
-    sent.raise_if_incomplete()
-    ctx.progress.events = len(scoped)
     said = "; ".join(filter(None, [*sent.notes, notes])) or None
     if not sent.messages:
         return Outcome("already-reported", len(scoped), reason=said)
     return Outcome("posted", len(scoped), reason=said, slack_status=sent.slack_status)
 
 
-def _posted_already(call: ApiCall, result: Counted | None, rule: Rule, ctx: Context) -> bool:
+def _schedule_all(ctx: Context, openers: Sequence[tuple[ApiCall, Counted]]) -> Exception | None:
+    """Schedule each window's follow-up; the first error, if any (raised after posting)."""
+    failed: Exception | None = None
+    for call, result in openers:
+        try:
+            schedule_follow_up(ctx, result.window, int(result.opened.timestamp()), call)
+        except Exception as error:
+            failed = failed or error
+    return failed
+
+
+def _posted_already(call: ApiCall, result: Counted, rule: Rule, ctx: Context) -> bool:
     """A repeated delivery of a window's first call, whose message every destination has:
-    nothing to post, nothing to schedule (its first delivery scheduled the follow-up)."""
-    if result is None or result.state != "opened" or not call.event_id:
+    nothing to post (its follow-up is scheduled again all the same)."""
+    if result.state != "opened" or not call.event_id:
         return False
     targets = ctx.routes.targets((RULE,), rule.severity, call.account_id)
-    return ctx.claims().reported(d.claim_key(FIRST_CALL + call.event_id) for d in targets)
+    try:
+        return ctx.claims().reported(d.claim_key(FIRST_CALL + call.event_id) for d in targets)
+    except ClaimError:
+        return False  # the claims then decide, or it is posted again: a repeat beats a miss
 
 
-def _notes(counted: int, repeats: int, left: int, quiet: Mapping[str, int]) -> str:
+def _notes(
+    counted: int, repeats: int, left: int, quiet: Mapping[str, int], uncounted: int = 0
+) -> str:
     said = []
+    if uncounted:
+        said.append(f"{uncounted} call(s) the claims table could not count")
     if counted:
         said.append(f"{counted} call(s) counted for their window's follow-up")
     if repeats:
@@ -153,9 +198,20 @@ def _notes(counted: int, repeats: int, left: int, quiet: Mapping[str, int]) -> s
     return "; ".join(said)
 
 
-def _notice(call: ApiCall, rule: Rule, ctx: Context, via: str) -> Notice:
+def _notice(
+    call: ApiCall, rule: Rule, ctx: Context, via: str, *, uncounted: Sequence[ApiCall] = ()
+) -> Notice:
+    """The first call's message; ``uncounted``: the calls of this key and address the
+    table could not count (``call`` first), said in the message instead of a follow-up."""
     names = ctx.account_names([call.account_id] if call.account_id else [])
     late = ctx.late_note(call.event_time)
+    regions = sorted({c.region or "?" for c in uncounted})
+    not_counted = (
+        f"The claims table could not count calls just now: {len(uncounted)} call(s) with this "
+        f"key from this address ({', '.join(regions[:10])}) are in no follow-up."
+        if uncounted
+        else None
+    )
 
     def compose(destination: Destination) -> Payload:
         return build_key_call_message(
@@ -166,25 +222,41 @@ def _notice(call: ApiCall, rule: Rule, ctx: Context, via: str) -> Notice:
             late=late,
             mention=destination.mention,
             account_names=names,
+            not_counted=not_counted,
         )
 
     keys = (FIRST_CALL + call.event_id,) if call.event_id else ()
     return Notice(keys, (rule.name,), rule.severity, call.account_id, compose)
 
 
-def follow_up_body(window: str, opened: int) -> dict[str, Any]:
-    return {FOLLOW_UP_MARKER: window, "opened": opened}
+def follow_up_body(window: str, opened: int, call: ApiCall | None = None) -> dict[str, Any]:
+    """The follow-up's message: the window, and (should the window be gone by the time
+    it is taken) what its first message said of the key and who used it."""
+    body: dict[str, Any] = {FOLLOW_UP_MARKER: window, "opened": opened}
+    if call is not None:
+        body.update(key=call.masked_key, who=call.who[:128], identity=call.identity_type[:32])
+    return body
 
 
-def schedule_follow_up(ctx: Context, window: str, opened: int) -> None:
-    """The follow-up of ``window`` on the retry queue, delayed until the window has ended.
+def follow_up_due(opened: int) -> int:
+    """When a window's follow-up may be taken: the window has ended, and its grace."""
+    return opened + WINDOW_SECONDS + FOLLOW_UP_GRACE_SECONDS
+
+
+def schedule_follow_up(
+    ctx: Context, window: str, opened: int, call: ApiCall | Mapping[str, Any] | None = None
+) -> None:
+    """The follow-up of ``window`` on the retry queue, delayed until it is due.
     Sent each time the window's first call is handled (at least once); the follow-up is
     claimed per destination, so it is posted once however many times it arrives."""
-    due = opened + WINDOW_SECONDS + FOLLOW_UP_GRACE_SECONDS
-    delay = math.ceil(due - ctx.now().timestamp())
+    delay = math.ceil(follow_up_due(opened) - ctx.now().timestamp())
     sqs = ctx.client("sqs")
     sqs.send_message(
         QueueUrl=queue_url(sqs, ctx.settings.retry_queue),
-        MessageBody=json.dumps(follow_up_body(window, opened)),
+        MessageBody=json.dumps(
+            follow_up_body(window, opened, call)
+            if call is None or isinstance(call, ApiCall)
+            else dict(call)  # a follow-up early: sent again as it came
+        ),
         DelaySeconds=min(max(delay, 0), SQS_MAX_DELAY_SECONDS),
     )

@@ -7,9 +7,10 @@ is posted where the tested rule's alerts would go (dispatch.post_test).
 
 `test-alert --rule access_key_outside_allowlist` sends one shaped like an API call from
 outside the allowlist (detail-type ``AWS API Call via CloudTrail``), `--rule
-credentials_exposed` one shaped like an AWS Health event: the same source, so they come
-here too, never to the paths of real calls and Health events (which take ``aws.*``
-sources only), and are posted as labelled tests routed as that rule.
+credentials_exposed` one shaped like an AWS Health event, `--rule tamper` a CloudTrail
+``StopLogging`` (forwarded by the tamper rules): the same source, so they come here too,
+never to the paths of real calls and Health events (which take ``aws.*`` sources only),
+and are posted as labelled tests routed as that rule.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..protocol import (
     TEST_ID_PATTERN,
 )
 from ..routing import Destination
-from ..rules import Rule
+from ..rules import TAMPER_RULE, Rule
 from ..slack_message import build_test_message
 
 _TEST_ID_RE = re.compile(rf"\A{TEST_ID_PATTERN}\Z")
@@ -55,6 +56,8 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
         return Outcome("ignored", reason="test event without a valid test id")
     origin = str(detail.get("awsRegion") or event.get("region") or "?")
     kind = _KINDS.get(str(event.get("detail-type")), "fast path")
+    if detail.get("loginwatchTestRule") == TAMPER_RULE:
+        kind = "tamper path"  # an API call too, forwarded by the tamper rules
 
     def message(destination: Destination, rule: Rule | None) -> Payload:
         return build_test_message(

@@ -54,7 +54,8 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
         exposure = parse_health_exposure(event)
         via = f"AWS Health ({event.get('region') or '?'})"
     if exposure is None:
-        return Outcome("ignored", reason="an AWS Health event that is no RISK event")
+        why = "no RISK event" if event.get("source") == HEALTH_SOURCE else "no quarantine"
+        return Outcome("ignored", reason=f"an event that is {why}")
     return report_exposures([exposure], ctx, via=via)
 
 

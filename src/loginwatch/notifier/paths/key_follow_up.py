@@ -7,6 +7,11 @@ window (key_windows.KeyWindows.close): a later call of the same key and address
 opens the next window and is posted. The message is claimed per destination
 (``keyfollow#<window>``), so a follow-up scheduled twice, or retried after Slack
 failed, is posted once. A window with no further calls posts nothing.
+
+A follow-up early (before the window and its grace have ended: SQS delays 15 min
+at most) is sent again, as it came. One that finds its window gone (windows are kept
+longer than the queues keep a message, so only a far-late one) posts what it knows
+(the key, who, the address, when the window opened) and that the count is lost.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from typing import Any
 
 from ..context import Context, Outcome
 from ..dispatch import Notice, Payload, deliver
-from ..key_windows import WINDOW, WINDOW_SECONDS, KeyWindows
+from ..key_windows import KEEP_SECONDS, WINDOW, WINDOW_SECONDS, KeyWindows, WindowSummary
 from ..protocol import FOLLOW_UP_MARKER
 from ..redelivery import lateness
 from ..routing import Destination
 from ..slack_message import build_key_follow_up_message
-from .api_call import FOLLOW_UP_GRACE_SECONDS, RULE, schedule_follow_up
+from .api_call import RULE, follow_up_due, schedule_follow_up
 
 FOLLOW_UP = "keyfollow#"
 # A follow-up posted this much after its window ended says how late it is.
@@ -48,17 +53,19 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
     if rule is None:
         return Outcome("ignored", reason=f"a key window's follow-up ({RULE} is off)")
     now = ctx.now().timestamp()
-    if now < opened + WINDOW_SECONDS:
+    end = follow_up_due(opened)
+    if now < end:
         # Early (SQS delays 15 min at most; the first call was handled before it was made,
-        # by the clock here): wait again rather than close a window calls still join.
-        schedule_follow_up(ctx, window, opened)
+        # by the clock here): wait again rather than close a window calls still join, or
+        # may join within the grace (a call made just before the end, on its way).
+        schedule_follow_up(ctx, window, opened, event)
         return Outcome("follow-up-rescheduled", reason="its window has not ended yet")
     summary = KeyWindows(ctx.client("dynamodb"), ctx.settings.claims_table).close(window)
+    gone = summary is None
     if summary is None:
-        return Outcome("ignored", reason="the window is gone (expired)")
-    if not summary.further:
+        summary = _what_is_known(window, opened, event)
+    elif not summary.further:
         return Outcome("follow-up-quiet", 1, reason="no further calls in the window")
-    end = opened + WINDOW_SECONDS + FOLLOW_UP_GRACE_SECONDS
     late = None
     if now - end > _LATE_SECONDS:
         ended = datetime.fromtimestamp(end, tz=UTC)
@@ -73,17 +80,45 @@ def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
             late=late,
             mention=destination.mention,
             account_names=names,
+            gone_after_days=KEEP_SECONDS // 86400 if gone else None,
         )
 
     notice = Notice((FOLLOW_UP + window,), (rule.name,), rule.severity, summary.account_id, compose)
     sent = deliver([notice], ctx)
     sent.raise_if_incomplete()
-    ctx.progress.events = summary.further
+    counted = max(summary.further, 0)
+    ctx.progress.events = counted
     if not sent.messages:
-        return Outcome("already-reported", summary.further, reason="the follow-up went out already")
+        return Outcome("already-reported", counted, reason="the follow-up went out already")
     return Outcome(
-        "posted-follow-up",
-        summary.further,
+        "posted-follow-up-lost" if gone else "posted-follow-up",
+        counted,
         reason="; ".join(sent.notes) or None,
         slack_status=sent.slack_status,
+    )
+
+
+def _what_is_known(window: str, opened: int, event: Mapping[str, Any]) -> WindowSummary:
+    """A gone window, from its key (``keywin#<account>#<key digest>#<address>#<eventID>``)
+    and what its follow-up message carries: no count (``further`` -1)."""
+    account, _, rest = window.removeprefix(WINDOW).partition("#")
+    _, _, rest = rest.partition("#")
+    address, _, opener = rest.rpartition("#")
+
+    def text(name: str, limit: int = 128) -> str:
+        value = event.get(name)
+        return value[:limit] if isinstance(value, str) else ""
+
+    return WindowSummary(
+        window=window,
+        opener=opener,
+        opened=datetime.fromtimestamp(opened, tz=UTC),
+        account_id=account[:32],
+        who=text("who"),
+        identity_type=text("identity", 32),
+        masked_key=text("key", 32) or "an access key",
+        source_ip=address[:128] or "?",
+        calls=(),
+        further=-1,
+        state="gone",
     )

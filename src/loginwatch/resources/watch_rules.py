@@ -1,7 +1,8 @@
-"""EventBridge rules for the access-key rules: a leaked key heard of in seconds.
+"""EventBridge rules that watch API calls: a leaked key, or someone switching loginwatch
+off, heard of in seconds.
 
-One resource per region holds that region's access-key rules, all named
-``<name>-key-…``:
+One resource per region holds that region's watch rules, named ``<name>-key-…`` and
+``<name>-tamper-…``:
 
 - ``access_key_outside_allowlist``: ``<name>-key-api-calls-1`` … ``-N``. "Outside the
   allowlist" is the allowlist's complement written as ``cidr`` values; a pattern
@@ -13,6 +14,8 @@ One resource per region holds that region's access-key rules, all named
   attaching its quarantine policy. Health's global events arrive in us-east-1 with
   us-west-2 as backup, IAM's calls in us-east-1: a rule in both, and one in the home
   region to take what they forward.
+- ``tamper``: ``<name>-tamper-1`` … ``-N``, a change that can switch loginwatch off
+  (tamper_patterns.py). Every region of the fast path, and us-east-1 (IAM's calls).
 
 As for sign-ins, the home region's rules invoke the notifier and the others forward
 to the home bus, so only out-of-allowlist calls cross regions (each is billed as a
@@ -28,7 +31,8 @@ from typing import Any
 
 from .. import operator_policy as perms
 from ..api_call_patterns import KEY_EXPOSED_PATTERN
-from ..errors import AwsError
+from ..errors import AwsError, UsageError
+from ..names import KEY_PREFIX, TAMPER_PREFIX
 from .base import Check, Deployment, Observed, Resource, has_our_tags
 from .sign_in_rule import RETRY_POLICY, TARGET_ID, _comparable
 
@@ -37,11 +41,11 @@ API_CALLS_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
 KEY_EXPOSED_REGIONS = ("us-east-1", "us-west-2")
 
 
-class KeyRules(Resource):
-    kind = "key-rules"
-    label = "access-key rules"
+class WatchRules(Resource):
+    kind = "watch-rules"
+    label = "watch rules"
     service = "events"
-    sid = "KeyRules"
+    sid = "WatchRules"
     removable_by_setup = True
 
     def __init__(
@@ -51,18 +55,21 @@ class KeyRules(Resource):
         *,
         api_calls: bool,
         key_exposed: bool,
+        tamper: bool = False,
     ) -> None:
-        super().__init__(deployment, region, wanted=api_calls or key_exposed)
+        super().__init__(deployment, region, wanted=api_calls or key_exposed or tamper)
         self.api_calls = api_calls
         self.key_exposed = key_exposed
+        self.tamper = tamper
+        self._in_the_way: list[str] = []
 
     @property
     def name(self) -> str:
-        return f"{self.names.name}-key-*"
+        return f"{self.names.name}-{{key,tamper}}-*"
 
     @property
-    def prefix(self) -> str:
-        return f"{self.names.name}-key-"
+    def prefixes(self) -> tuple[str, ...]:
+        return tuple(f"{self.names.name}-{p}" for p in (KEY_PREFIX, TAMPER_PREFIX))
 
     def policy_arns(self) -> tuple[str, ...]:
         return (self.names.rules_arn(self.region),)
@@ -95,6 +102,17 @@ class KeyRules(Resource):
                     f"{self._destination()}"
                 ),
             }
+        if self.tamper:
+            count = len(self.d.tamper_patterns)
+            for index, pattern in enumerate(self.d.tamper_patterns):
+                found[names.tamper_rule(index)] = {
+                    "pattern": pattern,
+                    "state": "ENABLED",  # write calls: no read-only opt-in needed
+                    "description": (
+                        f"loginwatch '{names.name}': changes that can switch it off "
+                        f"({index + 1} of {count}) → {self._destination()}"
+                    ),
+                }
         return found
 
     def _destination(self) -> str:
@@ -115,8 +133,8 @@ class KeyRules(Resource):
     # ------------------------------------------------------------ permissions
     def calls(self) -> list[perms.Grant | None]:
         found: list[perms.Grant | None] = [
-            # The sign-in rules' actions exactly (DescribeRule for what ListRules omits
-            # on some endpoints): a compact policy joins the two statements.
+            # The sign-in rules' actions exactly (DescribeRule is theirs): a compact
+            # policy joins the two statements, on rules_arn.
             self.grant(
                 "Read", perms.READ, "DescribeRule", "ListTargetsByRule", "ListTagsForResource"
             ),
@@ -146,8 +164,15 @@ class KeyRules(Resource):
     def read(self) -> Observed | None:
         rules: dict[str, dict[str, Any]] = {}
         with self.aws_call():
-            pages = self.client.get_paginator("list_rules").paginate(NamePrefix=self.prefix)
-            listed = [rule for page in pages for rule in page.get("Rules", [])]
+            pages = self.client.get_paginator("list_rules").paginate(
+                NamePrefix=f"{self.names.name}-"
+            )
+            listed = [
+                rule
+                for page in pages
+                for rule in page.get("Rules", [])
+                if rule["Name"].startswith(self.prefixes)  # not the sign-in rule
+            ]
         for rule in listed:
             with self.aws_call():
                 tags = self.client.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
@@ -159,19 +184,33 @@ class KeyRules(Resource):
                 "targets": [_comparable(t) for t in targets],
                 "tags": {t["Key"]: t["Value"] for t in tags},
             }
-        if not rules:
-            return None
         ours = {n: r for n, r in rules.items() if has_our_tags(r["tags"], self.names.name)}
-        foreign = sorted(set(rules) - set(ours))
-        return {"rules": ours, "foreign": foreign}
+        # Someone else's rules under our prefix are never touched, and matter only when
+        # setup needs one of their names (preflight refuses then).
+        in_the_way = sorted(set(rules) - set(ours) & set(self.desired()))
+        self._in_the_way = in_the_way
+        if not ours and not in_the_way:
+            return None
+        return {"rules": ours, "in_the_way": in_the_way}
 
     def owned(self, observed: Observed) -> bool:
-        # Another's rule with a name setup needs is not ours to overwrite.
-        return not set(observed["foreign"]) & set(self.desired()) and bool(observed["rules"])
+        # Teardown and setup's removal take ours only (delete() touches tagged rules).
+        return bool(observed["rules"])
 
     def adoptable(self, observed: Observed) -> bool:
-        # Only rules of someone else under our prefix: ours are created beside them.
-        return not set(observed["foreign"]) & set(self.desired())
+        # Ours are created beside another's rules; preflight names a name in the way.
+        return True
+
+    def preflight(self) -> None:
+        """Before anything is written: a rule setup needs exists and is not ours."""
+        taken = self._in_the_way  # as the plan's reading found them
+        if taken:
+            raise UsageError(
+                f"EventBridge rule {', '.join(taken)} in {self.region} already exists but was "
+                "not created by loginwatch (it lacks the managed-by=loginwatch tags), so "
+                "loginwatch will not change it.",
+                "Choose another `name` in the config, or delete/rename that rule yourself.",
+            )
 
     def diff(self, observed: Observed) -> list[str]:
         changes: list[str] = []
@@ -267,6 +306,4 @@ class KeyRules(Resource):
             for name, rule in want.items()
         )
         detail = f"{len(want)} rule(s) enabled, target the notifier" if healthy else "see drift"
-        return [
-            Check("fast path: access-key rules → notifier", healthy, detail, repeats_drift=True)
-        ]
+        return [Check("fast path: watch rules → notifier", healthy, detail, repeats_drift=True)]
