@@ -153,10 +153,16 @@ def test_a_late_call_does_not_move_the_pointer_back(dynamodb: Any) -> None:
     assert newer.window == current.window and not newer.opener
 
 
+CALLS = 150
+
+
 def test_the_window_item_stays_small_and_counts_every_call(dynamodb: Any) -> None:
+    """More kinds of call than KIND_CAP and more notable calls than NOTABLE_CAP: the item
+    stays bounded while every call is counted."""
     first = windows(dynamodb).count(call("c-0", T0))
     kinds = KIND_CAP + 20
-    for n in range(1, 300):
+    assert kinds < (CALLS - 1) * 4 // 5  # every kind is used
+    for n in range(1, CALLS):
         at = T0 + timedelta(seconds=n)
         if n % 5 == 0:  # notable: RunInstances
             windows(dynamodb).count(call(f"c-{n}", at, awsRegion=f"region-{n % 50}"))
@@ -165,11 +171,13 @@ def test_the_window_item_stays_small_and_counts_every_call(dynamodb: Any) -> Non
     item = dynamodb.get_item(TableName=CLAIMS_TABLE, Key={"eventId": {"S": first.window}})["Item"]
     assert len(json.dumps(item)) < 8_000  # was ~90 KB at 1,000 calls: each write ~90 WCU
     summary = windows(dynamodb).close(first.window)
-    assert summary is not None and summary.further == 299
-    assert sum(n for _, n in summary.kinds) == 299 and len(summary.kinds) == KIND_CAP + 1
-    assert summary.kinds[-1][0] == OTHER and sum(n for _, n in summary.regions) == 299
+    further = CALLS - 1
+    assert summary is not None and summary.further == further
+    assert sum(n for _, n in summary.kinds) == further and len(summary.kinds) == KIND_CAP + 1
+    assert summary.kinds[-1][0] == OTHER and sum(n for _, n in summary.regions) == further
     assert len(summary.calls) == NOTABLE_CAP
-    assert summary.notable_more == 59 - NOTABLE_CAP  # 59 notable calls after the first
+    notable = further // 5  # every fifth call after the first: past NOTABLE_CAP
+    assert notable > NOTABLE_CAP and summary.notable_more == notable - NOTABLE_CAP
 
 
 def test_a_throttled_table_is_a_claim_error_not_a_silent_post(dynamodb: Any) -> None:
