@@ -34,6 +34,7 @@ from .notifier.rules import (
     ON_BY_DEFAULT,
     RULE_NAMES,
     SEVERITIES,
+    TAMPER_RULE,
     KeyException,
     Rule,
     RuleSet,
@@ -274,6 +275,7 @@ def parse_config(
     _check_routes(rules, destinations, warnings)
     _check_key_rules_reach(rules, fast_path, region, warnings)
     organization = _organization(reader, top)
+    _check_tamper_scope(reader, top, rules, organization)
     iam = _iam(reader, top)
     if not organization.enabled and any(d.accounts for d in destinations):
         warnings.append(
@@ -896,15 +898,37 @@ def _key_exceptions(reader: Reader, node: Located, path: str) -> tuple[KeyExcept
     return tuple(found)
 
 
+def _check_tamper_scope(
+    reader: Reader, top: dict[str, Located], rules: RuleSet, organization: Organization
+) -> None:
+    """tamper knows the management account's resources only: with an organization trail,
+    the member accounts' own StackSet deployments (PutRule on `<name>-…`) would read as
+    tampering. Refused until the member template carries its own watch."""
+    if organization.enabled and rules.get(TAMPER_RULE) is not None:
+        node = top.get("rules")
+        entry = node.value.get(TAMPER_RULE) if node and isinstance(node.value, dict) else None
+        reader.problems.add(
+            entry.line if entry else None,
+            "rules.tamper",
+            "is not supported with organization.enabled yet (member accounts' own "
+            "deployments would read as tampering); turn one of them off",
+        )
+
+
 def _check_key_rules_reach(
     rules: RuleSet, fast_path: FastPath, region: str | None, warnings: list[str]
 ) -> None:
     """The access-key rules hear through the fast path: say what a config leaves unheard."""
     on = [r.name for r in rules.rules if r.name in KEY_RULE_NAMES]
     if on and not fast_path.enabled:
+        never = (
+            " (AWS Health's exposure reports reach no alarm: they are never heard)"
+            if "credentials_exposed" in on
+            else ""
+        )
         warnings.append(
             f"rules {', '.join(on)}: the fast path is off, so only the alarm backstop hears "
-            "them (AWS Health's exposure reports reach no alarm: they are never heard)"
+            f"them{never}"
         )
         return
     listed = fast_path.regions

@@ -180,7 +180,10 @@ def describe(record: dict[str, Any]) -> str:
         if isinstance(opened, int | float) and not isinstance(opened, bool):
             with contextlib.suppress(OverflowError, OSError, ValueError):  # a corrupt record
                 when = datetime.fromtimestamp(opened, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return f"access-key follow-up (calls counted after the first, from {when})"
+        what = (
+            "maintenance" if str(event.get(FOLLOW_UP_MARKER)).startswith("maint") else "access-key"
+        )
+        return f"{what} follow-up (calls counted after the first, from {when})"
     if isinstance(event, dict) and isinstance(event.get("detail"), dict):
         sign_in = parse_sign_in(event["detail"])
         if sign_in is not None:

@@ -146,19 +146,24 @@ def test_the_tamper_rule_off_posts_nothing(world: NotifierWorld, use_settings: A
     assert world.slack.requests == []
 
 
-def test_a_setup_runs_changes_make_one_maintenance_message_after_the_window(
+def test_a_setup_run_is_said_as_it_starts_and_summed_up_after_the_window(
     world: NotifierWorld, queue: RetryQueue
 ) -> None:
     start = world.now - timedelta(minutes=20)
     for index in range(30):
         answer = deliver(own_change(start + timedelta(seconds=5 * index), index))
-        assert answer["outcome"] == "maintenance-counted", answer
+        assert answer["outcome"] == ("posted" if index == 0 else "maintenance-counted"), answer
     deliver(own_change(start, 0))  # a repeated delivery of the first change
-    assert world.slack.requests == []  # nothing critical, nothing yet
+    # The first change at once, low severity (a forged agent is never kept quiet until a
+    # follow-up its author could stop); the repeat posts nothing more.
+    (started,) = world.slack.requests
+    said = texts(started.json)
+    assert "setup by AdminRole/alice from 203.0.113.10 is changing" in said
+    assert "MAINTENANCE" in said and "CRITICAL" not in said
     # The repeated first change scheduled the follow-up again: claimed, it posts once.
     answers = due_follow_ups(queue, now=world.now)
     assert len(answers) == 2 and all(a["batchItemFailures"] == [] for a in answers)
-    (request,) = world.slack.requests
+    _, request = world.slack.requests
     said = texts(request.json)
     assert "setup by AdminRole/alice from 203.0.113.10 changed 30 resources" in said
     assert "MAINTENANCE" in said and "CRITICAL" not in said
@@ -287,14 +292,15 @@ def test_a_maintenance_follow_up_waits_for_the_grace_after_the_window(
     grace = api_call.FOLLOW_UP_GRACE_SECONDS
     in_grace = opened + timedelta(seconds=WINDOW_SECONDS + grace // 2)
     (answer,) = due_follow_ups(queue, now=in_grace)
-    assert answer["batchItemFailures"] == [] and world.slack.requests == []
+    (started,) = world.slack.requests  # the run's first change only, at once
+    assert answer["batchItemFailures"] == [] and "is changing" in texts(started.json)
     assert len(queued()) == 1  # waits again
     # The change made in the window's last second, arriving now: still counted.
     last = own_change(opened + timedelta(seconds=WINDOW_SECONDS - 1), 2)
     assert deliver(last)["outcome"] == "maintenance-counted"
     after = opened + timedelta(seconds=WINDOW_SECONDS + grace + 1)
     due_follow_ups(queue, now=after)
-    (request,) = world.slack.requests
+    _, request = world.slack.requests
     assert "changed 3 resources" in texts(request.json)
 
 

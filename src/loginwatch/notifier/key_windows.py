@@ -422,13 +422,9 @@ def _join_update(kind: str, region: str, member: str, *, more: bool) -> dict[str
     unless counted under OTHER), list it (``member``: a notable call, while the list has
     room) or count it as a notable call not listed (``more``)."""
     names = {"#state": "state", "#count": "count", "#k": kind, "#r": region}
-    values: dict[str, Any] = {
-        ":one": {"N": "1"},
-        ":zero": {"N": "0"},
-        ":open": {"S": OPEN},
-        ":kcap": {"N": str(KIND_CAP)},
-        ":rcap": {"N": str(REGION_CAP)},
-    }
+    # DynamoDB refuses a value the expressions do not use (ValidationException): each
+    # cap goes in with its condition only.
+    values: dict[str, Any] = {":one": {"N": "1"}, ":zero": {"N": "0"}, ":open": {"S": OPEN}}
     sets = [
         "kinds.#k = if_not_exists(kinds.#k, :zero) + :one",
         "regions.#r = if_not_exists(regions.#r, :zero) + :one",
@@ -436,8 +432,10 @@ def _join_update(kind: str, region: str, member: str, *, more: bool) -> dict[str
     adds = ["#count :one"]
     conditions = ["#state = :open"]
     if kind != OTHER:
+        values[":kcap"] = {"N": str(KIND_CAP)}
         conditions.append("(attribute_exists(kinds.#k) OR size(kinds) < :kcap)")
     if region != OTHER:
+        values[":rcap"] = {"N": str(REGION_CAP)}
         conditions.append("(attribute_exists(regions.#r) OR size(regions) < :rcap)")
     if member:
         sets.append("notable = list_append(notable, :member)")

@@ -983,8 +983,8 @@ def build_maintenance_message(
 ) -> dict[str, Any]:
     """loginwatch's own setup or teardown changed its resources: one low-severity message
     per run ("setup by alice from 203.0.113.10 changed 12 resources"). Shown, not hidden:
-    the user agent that marks it can be forged. ``started_only``: teardown's first change,
-    posted at once (the follow-up would be removed with the queue). ``not_counted``: what
+    the user agent that marks it can be forged. ``started_only``: a run's first change,
+    posted at once (a forged agent must not wait for a follow-up its author could stop). ``not_counted``: what
     the claims table could not count (the alarm path's one message for them)."""
     account = account_text(account_id, account_names)
     noun = "resource" if changes == 1 else "resources"
@@ -1011,11 +1011,13 @@ def build_maintenance_message(
         "run `loginwatch status`, then `loginwatch setup` to repair, and treat the "
         "principal as compromised."
     )
-    if started_only:
+    if started_only and command == "teardown":
         footer = (
             "Teardown removes the rules, the function and the queue as it goes: what it did "
             "after this may not be reported. " + footer
         )
+    elif started_only:
+        footer = "A summary of the run follows when it is over. " + footer
     text = f"[MAINTENANCE] {_value(headline)} (account {account})."
     return {
         "text": _with_mention(text, mention, None),

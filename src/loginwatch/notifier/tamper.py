@@ -308,13 +308,11 @@ class TamperEvent:
     def principal(self) -> str:
         """Who, as a message names them: an assumed role as ``role/session``."""
         call = self.call
-        if call.is_root:
-            return "ROOT account"
-        if call.user_name:
-            return call.user_name
-        if ":assumed-role/" in call.arn:
+        if ":assumed-role/" in call.arn and not call.user_name:
             return call.arn.split(":assumed-role/", 1)[1]
-        return call.arn or call.identity_type or "unknown principal"
+        # A federated session is named with the IAM user that issued it: its own name is
+        # whatever GetFederationToken was given.
+        return call.who or "unknown principal"
 
     @property
     def resource_text(self) -> str:

@@ -1,5 +1,5 @@
 """A change that can switch loginwatch off: posted at once, critical; loginwatch's own
-setup and teardown: posted once per run, as low-severity maintenance.
+setup and teardown: posted as low-severity maintenance, when a run starts and after it.
 
 EventBridge forwards the watched calls (``AWS API Call via CloudTrail``, an ``aws.*``
 source, from every region; IAM's from us-east-1) by the ``tamper`` rule's patterns
@@ -19,10 +19,11 @@ name alone; ``handle`` decides with loginwatch's names (notifier/tamper.parse_ta
   posts the one message ("setup by alice from 203.0.113.10 changed 12 resources").
   A run longer than the window (15 min, measured from its first change) opens a second
   window and so posts a second message, for its later changes.
-  Teardown removes the queue, the function and the rules as it goes, so its follow-up
-  would never come: teardown's first change is also posted at once (claimed per
-  window), and the follow-up tells the count only if the queue outlived the run (an
-  interrupted teardown).
+  A run's first change is also posted at once, low severity ("setup by alice … is
+  changing loginwatch's resources", claimed per window): a forged user agent must not
+  keep a change quiet until a follow-up its author could stop by deleting the queue or
+  replacing the function. Teardown removes the queue as it goes, so its follow-up tells
+  the count only if the queue outlived the run.
   A change the claims table cannot count (throttled, say) is never posted on its own by
   the fast path: a setup makes dozens of changes, so that would flood the channel. The
   run raises after posting the rest, and Lambda retries it. The alarm path, which reads
@@ -148,8 +149,10 @@ def report_changes(
         counted += 1
         if result.opener:
             openers.append((change, result))
-            if change.command == "teardown":
-                notices.append(_maintenance_notice(change, rule, ctx, key=result.window))
+            # Every run's first change at once: a forged user agent must never keep a
+            # change quiet until a follow-up its author could stop (delete the queue,
+            # replace the function); teardown removes the queue itself as it goes.
+            notices.append(_maintenance_notice(change, rule, ctx, key=result.window))
     if uncounted and post_uncounted:
         notices += [_uncounted_notice(group, rule, ctx) for group in uncounted.values()]
     sent = deliver(notices, ctx) if notices else Sent()
