@@ -89,16 +89,20 @@ def marked_test_event(
     marks: dict[str, object] = {"loginwatchTestId": test_id}
     if rule:
         marks["loginwatchTestRule"] = rule
+    # An IAM user's key, from outside the allowlist: what both API-call rules expect.
+    caller = {
+        "eventVersion": "1.10",
+        "userIdentity": {
+            "type": "IAMUser",
+            "accountId": account,
+            "arn": f"arn:aws:iam::{account}:user/loginwatch-test",
+            "accessKeyId": TEST_ACCESS_KEY_ID,
+            "userName": "loginwatch-test",
+        },
+    }
     if rule == "access_key_outside_allowlist":
         return TEST_API_CALL_DETAIL_TYPE, {
-            "eventVersion": "1.10",
-            "userIdentity": {
-                "type": "IAMUser",
-                "accountId": account,
-                "arn": f"arn:aws:iam::{account}:user/loginwatch-test",
-                "accessKeyId": TEST_ACCESS_KEY_ID,
-                "userName": "loginwatch-test",
-            },
+            **caller,
             "eventSource": "sts.amazonaws.com",
             "eventName": "GetCallerIdentity",
             "awsRegion": region,
@@ -111,14 +115,7 @@ def marked_test_event(
         }
     if rule == "tamper":
         return TEST_API_CALL_DETAIL_TYPE, {
-            "eventVersion": "1.10",
-            "userIdentity": {
-                "type": "IAMUser",
-                "accountId": account,
-                "arn": f"arn:aws:iam::{account}:user/loginwatch-test",
-                "accessKeyId": TEST_ACCESS_KEY_ID,
-                "userName": "loginwatch-test",
-            },
+            **caller,
             "eventSource": "cloudtrail.amazonaws.com",
             "eventName": "StopLogging",
             "awsRegion": region,

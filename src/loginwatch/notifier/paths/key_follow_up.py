@@ -39,16 +39,25 @@ def recognises(event: Any) -> bool:
     return isinstance(event, Mapping) and FOLLOW_UP_MARKER in event
 
 
-def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
+def follow_up_window(event: Mapping[str, Any], prefix: str) -> tuple[str, int] | None:
+    """(window, opened) of a follow-up message whose window starts with ``prefix``."""
     window, opened = event.get(FOLLOW_UP_MARKER), event.get("opened")
     if (
         not isinstance(window, str)
-        or not window.startswith(WINDOW)
+        or not window.startswith(prefix)
         or len(window) > _KEY_LIMIT
         or isinstance(opened, bool)
         or not isinstance(opened, int)
     ):
+        return None
+    return window, opened
+
+
+def handle(event: Mapping[str, Any], ctx: Context) -> Outcome:
+    found = follow_up_window(event, WINDOW)
+    if found is None:
         return Outcome("ignored", reason="a follow-up message without a window")
+    window, opened = found
     rule = ctx.rules.get(RULE)
     if rule is None:
         return Outcome("ignored", reason=f"a key window's follow-up ({RULE} is off)")

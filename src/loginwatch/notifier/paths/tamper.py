@@ -56,6 +56,7 @@ from ..slack_message import build_maintenance_message, build_tamper_message
 from ..tamper import RULE, Own, TamperEvent, is_watched_call, parse_tamper
 from . import api_call
 from .api_call import follow_up_due
+from .key_follow_up import follow_up_window
 
 CALLS = (
     Call("sqs", "GetQueueUrl", RETRY_QUEUE),
@@ -72,7 +73,6 @@ MAINTENANCE_UNCOUNTED = "maintuncounted#"
 POINTER, WINDOW, COUNTED = "maintuse#", "maintwin#", "maintcall#"
 MAINTENANCE_SEVERITY = "low"
 SQS_MAX_DELAY_SECONDS = 900
-_KEY_LIMIT = 1024
 _FIRST_LIMIT = 300
 
 
@@ -325,15 +325,10 @@ def _send_follow_up(ctx: Context, body: Mapping[str, Any], opened: int) -> None:
 
 def handle_follow_up(event: Mapping[str, Any], ctx: Context) -> Outcome:
     """A maintenance window has ended: close it, post its one message."""
-    window, opened = event.get(FOLLOW_UP_MARKER), event.get("opened")
-    if (
-        not isinstance(window, str)
-        or not window.startswith(WINDOW)
-        or len(window) > _KEY_LIMIT
-        or isinstance(opened, bool)
-        or not isinstance(opened, int)
-    ):
+    found = follow_up_window(event, WINDOW)
+    if found is None:
         return Outcome("ignored", reason="a follow-up message without a maintenance window")
+    window, opened = found
     rule = ctx.rules.get(RULE)
     if rule is None:
         return Outcome("ignored", reason=f"a maintenance window's follow-up ({RULE} is off)")
