@@ -13,6 +13,12 @@ import pytest
 from loginwatch.demo.webhook_catcher import SlackStub
 from tests.support.inprocess import InProcessEmulator
 
+# The end-to-end tests run the installed CLI as a subprocess about a hundred times: let
+# Python keep the compiled modules of src/ (in __pycache__, ignored by git) instead of
+# compiling all of them again in every run. Some environments (this sandbox, CI images)
+# set PYTHONDONTWRITEBYTECODE, which halves a short command's start-up.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 TWO_REGIONS = frozenset({"us-east-1", "us-west-2"})
 
