@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -396,3 +397,46 @@ def test_the_tamper_test_event_posts_a_labelled_test(
     assert "TEST" in said and "`tamper`" in said and "No change was made" in said
     assert "tamper path" in said and "CRITICAL" not in said
     assert queued() == []  # a test opens no window
+
+
+def test_slack_takes_the_tamper_and_maintenance_messages_whatever_went_into_them() -> None:
+    """slack_sdk's Block Kit models parse them, however hostile the event's text."""
+    from loginwatch.notifier.rules import Rule
+    from loginwatch.notifier.slack_message import (
+        build_maintenance_message,
+        build_tamper_message,
+    )
+    from tests.notifier.block_kit import assert_slack_takes
+
+    hostile = "<!channel> & `x` *y*\n" * 40
+    record = copy.deepcopy(load_fixture("eventbridge/api_call_stoplogging.json")["detail"])
+    record["userAgent"] = hostile
+    record["userIdentity"]["userName"] = hostile
+    record["requestParameters"]["name"] = hostile
+    change = parse_tamper(record, Own("loginwatch", "/loginwatch/cloudtrail"))
+    assert change is not None
+    rule = Rule("tamper", "critical")
+    payloads = [
+        build_tamper_message(change, rule=rule, via="fast path", late="delayed: x", mention="here"),
+        *(
+            build_maintenance_message(
+                command="setup",
+                who=hostile,
+                source_ip=hostile,
+                user_agent=hostile,
+                account_id="111122223333",
+                started=datetime(2026, 11, 20),
+                changes=300,
+                calls=[hostile[:40] + str(n) for n in range(300)],
+                rule=rule,
+                overflow=7,
+                started_only=started,
+                mention="channel",
+                not_counted=hostile,
+            )
+            for started in (True, False)
+        ),
+    ]
+    for payload in payloads:
+        assert_slack_takes(payload)
+        assert "<!channel> &" not in json.dumps(payload)
