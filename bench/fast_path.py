@@ -98,21 +98,27 @@ slack.stop(); mock.stop()
 """
 
 
-def deployed_zip_dir() -> str:
+def deployed_zip_dir(settings: dict | None = None) -> str:
+    """The notifier zip setup would deploy (with these settings), unpacked."""
     from loginwatch.notifier_package import build_zip
 
     target = tempfile.mkdtemp(prefix="lw-zip-")
-    zipfile.ZipFile(BytesIO(build_zip(SETTINGS))).extractall(target)
+    zipfile.ZipFile(BytesIO(build_zip(settings or SETTINGS))).extractall(target)
     return target
 
 
-def sign_in_event() -> dict:
+def fresh_event(fixture: str = "eventbridge/console_signin_event.json") -> dict:
+    """An EventBridge event from tests/fixtures, timed now."""
     from tests.conftest import load_fixture
 
-    event = load_fixture("eventbridge/console_signin_event.json")
+    event = load_fixture(fixture)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     event["detail"]["eventTime"] = event["time"] = now
     return event
+
+
+def sign_in_event() -> dict:
+    return fresh_event()
 
 
 def cold_and_warm() -> None:

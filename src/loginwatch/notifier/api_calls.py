@@ -19,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from .events import mapping as _mapping
+from .events import parse_event_time as _parse_time
+from .events import text as _text
 from .ipmatch import AllowList, parse_ip
 from .protocol import API_CALL_DETAIL_TYPE as API_CALL_DETAIL_TYPE
 from .protocol import HEALTH_DETAIL_TYPE as HEALTH_DETAIL_TYPE
@@ -162,25 +165,6 @@ def key_digest(key_id: str, arn: str = "") -> str:
     """A short stable stand-in for a key id (or, without one, the principal's ARN)."""
     basis = key_id or f"nokey:{arn}"
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _parse_time(value: Any, fallback_ms: Any = None) -> datetime:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            pass
-    if isinstance(fallback_ms, int | float) and not isinstance(fallback_ms, bool):
-        return _EPOCH + timedelta(milliseconds=int(fallback_ms))
-    return _EPOCH
 
 
 def _truthy(value: Any) -> bool:
@@ -327,20 +311,31 @@ def _covers(exception: KeyException, call: ApiCall) -> bool:
 
 def api_calls_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[ApiCall]:
     """Every API call among log events (CloudTrail records as JSON), oldest first."""
-    found: dict[str, ApiCall] = {}
-    loose: list[ApiCall] = []
-    for record, timestamp in _records(log_events):
-        call = parse_api_call(record, timestamp)
-        if call is None:
-            continue
-        if call.event_id:
-            found.setdefault(call.event_id, call)
+    calls = (parse_api_call(record, timestamp) for record, timestamp in log_records(log_events))
+    return one_per_event([c for c in calls if c is not None], lambda c: (c.event_time, c.event_id))
+
+
+T = TypeVar("T")
+
+
+def one_per_event(items: Iterable[T], order: Callable[[T], tuple[datetime, str]]) -> list[T]:
+    """One of each eventID (a log group may hold a record twice), those without one all
+    kept, oldest first: ``order`` gives an item's (time, eventID)."""
+    found: dict[str, T] = {}
+    loose: list[T] = []
+    for item in items:
+        event_id = order(item)[1]
+        if event_id:
+            found.setdefault(event_id, item)
         else:
-            loose.append(call)
-    return sorted([*found.values(), *loose], key=lambda c: (c.event_time, c.event_id))
+            loose.append(item)
+    return sorted([*found.values(), *loose], key=order)
 
 
-def _records(log_events: Iterable[Mapping[str, Any]]) -> Iterable[tuple[Mapping[str, Any], Any]]:
+def log_records(
+    log_events: Iterable[Mapping[str, Any]],
+) -> Iterable[tuple[Mapping[str, Any], Any]]:
+    """(CloudTrail record, timestamp) of every log event whose message is one."""
     for log_event in log_events:
         try:
             record = json.loads(log_event.get("message", ""))
@@ -438,7 +433,7 @@ def parse_quarantine(record: Mapping[str, Any], log_timestamp_ms: Any = None) ->
 
 def quarantines_from_log_events(log_events: Iterable[Mapping[str, Any]]) -> list[KeyExposure]:
     found: dict[str, KeyExposure] = {}
-    for record, timestamp in _records(log_events):
+    for record, timestamp in log_records(log_events):
         exposure = parse_quarantine(record, timestamp)
         if exposure is not None:
             found.setdefault(exposure.dedupe_key, exposure)

@@ -135,23 +135,26 @@ def fetch_log_events(
     return events
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A record's string field, or "" (CloudTrail fields may be absent or of another type)."""
     return value if isinstance(value, str) else ""
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A record's object field, or {}."""
     return value if isinstance(value, Mapping) else {}
 
 
-def _parse_event_time(value: Any, fallback_ms: Any) -> datetime:
+def parse_event_time(value: Any, fallback_ms: Any = None) -> datetime:
+    """A record's eventTime, else the log event's timestamp (ms), else the epoch."""
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
         except ValueError:
             pass
-    if isinstance(fallback_ms, int | float):
-        return datetime.fromtimestamp(fallback_ms / 1000, tz=UTC)
-    return datetime.fromtimestamp(0, tz=UTC)
+    if isinstance(fallback_ms, int | float) and not isinstance(fallback_ms, bool):
+        return _EPOCH + timedelta(milliseconds=int(fallback_ms))
+    return _EPOCH
 
 
 def _parse_epoch_ms(value: Any) -> datetime | None:
@@ -173,10 +176,10 @@ def parse_sign_in(
         or record.get("eventName") != "ConsoleLogin"
     ):
         return None
-    identity = _mapping(record.get("userIdentity"))
-    identity_type = _text(identity.get("type")) or "Unknown"
-    arn = _text(identity.get("arn"))
-    user_name = _text(identity.get("userName"))
+    identity = mapping(record.get("userIdentity"))
+    identity_type = text(identity.get("type")) or "Unknown"
+    arn = text(identity.get("arn"))
+    user_name = text(identity.get("userName"))
     role_name = ""
     if identity_type == "AssumedRole":
         # arn:aws:sts::<account>:assumed-role/<role name>/<session name>
@@ -186,24 +189,24 @@ def parse_sign_in(
     elif not user_name and arn and identity_type != "Root":
         user_name = arn.rsplit("/", 1)[-1]
     if not user_name and identity_type != "Root":
-        user_name = _text(identity.get("principalId"))
-    outcome = _text(_mapping(record.get("responseElements")).get("ConsoleLogin"))
+        user_name = text(identity.get("principalId"))
+    outcome = text(mapping(record.get("responseElements")).get("ConsoleLogin"))
     # "YES" is seen in published records: compare without case.
-    mfa = _text(_mapping(record.get("additionalEventData")).get("MFAUsed")).strip().capitalize()
+    mfa = text(mapping(record.get("additionalEventData")).get("MFAUsed")).strip().capitalize()
     return SignIn(
-        event_id=_text(record.get("eventID")),
-        event_time=_parse_event_time(record.get("eventTime"), log_timestamp_ms),
+        event_id=text(record.get("eventID")),
+        event_time=parse_event_time(record.get("eventTime"), log_timestamp_ms),
         identity_type=identity_type,
         user_name=user_name,
         role_name=role_name,
         arn=arn,
-        source_ip=_text(record.get("sourceIPAddress")),
+        source_ip=text(record.get("sourceIPAddress")),
         mfa_used=mfa if mfa in ("Yes", "No") else "Unknown",
         success=outcome == "Success",
-        error_message=_text(record.get("errorMessage")),
-        region=_text(record.get("awsRegion")),
-        user_agent=_text(record.get("userAgent")),
-        account_id=_text(record.get("recipientAccountId")) or _text(identity.get("accountId")),
+        error_message=text(record.get("errorMessage")),
+        region=text(record.get("awsRegion")),
+        user_agent=text(record.get("userAgent")),
+        account_id=text(record.get("recipientAccountId")) or text(identity.get("accountId")),
         ingested_at=_parse_epoch_ms(ingestion_time_ms),
     )
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .api_calls import ApiCall, parse_api_call
+from .api_calls import ApiCall, log_records, one_per_event, parse_api_call
 from .protocol import own_command
 
 RULE = "tamper"
@@ -355,25 +355,8 @@ def tamper_events_from_log_events(
 ) -> list[TamperEvent]:
     """Every tamper event among log events (the trail's records as JSON), oldest first,
     one per eventID: the alarm path's reading of the backstop's window."""
-    import json
-
-    found: dict[str, TamperEvent] = {}
-    loose: list[TamperEvent] = []
-    for log_event in log_events:
-        try:
-            record = json.loads(log_event.get("message", ""))
-        except (TypeError, ValueError):
-            continue
-        if not isinstance(record, Mapping):
-            continue
-        event = parse_tamper(record, own, log_event.get("timestamp"))
-        if event is None:
-            continue
-        if event.event_id:
-            found.setdefault(event.event_id, event)
-        else:
-            loose.append(event)
-    return sorted([*found.values(), *loose], key=lambda e: (e.time, e.event_id))
+    events = (parse_tamper(record, own, at) for record, at in log_records(log_events))
+    return one_per_event([e for e in events if e is not None], lambda e: (e.time, e.event_id))
 
 
 # ---------------------------------------------------------------- the backstop's filters

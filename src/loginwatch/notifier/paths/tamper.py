@@ -243,12 +243,33 @@ def _schedule_all(ctx: Context, openers: Sequence[tuple[TamperEvent, Counted]]) 
 def _uncounted_notice(group: Sequence[TamperEvent], rule: Rule, ctx: Context) -> Notice:
     """One message for a run's changes the table could not count (the alarm path)."""
     first = group[0]
-    names = ctx.account_names([first.account_id] if first.account_id else [])
     regions = sorted({c.call.region or "?" for c in group})
     note = (
         f"The claims table could not count changes just now: these {len(group)} change(s) "
         f"({', '.join(regions[:10])}) are in no run's message."
     )
+    keys = (MAINTENANCE_UNCOUNTED + first.event_id,) if first.event_id else ()
+    return _maintenance(group, rule, ctx, keys, not_counted=note)
+
+
+def _maintenance_notice(change: TamperEvent, rule: Rule, ctx: Context, *, key: str) -> Notice:
+    """A run's first change, posted at once."""
+    keys = (MAINTENANCE_STARTED + key,) if key else ()
+    return _maintenance([change], rule, ctx, keys, started_only=True)
+
+
+def _maintenance(
+    group: Sequence[TamperEvent],
+    rule: Rule,
+    ctx: Context,
+    keys: tuple[str, ...],
+    *,
+    started_only: bool = False,
+    not_counted: str | None = None,
+) -> Notice:
+    """A low-severity maintenance message about ``group`` (changes of one run)."""
+    first = group[0]
+    names = ctx.account_names([first.account_id] if first.account_id else [])
 
     def compose(destination: Destination) -> Payload:
         return build_maintenance_message(
@@ -261,36 +282,13 @@ def _uncounted_notice(group: Sequence[TamperEvent], rule: Rule, ctx: Context) ->
             changes=len(group),
             calls=[f"{c.name} {c.resource_text}" for c in group],
             rule=rule,
+            started_only=started_only,
             mention=destination.mention,
             account_names=names,
-            not_counted=note,
+            not_counted=not_counted,
         )
 
-    keys = (MAINTENANCE_UNCOUNTED + first.event_id,) if first.event_id else ()
     return Notice(keys, (rule.name,), MAINTENANCE_SEVERITY, first.account_id, compose)
-
-
-def _maintenance_notice(change: TamperEvent, rule: Rule, ctx: Context, *, key: str) -> Notice:
-    names = ctx.account_names([change.account_id] if change.account_id else [])
-
-    def compose(destination: Destination) -> Payload:
-        return build_maintenance_message(
-            command=change.command or "?",
-            who=change.principal,
-            source_ip=change.call.source_ip,
-            user_agent=change.call.user_agent,
-            account_id=change.account_id,
-            started=change.time,
-            changes=1,
-            calls=[f"{change.name} {change.resource_text}"],
-            started_only=True,
-            rule=rule,
-            mention=destination.mention,
-            account_names=names,
-        )
-
-    keys = (MAINTENANCE_STARTED + key,) if key else ()
-    return Notice(keys, (rule.name,), MAINTENANCE_SEVERITY, change.account_id, compose)
 
 
 def follow_up_body(window: str, opened: int, change: TamperEvent, first: str) -> dict[str, Any]:
