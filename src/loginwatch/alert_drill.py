@@ -242,6 +242,38 @@ def via_lambda(aws: Aws, names: Names, test_id: str, rule: str | None = None) ->
     return DrillResult("lambda", test_id, delivered, seconds, body.get("slack_status"), detail)
 
 
+def via_self_check(aws: Aws, names: Names) -> DrillResult:
+    """Run the notifier's self-check now (synchronously) and report its verdict: healthy
+    is "delivered"; each problem it found is a finding, with its fix."""
+    from .notifier.protocol import SELF_CHECK_EVENT
+
+    started = time.perf_counter()
+    answer = invoke_notifier(aws, names, {**SELF_CHECK_EVENT, "requested_by": "test-alert"})
+    seconds = time.perf_counter() - started
+    if answer.error is not None:
+        return DrillResult(
+            "self-check", "", False, seconds, None, f"the function failed: {answer.error}"
+        )
+    body = answer.body if isinstance(answer.body, dict) else {}
+    verdict = str(body.get("verdict") or "no verdict")
+    problems = [p for p in body.get("problems") or [] if isinstance(p, dict)]
+    detail = f"{body.get('checked', 0)} checks: {verdict}"
+    if body.get("posted"):
+        detail += " (the change was posted to Slack)"
+    findings = [
+        f"{p.get('what', '?')}" + (f" — {p['fix']}" if p.get("fix") else "") for p in problems
+    ]
+    return DrillResult(
+        "self-check",
+        "",
+        verdict == "healthy",
+        seconds,
+        body.get("slack_status"),
+        detail,
+        findings,
+    )
+
+
 def _slack_status_from_logs(text: str) -> int | None:
     for record in _notifier_records(text.splitlines()):
         if record.get("slack_status") is not None:

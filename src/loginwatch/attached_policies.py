@@ -13,6 +13,7 @@ from typing import Any
 
 from .names import Names
 from .notifier import calls as notifier_calls
+from .notifier.protocol import HEARTBEAT_NAMESPACE
 from .operator_policy import iam_actions
 
 VERSION = "2012-10-17"
@@ -87,6 +88,17 @@ def without_our_statements(existing: Policy) -> Policy:
 
 def topic_policy(names: Names) -> Policy:
     """Only our alarms may publish. CloudWatch sets aws:SourceArn to the alarm ARN."""
+    # Every rule's alarm, on or off: turning a rule on changes no policy.
+    return _alarms_publish(names.topic_arn, names.every_alarm_arn, names.account)
+
+
+def second_voice_topic_policy(names: Names) -> Policy:
+    """Only the second voice's two alarms may publish to its topic."""
+    alarms = [names.alarm_arn_of(names.heartbeat_alarm), names.alarm_arn_of(names.errors_alarm)]
+    return _alarms_publish(names.second_voice_topic_arn, alarms, names.account)
+
+
+def _alarms_publish(topic_arn: str, alarm_arns: list[str], account: str) -> Policy:
     return {
         "Version": VERSION,
         "Statement": [
@@ -95,12 +107,26 @@ def topic_policy(names: Names) -> Policy:
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": "sns:Publish",
-                "Resource": names.topic_arn,
+                "Resource": topic_arn,
                 "Condition": {
-                    # Every rule's alarm, on or off: turning a rule on changes no policy.
-                    "ArnLike": {"aws:SourceArn": names.every_alarm_arn},
-                    "StringEquals": {"aws:SourceAccount": names.account},
+                    "ArnLike": {"aws:SourceArn": alarm_arns},
+                    "StringEquals": {"aws:SourceAccount": account},
                 },
+            }
+        ],
+    }
+
+
+def scheduler_role_policy(names: Names) -> Policy:
+    """EventBridge Scheduler → the notifier: invoke that one function only."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "RunSelfCheck",
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": names.function_arn,
             }
         ],
     }
@@ -142,6 +168,20 @@ _NOTIFIER_SIDS = {
     notifier_calls.CLAIMS: "ClaimSignIns",
     notifier_calls.RETRY_QUEUE: "RetryUndeliveredAlerts",
     notifier_calls.MEMBER_ACCOUNTS: "NameMemberAccounts",
+    # The self-check reads what can silence loginwatch, and publishes its heartbeat.
+    notifier_calls.TRAIL: "SelfCheckTrail",
+    notifier_calls.RULES: "SelfCheckRules",
+    notifier_calls.CHECKED_ALARMS: "SelfCheckAlarms",
+    notifier_calls.TOPIC: "SelfCheckSubscription",
+    notifier_calls.OWN_FUNCTION: "SelfCheckConcurrency",
+    notifier_calls.QUEUES: "SelfCheckUndeliveredAlerts",
+    notifier_calls.HEARTBEAT: "PublishHeartbeat",
+    notifier_calls.HEARTBEAT_URL: "ReadHeartbeatUrl",
+    notifier_calls.OWN_LOG_EVENTS: "ReadOwnLogLines",
+}
+# PutMetricData has no resource: "*", narrowed to the heartbeat's namespace.
+_NOTIFIER_CONDITIONS = {
+    notifier_calls.HEARTBEAT: {"StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}},
 }
 
 
@@ -165,6 +205,23 @@ def notifier_role_policy(
         notifier_calls.CLAIMS: [names.claims_table_arn],
         notifier_calls.RETRY_QUEUE: [names.queue_arn(names.retry_queue)],
         notifier_calls.MEMBER_ACCOUNTS: [],
+        notifier_calls.TRAIL: [names.trail_arn],
+        # Each fast-path region has the rules (names share ``<name>-``).
+        notifier_calls.RULES: [names.rules_arn("*")],
+        # Every alarm of the deployment, the second voice's among them (``<name>-…``).
+        notifier_calls.CHECKED_ALARMS: [names.rule_alarms_arn],
+        notifier_calls.TOPIC: [names.topic_arn],
+        notifier_calls.OWN_FUNCTION: [names.function_arn],
+        # The home region's retry and final queues; each region's events dead-letter queue.
+        notifier_calls.QUEUES: [
+            names.queue_arn(names.retry_queue),
+            names.queue_arn(names.final_queue),
+            names.queue_arn(names.events_dead_letter_queue, "*"),
+        ],
+        notifier_calls.HEARTBEAT: ["*"],
+        notifier_calls.HEARTBEAT_URL: [names.heartbeat_parameter_arn],
+        # FilterLogEvents is authorised on the log-group ARN with the :* suffix.
+        notifier_calls.OWN_LOG_EVENTS: [f"{names.log_group_arn(names.notifier_log_group)}:*"],
     }
     if organization:
         management, org_id = organization
@@ -178,14 +235,15 @@ def notifier_role_policy(
             {a for c in calls if c.target == target for a in iam_actions((c.service, c.operation))}
         )
         if actions and arns[target]:
-            statements.append(
-                {
-                    "Sid": sid,
-                    "Effect": "Allow",
-                    "Action": actions[0] if len(actions) == 1 else actions,
-                    "Resource": arns[target][0] if len(arns[target]) == 1 else arns[target],
-                }
-            )
+            statement: dict[str, Any] = {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": actions[0] if len(actions) == 1 else actions,
+                "Resource": arns[target][0] if len(arns[target]) == 1 else arns[target],
+            }
+            if target in _NOTIFIER_CONDITIONS:
+                statement["Condition"] = _NOTIFIER_CONDITIONS[target]
+            statements.append(statement)
     if parameter_key_arn:
         # GetParameter WithDecryption on a customer-managed key: KMS checks the role too.
         statements.append(

@@ -44,6 +44,7 @@ Service = Literal[
     "logs",
     "organizations",
     "s3",
+    "scheduler",
     "sns",
     "sqs",
     "ssm",

@@ -21,6 +21,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .aws import Aws
     from .config import Config
+    from .resources.base import Resource
 
 # A command imports only what it uses, inside its body: `--help` and `--version`
 # load click and no more (no config, YAML, rich or boto3); `validate` adds the
@@ -106,6 +107,26 @@ class _Group(click.Group):
     command_class = _Command
 
 
+def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """The version, and how old the IP location data in its alerts is (read from the
+    installed database's version alone: nothing is opened)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .ip_location_data import SOURCE_DISTRIBUTION, source_date, source_version
+
+    click.echo(f"loginwatch, version {__version__}")
+    version = source_version()
+    if version is None:
+        click.echo(f"IP location data: not installed (pip install {SOURCE_DISTRIBUTION})")
+    else:
+        built = source_date(version) or "unknown date"
+        click.echo(
+            f"IP location data: {SOURCE_DISTRIBUTION} {version}, built {built} "
+            f"(refresh: pip install -U {SOURCE_DISTRIBUTION}, then loginwatch setup)"
+        )
+    ctx.exit()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -116,7 +137,14 @@ class _Group(click.Group):
 @click.option("--profile", help="AWS profile to use (overrides AWS_PROFILE).")
 @click.option("--region", help="Override the config's region.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an error.")
-@click.version_option(__version__, prog_name="loginwatch")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and the IP location data's) and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -349,12 +377,13 @@ def teardown(
 @_config_option
 @click.option(
     "--via",
-    type=click.Choice(["alarm", "fast-path", "lambda", "slack"]),
+    type=click.Choice(["alarm", "fast-path", "lambda", "slack", "self-check"]),
     default="alarm",
     show_default=True,
     help="alarm: the real path CloudWatch → SNS → Lambda → Slack; fast-path: a marked event "
     "on another region's EventBridge bus → forwarding → Lambda → Slack; lambda: invoke the "
-    "function directly; slack: post straight to the webhook (no AWS needed).",
+    "function directly; slack: post straight to the webhook (no AWS needed); self-check: "
+    "run the notifier's self-check now and show its verdict.",
 )
 @click.option(
     "--from-region",
@@ -380,7 +409,16 @@ def test_alert(
     from . import engine, ui
 
     test_id = alerts.new_test_id()
-    if via == "slack":
+    if via == "self-check":
+        config, aws = _connect(options)
+        if rule is not None or not config.self_check.enabled:
+            raise UsageError(
+                "--via self-check takes no --rule, and needs self_check.enabled (the default)."
+            )
+        names = engine.drill_deployment(config, aws).names
+        with ui.out.status(f"Running {names.function}'s self-check …"):
+            result = alerts.via_self_check(aws, names)
+    elif via == "slack":
         config = options.load(need_webhook=True)
         _require_rule_on(config, rule)
         ui.out.print(f"Posting test {test_id} to Slack from this machine …")
@@ -484,7 +522,7 @@ def _fast_path_test_region(config: Config, aws: Aws, rule: str | None = None) ->
 @click.option(
     "--for",
     "commands",
-    type=click.Choice(["setup", "status", "teardown", "test-alert", "redeliver", "all"]),
+    type=click.Choice(["setup", "status", "teardown", "test-alert", "redeliver", "review", "all"]),
     multiple=True,
     default=("all",),
     show_default=True,
@@ -542,11 +580,120 @@ def permissions(
     ui.print_json(policy)
     size = policy_size(policy)
     if size > MANAGED_POLICY_LIMIT:
+        how = "Use --compact, or split it by --for."
+        if compact and not boundary:
+            how = _split_advice(resources, commands)
         ui.warn(
             f"this policy has {size} non-whitespace characters; a managed policy allows "
-            f"{MANAGED_POLICY_LIMIT}. "
-            + ("Split it by --for." if compact else "Use --compact, or split it by --for.")
+            f"{MANAGED_POLICY_LIMIT}. {how}"
         )
+
+
+def _split_advice(resources: Sequence[Resource], commands: Sequence[str]) -> str:
+    """Where the compact policy is too big: setup's own policy and the other commands',
+    with their sizes, so the two can be attached as two managed policies."""
+    from .operator_policy import COMMANDS, SETUP, operator_policy, policy_size
+
+    wanted = [c for c in COMMANDS if c in commands or "all" in commands]
+    rest = [c for c in wanted if c != SETUP]
+    if SETUP not in wanted or not rest:
+        return "Split it by --for."
+    sizes = [
+        policy_size(operator_policy(resources, part, compact=True)) for part in ([SETUP], rest)
+    ]
+    others = " ".join(f"--for {c}" for c in rest)
+    return (
+        f"Attach two instead: --for setup ({sizes[0]} characters) and {others} "
+        f"({sizes[1]} characters)."
+    )
+
+
+@cli.command()
+@_config_option
+@click.option(
+    "--days",
+    type=click.IntRange(1, 90),
+    default=30,
+    show_default=True,
+    help="How far back to look (CloudTrail keeps 90 days).",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "logs", "lookup"]),
+    default="auto",
+    show_default=True,
+    help="auto: the trail's log group (one Logs Insights query) when it holds the whole "
+    "window, else CloudTrail LookupEvents in every enabled region; logs or lookup: only that.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Add the suggested networks to the config's allowed_ips, each labelled with its "
+    "evidence (keeps the file's comments and layout; shows the diff and asks first).",
+)
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="CIDR",
+    help="With --write: add only this suggested network (repeatable).",
+)
+@click.option("--yes", is_flag=True, help="With --write: do not ask for confirmation.")
+@pass_options
+def review(
+    options: Options,
+    days: int,
+    source: str,
+    as_json: bool,
+    write: bool,
+    networks: tuple[str, ...],
+    yes: bool,
+) -> None:
+    """Show what would have alerted in the last N days, and suggest networks to allow.
+
+    Console sign-ins of every enabled region, judged by the notifier's own rules with
+    the current config, per principal; networks that look like the team's own; and,
+    where the trail has a log group, API calls signed with long-term keys."""
+    from datetime import date
+
+    from . import ui
+    from .review import config_edit, render
+    from .review.run import review as run_review
+
+    if networks and not write:
+        raise UsageError("--network chooses what --write adds: give --write too.")
+    config, aws = _connect(options)
+    with render.LookupBar() as bar:
+        result = run_review(
+            config, aws, days=days, source=source, progress=bar, on_source=bar.start
+        )
+    if as_json:
+        ui.print_json(result.to_json())
+    else:
+        render.render(result)
+    if not write:
+        return
+    entries = config_edit.chosen(result.suggestions, networks, date.today().isoformat())
+    if not entries:
+        ui.err.print("Nothing to write: no network was suggested.")
+        return
+    with open(config.path, encoding="utf-8", newline="") as file:
+        before = file.read()
+    after = config_edit.add_allowlist_entries(before, entries, config.path)
+    ui.err.print(config_edit.unified_diff(before, after, config.path), markup=False)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "--write needs confirmation, and there is no terminal to ask on.",
+                "Re-run with --yes to write without asking.",
+            )
+        if not click.confirm(f"Add {len(entries)} network(s) to {config.path}?", default=False):
+            ui.err.print("Nothing was changed.")
+            return
+    config_edit.write_checked(config.path, after)
+    ui.err.print(f"Added {len(entries)} network(s) to allowed_ips in {config.path}. "
+                 "Run `loginwatch setup` to apply.")  # fmt: skip
 
 
 @cli.command()

@@ -155,6 +155,27 @@ class Organization:
         return tuple(a for a in self.accounts or () if ACCOUNT_ID_RE.match(a))
 
 
+@dataclass(frozen=True)
+class SelfCheck:
+    """The notifier checks the chain on a schedule; a second voice (email) when it cannot."""
+
+    enabled: bool = True
+    schedule: str = "rate(1 hour)"
+    # The second voice: AWS mails it when the checks stop or the notifier fails. None: no
+    # second voice (status warns).
+    email: str | None = None
+    # A dead-man's-switch URL pinged after each healthy check. Secret, like the webhook:
+    # stored in SSM, never printed. None with heartbeat True: its variable is not set.
+    heartbeat_url: str | None = field(default=None, repr=False)
+    heartbeat: bool = False
+    weekly_summary: bool = True
+
+    @property
+    def interval_seconds(self) -> int:
+        """The schedule's interval (a validated ``rate(...)``)."""
+        return schedule_interval(self.schedule) or 3600
+
+
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 OU_ID_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")
 MAX_DESTINATIONS = 10
@@ -187,6 +208,7 @@ class Config:
     default_gets: str = "unclaimed"  # or "all"
     organization: Organization = Organization()
     iam: IamSettings = IamSettings()
+    self_check: SelfCheck = SelfCheck()
     warnings: tuple[str, ...] = ()
 
     @property
@@ -214,7 +236,7 @@ def mask_webhook(url: str | None) -> str:
 
 TOP_KEYS = (
     "region", "name", "allowed_ips", "slack", "trail", "log_group", "alarm", "notifier",
-    "kms", "tags", "fast_path", "rules", "organization", "iam",
+    "kms", "tags", "fast_path", "rules", "organization", "iam", "self_check",
 )  # fmt: skip
 
 
@@ -275,8 +297,9 @@ def parse_config(
     _check_routes(rules, destinations, warnings)
     _check_key_rules_reach(rules, fast_path, region, warnings)
     organization = _organization(reader, top)
-    _check_tamper_scope(reader, top, rules, organization)
+    rules = _check_tamper_scope(reader, top, rules, organization, warnings)
     iam = _iam(reader, top)
+    self_check = _self_check(reader, top, warnings, need_webhook)
     if not organization.enabled and any(d.accounts for d in destinations):
         warnings.append(
             "slack.destinations: `accounts` selects member accounts' sign-ins, which arrive "
@@ -307,6 +330,7 @@ def parse_config(
         default_gets=default_gets,
         organization=organization,
         iam=iam,
+        self_check=self_check,
         warnings=tuple(warnings),
     )
 
@@ -899,20 +923,34 @@ def _key_exceptions(reader: Reader, node: Located, path: str) -> tuple[KeyExcept
 
 
 def _check_tamper_scope(
-    reader: Reader, top: dict[str, Located], rules: RuleSet, organization: Organization
-) -> None:
+    reader: Reader,
+    top: dict[str, Located],
+    rules: RuleSet,
+    organization: Organization,
+    warnings: list[str],
+) -> RuleSet:
     """tamper knows the management account's resources only: with an organization trail,
     the member accounts' own StackSet deployments (PutRule on `<name>-…`) would read as
-    tampering. Refused until the member template carries its own watch."""
-    if organization.enabled and rules.get(TAMPER_RULE) is not None:
-        node = top.get("rules")
-        entry = node.value.get(TAMPER_RULE) if node and isinstance(node.value, dict) else None
-        reader.problems.add(
-            entry.line if entry else None,
-            "rules.tamper",
-            "is not supported with organization.enabled yet (member accounts' own "
-            "deployments would read as tampering); turn one of them off",
+    tampering. Until the member template carries its own watch, tamper is refused when
+    the config asks for it, and left off (with a warning) when it is on only by default."""
+    if not organization.enabled or rules.get(TAMPER_RULE) is None:
+        return rules
+    node = top.get("rules")
+    entry = node.value.get(TAMPER_RULE) if node and isinstance(node.value, dict) else None
+    if entry is None:
+        warnings.append(
+            "rules.tamper is off with organization.enabled (not supported there yet: member "
+            "accounts' own deployments would read as tampering)"
         )
+        return RuleSet(tuple(r for r in rules.rules if r.name != TAMPER_RULE))
+    reader.problems.add(
+        entry.line,
+        "rules.tamper",
+        "is not supported with organization.enabled yet (member accounts' own "
+        "deployments would read as tampering); set `tamper: {enabled: false}` or turn "
+        "organization off",
+    )
+    return rules
 
 
 def _check_key_rules_reach(
@@ -1136,6 +1174,97 @@ def _tags(reader: Reader, top: dict[str, Located]) -> dict[str, str]:
 
 
 RESERVED_TAGS = ("managed-by", "loginwatch:name")
+
+SELF_CHECK_KEYS = ("enabled", "schedule", "email", "heartbeat_url", "weekly_summary")
+# EventBridge Scheduler's rate expression: a whole number and a unit (singular for 1).
+RATE_RE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+# The heartbeat alarm's period is the interval: CloudWatch takes periods up to a day; a
+# check more often than every 5 minutes costs invocations and tells nothing more.
+MIN_CHECK_SECONDS, MAX_CHECK_SECONDS = 300, 86400
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def schedule_interval(expression: str) -> int | None:
+    """Seconds between checks of a ``rate(...)`` expression; None if it is not one."""
+    match = RATE_RE.match(expression.strip())
+    if match is None:
+        return None
+    count, unit = int(match.group(1)), match.group(2)
+    if (count == 1) != (not unit.endswith("s")):  # rate(1 hour), rate(2 hours)
+        return None
+    return count * _UNIT_SECONDS[unit.rstrip("s")]
+
+
+def _flag(reader: Reader, fields: dict[str, Located], key: str, path: str, default: bool) -> bool:
+    node = fields.get(key)
+    if node is None or node.value is None:
+        return default
+    if not isinstance(node.value, bool):
+        reader.problems.add(node.line, path, f"expected true or false, got {type_name(node.value)}")
+        return default
+    return node.value
+
+
+def _self_check(
+    reader: Reader, top: dict[str, Located], warnings: list[str], need_webhook: bool
+) -> SelfCheck:
+    node = top.get("self_check", Located(None, 0))
+    fields = reader.mapping(node, "self_check", SELF_CHECK_KEYS)
+    enabled = _flag(reader, fields, "enabled", "self_check.enabled", True)
+    weekly = _flag(reader, fields, "weekly_summary", "self_check.weekly_summary", True)
+    schedule, line = reader.text(fields, "schedule", "self_check.schedule")
+    schedule = (schedule or "rate(1 hour)").strip()
+    interval = schedule_interval(schedule)
+    if interval is None:
+        reader.problems.add(
+            line,
+            "self_check.schedule",
+            f"'{schedule}' is not a rate expression such as rate(1 hour) or rate(30 minutes) "
+            "(the heartbeat alarm needs a fixed interval, so cron() and at() are not taken)",
+        )
+    elif not MIN_CHECK_SECONDS <= interval <= MAX_CHECK_SECONDS:
+        reader.problems.add(
+            line,
+            "self_check.schedule",
+            f"{schedule} is out of range: check between every 5 minutes and once a day",
+        )
+    email, eline = reader.text(fields, "email", "self_check.email")
+    if email is not None and not EMAIL_RE.match(email.strip()):
+        reader.problems.add(
+            eline, "self_check.email", f"'{email}' is not an email address (name@example.com)"
+        )
+        email = None
+    url_node = fields.get("heartbeat_url")
+    heartbeat = url_node is not None and url_node.value is not None
+    url: str | None = None
+    if heartbeat:
+        assert url_node is not None
+        unset = isinstance(url_node.value, str) and any(
+            name not in reader.env for name in ENV_REF_RE.findall(url_node.value)
+        )
+        if not (unset and not need_webhook):
+            before = len(reader.problems.items)
+            url, uline = reader.text(fields, "heartbeat_url", "self_check.heartbeat_url")
+            if len(reader.problems.items) > before:  # one cause, one line (an unset variable)
+                url = None
+            elif url is not None and not re.match(r"^https://[^\s/]+", url):
+                reader.problems.add(
+                    uline, "self_check.heartbeat_url", "must be an https:// URL (value not shown)"
+                )
+                url = None
+    if not enabled and (email or heartbeat):
+        warnings.append(
+            "self_check: email and heartbeat_url take effect only with self_check.enabled"
+        )
+    return SelfCheck(
+        enabled=enabled,
+        schedule=schedule,
+        email=email.strip() if email else None,
+        heartbeat_url=url,
+        heartbeat=heartbeat,
+        weekly_summary=weekly,
+    )
 
 
 def resolve_config_path(explicit: str | None) -> str:

@@ -45,6 +45,17 @@ from .resources.permission import (
 from .resources.queue import EventsDeadLetterQueue, FinalQueue, RetryQueue
 from .resources.retry_wiring import FailureDestination, RetryMapping
 from .resources.role import ForwardingRole, NotifierRole, TrailRole
+from .resources.self_check import (
+    EmailSubscription,
+    HeartbeatAlarm,
+    HeartbeatParameter,
+    NotifierErrorsAlarm,
+    SchedulerRole,
+    SecondVoiceTopic,
+    SelfCheckSchedule,
+    second_voice_on,
+    self_check_on,
+)
 from .resources.sign_in_rule import ForwardingRule, SignInRule
 from .resources.stack_set import MemberStackInstances, MemberStackSet, OrganizationBusPolicy
 from .resources.subscription import Subscription
@@ -74,6 +85,7 @@ def notifier_settings(config: Config, names: Names, trail_log_group: str) -> Set
         webhook_parameter=names.parameter,
         trail_log_group=trail_log_group,
         allowlist=tuple(str(n) for n in collapse(config.allowed)),
+        allowlist_labels={str(e.network): e.label for e in config.allowed if e.label} or None,
         lookback_minutes=config.lookback_minutes,
         alarm_name=names.alarm,
         claims_table=names.claims_table,
@@ -148,6 +160,18 @@ def drill_deployment(config: Config, aws: Aws) -> Deployment:
     return _with_tamper_patterns(deployment)
 
 
+def review_deployment(config: Config, aws: Aws) -> Deployment:
+    """A deployment for `review` (review/run.py): names, and a reused trail's log group,
+    read but not judged (an unusable trail still has a history to review). No package,
+    organization or stored destinations: review reads none of them."""
+    deployment = _deployment(config, aws, Names.for_config(config, aws.account_id, aws.partition))
+    if config.reuses_trail:
+        reused = ReusedTrail(deployment)
+        observed = reused.read()
+        deployment.trail_log_group = reused.log_group_name(observed) if observed else ""
+    return deployment
+
+
 def _deployment(config: Config, aws: Aws | None, names: Names) -> Deployment:
     deployment = Deployment(
         config=config,
@@ -177,13 +201,33 @@ def _with_tamper_patterns(deployment: Deployment) -> Deployment:
 def _with_package(deployment: Deployment) -> Deployment:
     _with_tamper_patterns(deployment)
     settings = notifier_settings(deployment.config, deployment.names, deployment.trail_log_group)
-    deployment.package = build_zip(settings.to_dict())
+    data = settings.to_dict()
+    self_check = self_check_settings(deployment)
+    if self_check is not None:
+        data["self_check"] = self_check
+    deployment.package = build_zip(data)
     deployment.package_sha256 = code_sha256(deployment.package)
     return deployment
 
 
-def resources_for(deployment: Deployment) -> list[Resource]:
-    """Every resource, in dependency order (teardown walks it backwards)."""
+def self_check_settings(deployment: Deployment) -> dict[str, Any] | None:
+    """What the notifier's self-check verifies: each wanted resource's own items (one
+    list of resources, as for setup, status and teardown). None: the self-check is off."""
+    check = deployment.config.self_check
+    if not check.enabled:
+        return None
+    resources = resources_for(deployment, wanted_only=True)
+    return {
+        "checks": [item for r in resources if r.wanted for item in r.watched()],
+        "heartbeat_parameter": deployment.names.heartbeat_parameter if check.heartbeat else "",
+        "weekly_summary": check.weekly_summary,
+    }
+
+
+def resources_for(deployment: Deployment, *, wanted_only: bool = False) -> list[Resource]:
+    """Every resource, in dependency order (teardown walks it backwards). wanted_only:
+    without the destinations an earlier setup stored and the config dropped (nothing
+    is read to find them), for what describes the wanted chain only."""
     if deployment.config.reuses_trail:
         trail_side: list[Resource] = [ReusedTrail(deployment)]
     else:
@@ -196,15 +240,18 @@ def resources_for(deployment: Deployment) -> list[Resource]:
     # Every rule is listed, on or off: a rule turned off has its filter and alarm removed.
     # One filter and alarm per rule (tamper has two), on or off: see names.RULE_RESOURCES.
     rule_on = {f: deployment.config.rules.get(filter_rule(f)) is not None for f in RULE_RESOURCES}
+    heartbeat = deployment.config.self_check.heartbeat
     return [
         *trail_side,
         *(MetricFilter(deployment, rule, wanted=on) for rule, on in rule_on.items()),
         Topic(deployment),
         *(Alarm(deployment, rule, wanted=on) for rule, on in rule_on.items()),
         WebhookParameter(deployment),
-        *destination_parameters(deployment),
+        *destination_parameters(deployment, wanted_only=wanted_only),
+        HeartbeatParameter(deployment, wanted=self_check_on(deployment) and heartbeat),
         ClaimsTable(deployment),
         NotifierRole(deployment),
+        SchedulerRole(deployment, wanted=self_check_on(deployment)),
         # After the role: the retry queue's policy names it as the only producer.
         FinalQueue(deployment),
         RetryQueue(deployment),
@@ -216,6 +263,20 @@ def resources_for(deployment: Deployment) -> list[Resource]:
         Subscription(deployment),
         *fast_path_resources(deployment),
         *organization_resources(deployment),
+        *self_check_resources(deployment),
+    ]
+
+
+def self_check_resources(deployment: Deployment) -> list[Resource]:
+    """The schedule, then the second voice; the heartbeat alarm last: its creation runs
+    the first check, which needs everything else in place (a fresh install stays quiet)."""
+    voice = second_voice_on(deployment)
+    return [
+        SelfCheckSchedule(deployment, wanted=self_check_on(deployment)),
+        SecondVoiceTopic(deployment, wanted=voice),
+        EmailSubscription(deployment, wanted=voice),
+        NotifierErrorsAlarm(deployment, wanted=voice),
+        HeartbeatAlarm(deployment, wanted=voice),
     ]
 
 
@@ -232,10 +293,12 @@ def organization_resources(deployment: Deployment) -> list[Resource]:
     ]
 
 
-def destination_parameters(deployment: Deployment) -> list[Resource]:
+def destination_parameters(deployment: Deployment, *, wanted_only: bool = False) -> list[Resource]:
     """One per destination the config names, and one per destination an earlier setup
     stored that the config no longer names (setup removes those)."""
     named = [d.name for d in deployment.config.destinations]
+    if wanted_only:
+        return [DestinationParameter(deployment, d) for d in named]
     if deployment.stored_destinations is None:
         online = deployment.aws is not None
         deployment.stored_destinations = stored_destinations(deployment) if online else []
@@ -393,9 +456,10 @@ def _read(deployment: Deployment, resource: Resource) -> Observed | None:
 
 
 def read_all(
-    deployment: Deployment, resources: Sequence[Resource], *, concurrency: int = READ_CONCURRENCY
+    deployment: Deployment, resources: Sequence[Resource], *, concurrency: int | None = None
 ) -> list[Observed | None]:
     """Read every resource, concurrently (reads are independent), in the given order."""
+    concurrency = READ_CONCURRENCY if concurrency is None else concurrency
     if any(not r.in_home_region for r in resources):
         deployment.regions_enabled()  # asked here, once, rather than from the reading threads
     if concurrency <= 1:
@@ -654,11 +718,12 @@ def _status_of(resource: Resource, observed: Observed | None) -> ResourceStatus 
     return ResourceStatus(resource, state, changes, checks, resource.facts(observed))
 
 
-def status(deployment: Deployment, *, concurrency: int = READ_CONCURRENCY) -> StatusReport:
+def status(deployment: Deployment, *, concurrency: int | None = None) -> StatusReport:
     """Read every resource (concurrently: they are independent reads) and judge the chain.
 
     The judging runs concurrently too: some checks read more (the function's error count).
     """
+    concurrency = READ_CONCURRENCY if concurrency is None else concurrency
     resources = resources_for(deployment)
     observed = read_all(deployment, resources, concurrency=concurrency)
     pairs = list(zip(resources, observed, strict=True))

@@ -153,6 +153,18 @@ class Names:
         return self._arn("ssm", f"parameter{self.parameter}")
 
     @property
+    def parameters_arn(self) -> str:
+        """Every parameter of this loginwatch (the webhooks, the heartbeat URL): they live
+        under its own path ``/<name>/``, for the operator's policy."""
+        return self._arn("ssm", f"parameter/{self.name}/*")
+
+    @property
+    def topics_arn(self) -> str:
+        """Both topics (the alarms', the second voice's), for the operator's policy: one
+        ARN, as for its alarms (rule_alarms_arn), with the same price."""
+        return self._arn("sns", f"{self.name}-*")
+
+    @property
     def destinations_path(self) -> str:
         """Where the extra Slack destinations' webhooks live, one SecureString each."""
         return f"/{self.name}/slack-destinations"
@@ -258,6 +270,13 @@ class Names:
         """Each region's: events its sign-in rule could not hand over (24 h of retries)."""
         return f"{self.name}-events-undelivered"
 
+    @property
+    def queues_arn(self) -> str:
+        """Every queue of this loginwatch (``<name>-…``, in any region), for the operator's
+        policy: one ARN keeps it within IAM's size limit, at the price rule_alarms_arn
+        says (another deployment whose name starts with this one's and a hyphen)."""
+        return self._arn("sqs", f"{self.name}-*", "*")
+
     def queue_arn(self, queue: str, region: str | None = None) -> str:
         return self._arn("sqs", queue, region)
 
@@ -265,6 +284,49 @@ class Names:
     def event_source_mappings_arn(self) -> str:
         """Every event source mapping in the home region (their ids are generated)."""
         return self._arn("lambda", "event-source-mapping:*")
+
+    # ------------------------------------------------------------ self-check, second voice
+    @property
+    def schedule(self) -> str:
+        """EventBridge Scheduler's schedule that runs the self-check (default group)."""
+        return f"{self.name}-self-check"
+
+    @property
+    def schedule_arn(self) -> str:
+        return self._arn("scheduler", f"schedule/default/{self.schedule}")
+
+    @property
+    def scheduler_role(self) -> str:
+        return f"{self.name}-scheduler"
+
+    @property
+    def heartbeat_parameter(self) -> str:
+        """The dead-man's-switch URL (self_check.heartbeat_url), a SecureString."""
+        return f"/{self.name}/heartbeat-url"
+
+    @property
+    def heartbeat_parameter_arn(self) -> str:
+        return self._arn("ssm", f"parameter{self.heartbeat_parameter}")
+
+    @property
+    def second_voice_topic(self) -> str:
+        """The second voice's topic: its only subscriber is self_check.email."""
+        return f"{self.name}-second-voice"
+
+    @property
+    def second_voice_topic_arn(self) -> str:
+        return self._arn("sns", self.second_voice_topic)
+
+    @property
+    def heartbeat_alarm(self) -> str:
+        return f"{self.name}-self-check-heartbeat"
+
+    @property
+    def errors_alarm(self) -> str:
+        return f"{self.name}-notifier-errors"
+
+    def alarm_arn_of(self, alarm: str) -> str:
+        return self._arn("cloudwatch", f"alarm:{alarm}")
 
     # ------------------------------------------------------------ organization mode
     @property

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import loginwatch.notifier
+from loginwatch import ip_location_data
 from loginwatch.notifier.settings import Settings
 
 PACKAGE_NAME = "loginwatch_notifier"
@@ -46,6 +47,9 @@ def _zip_entries(settings: Mapping[str, Any]) -> dict[str, bytes]:
         entries[f"{PACKAGE_NAME}/{relative.as_posix()}"] = path.read_bytes()
     text = json.dumps(dict(settings), sort_keys=True, indent=2) + "\n"
     entries[f"{PACKAGE_NAME}/settings.json"] = text.encode("utf-8")
+    # Where an address is (notifier/ip_location.py): converted from the installed
+    # database, uncompressed, so the same installed version gives the same bytes.
+    entries[f"{PACKAGE_NAME}/ip_location.bin"] = ip_location_data.table_bytes()
     return entries
 
 

@@ -41,7 +41,8 @@ STATUS = "status"
 TEARDOWN = "teardown"
 TEST_ALERT = "test-alert"
 REDELIVER = "redeliver"
-COMMANDS = (SETUP, STATUS, TEARDOWN, TEST_ALERT, REDELIVER)
+REVIEW = "review"
+COMMANDS = (SETUP, STATUS, TEARDOWN, TEST_ALERT, REDELIVER, REVIEW)
 ALL = "all"
 
 # Which commands run each phase of a resource: every command reads the state first.
@@ -51,6 +52,8 @@ ON_SETUP = frozenset({SETUP})
 ON_TEARDOWN = frozenset({TEARDOWN})
 ON_TEST = frozenset({TEST_ALERT})
 ON_REDELIVER = frozenset({REDELIVER})
+# review reads the history: the trail log group (Logs Insights), CloudTrail LookupEvents.
+ON_REVIEW = frozenset({REVIEW})
 EVERY_COMMAND = frozenset(COMMANDS)
 
 NO_RESOURCE_LEVEL_SID = "ReadOnlyNoResourceLevel"
@@ -106,6 +109,9 @@ API_TO_IAM: Mapping[Operation, tuple[str, ...]] = {
         "iam:PassRole",
     ),
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
+    # Target.RoleArn hands the scheduler role to EventBridge Scheduler: iam:PassRole.
+    ("scheduler", "CreateSchedule"): ("scheduler:CreateSchedule", "iam:PassRole"),
+    ("scheduler", "UpdateSchedule"): ("scheduler:UpdateSchedule", "iam:PassRole"),
     # SQS's batch calls are authorised as their single-message action.
     ("sqs", "ChangeMessageVisibilityBatch"): ("sqs:ChangeMessageVisibility",),
 }

@@ -738,7 +738,21 @@ def notice(message: str) -> None:
     out.print(f"[cyan]Notice:[/] {escape(message)}")
 
 
+def render_self_check(result: DrillResult) -> None:
+    if result.delivered:
+        out.print(
+            f"[bold green]✓ Self-check healthy[/] in {result.seconds:.1f} s: {escape(result.detail)}"
+        )
+        return
+    out.print(f"[bold red]✗ Self-check[/] in {result.seconds:.1f} s: {escape(result.detail)}")
+    for finding in result.diagnosis:
+        out.print(f"  [yellow]•[/] {escape(finding)}")
+
+
 def render_test_alert(result: DrillResult) -> None:
+    if result.route == "self-check":
+        render_self_check(result)
+        return
     route = {
         "alarm": "alarm → SNS → Lambda → Slack",
         "fast-path": "EventBridge fast path → Lambda → Slack",

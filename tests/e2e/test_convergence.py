@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from loginwatch.aws import CallRecorder
+from loginwatch.names import Names
+from loginwatch.tamper_patterns import tamper_patterns
 from tests.conftest import TWO_REGIONS
 from tests.support.cli import ONE_FORWARDING_REGION
 from tests.support.inprocess import (
@@ -28,6 +30,7 @@ def inventory(aws: Any) -> dict[str, int]:
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
     statements = [s for s in policy["Statement"] if s["Sid"] == "lwtest-sns-invoke"]
     from_rule = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
+    from_watch_rules = [s for s in policy["Statement"] if s["Sid"] == "lwtest-watch-rules-invoke"]
     rules = {
         region: aws.in_region("events", region).list_rules().get("Rules", [])
         for region in TWO_REGIONS
@@ -51,6 +54,8 @@ def inventory(aws: Any) -> dict[str, int]:
             for rule in found
         ),
         "rule permission statements": len(from_rule),
+        "watch rules permission statements": len(from_watch_rules),
+        "schedules": len(aws.scheduler.list_schedules()["Schedules"]),
         "tables": len(aws.dynamodb.list_tables()["TableNames"]),
         "trails": len(aws.cloudtrail.describe_trails()["trailList"]),
         "filters": len(
@@ -76,20 +81,25 @@ def inventory(aws: Any) -> dict[str, int]:
     }
 
 
+# tamper is on by default: its watch rules (one per pattern) in each of the two regions.
+TAMPER_RULES = len(tamper_patterns(Names.for_config(load(ONE_FORWARDING_REGION), "123456789012")))
 ONE_OF_EACH = {
-    "rules": 2,  # the home rule and the one forwarding rule (ONE_FORWARDING_REGION)
-    "rules with one target": 2,
+    # the home rule and the one forwarding rule (ONE_FORWARDING_REGION), and tamper's
+    "rules": 2 + 2 * TAMPER_RULES,
+    "rules with one target": 2 + 2 * TAMPER_RULES,
     "rule permission statements": 1,
+    "watch rules permission statements": 1,
+    "schedules": 1,  # the self-check's (on by default)
     "tables": 1,
     "trails": 1,
-    "filters": 1,
+    "filters": 3,  # outside_allowlist's, and tamper's two (CIS CloudWatch.5, own resources)
     "subscriptions": 1,
     "permission statements": 1,
-    "topics": 1,
-    "alarms": 1,
+    "topics": 1,  # no second voice: self_check.email is not set
+    "alarms": 3,  # one per filter
     "functions": 1,
     "buckets": 1,
-    "roles": 3,
+    "roles": 4,  # trail → logs, notifier, forwarding, scheduler
     "parameters": 1,
     "queues": 4,  # retry, final, and an events dead-letter queue in each of the two regions
     "retry mappings": 1,

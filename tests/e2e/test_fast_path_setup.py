@@ -10,16 +10,23 @@ import boto3
 import pytest
 from moto.events.models import EventPattern
 
+from loginwatch.names import Names
 from loginwatch.notifier import protocol
 from loginwatch.resources.sign_in_rule import SIGN_IN_DETAIL_TYPES, event_pattern
+from loginwatch.tamper_patterns import tamper_patterns
 from tests.conftest import load_fixture
 from tests.support.cli import BASE_CONFIG, EMULATED_REGIONS, FORWARDING_REGIONS, Cli, every_region
+from tests.support.inprocess import load
 
 ACCOUNT = "123456789012"
 RULE = "lwtest-console-sign-in"
 HOME_BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/lwtest-events-forward"
+# tamper (on by default) is on the fast path too: its rules, one per pattern, beside the
+# sign-in rule in every region of the fast path.
+_NAMES = Names.for_config(load(BASE_CONFIG), ACCOUNT)
+TAMPER_RULES = sorted(_NAMES.tamper_rule(i) for i in range(len(tamper_patterns(_NAMES))))
 
 
 def rules_by_region(aws: Any) -> dict[str, list[dict[str, Any]]]:
@@ -60,11 +67,16 @@ def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> Non
     setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
     rules = rules_by_region(aws)
     assert sorted(rules) == ["us-east-1", "us-west-2"]
-    (home,) = rules["us-east-1"]
+    (home,) = [r for r in rules["us-east-1"] if not r["Name"].startswith("lwtest-tamper-")]
     assert home["Name"] == RULE and home["State"] == "ENABLED"
     assert json.loads(home["EventPattern"]) == event_pattern()
     assert [(t["Id"], t["Arn"]) for t in home["Targets"]] == [("loginwatch", FUNCTION_ARN)]
-    (forward,) = rules["us-west-2"]
+    (forward,) = [r for r in rules["us-west-2"] if not r["Name"].startswith("lwtest-tamper-")]
+    # tamper's rules beside it, in both regions, each with one target like the sign-in rule's
+    for region, target_arn in (("us-east-1", FUNCTION_ARN), ("us-west-2", HOME_BUS)):
+        tamper = [r for r in rules[region] if r["Name"].startswith("lwtest-tamper-")]
+        assert sorted(r["Name"] for r in tamper) == TAMPER_RULES
+        assert [[t["Arn"] for t in r["Targets"]] for r in tamper] == [[target_arn]] * len(tamper)
     (target,) = forward["Targets"]
     assert target["Arn"] == HOME_BUS and target["RoleArn"] == ROLE_ARN
     # Each rule's dead-letter queue, in the rule's own region (EventBridge requires it).
@@ -83,6 +95,9 @@ def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> Non
     (from_rule,) = [s for s in policy["Statement"] if s["Sid"] == "lwtest-events-invoke"]
     assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
     assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == home["Arn"]
+    (from_watch,) = [s for s in policy["Statement"] if s["Sid"] == "lwtest-watch-rules-invoke"]
+    assert from_watch["Principal"] == {"Service": "events.amazonaws.com"}
+    assert from_watch["Condition"]["ArnLike"]["AWS:SourceArn"] == _NAMES.rules_arn()
 
     # Off: every fast-path resource goes; status is healthy without them.
     setup_with(cli, "fast_path:\n  enabled: false\n")
@@ -94,7 +109,14 @@ def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> Non
     status = cli.run("status", "--json")
     assert status.returncode == 0, status.stdout
     kinds = {r["kind"] for r in json.loads(status.stdout)["resources"]}
-    fast_kinds = {"sign-in-rule", "forwarding-rule", "forwarding-role", "events-permission"}
+    fast_kinds = {
+        "sign-in-rule",
+        "forwarding-rule",
+        "forwarding-role",
+        "events-permission",
+        "watch-rules",
+        "watch-rules-permission",
+    }
     assert not kinds & (fast_kinds | {"events-dead-letter-queue"})
     assert setup_with(cli, "fast_path:\n  enabled: false\n").mutating == []
 
@@ -106,22 +128,20 @@ def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> Non
 
 @every_region
 def test_rules_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
-    # `all` (the default): every other enabled region forwards; converged, nothing to do.
+    # `all` (the default): every other enabled region forwards. (That a second run writes
+    # nothing is test_setup's, in two regions: each region runs the same code.)
     setup_with(cli)
     assert sorted(rules_by_region(aws)) == sorted(EMULATED_REGIONS)
-    again = setup_with(cli)
-    assert again.mutating == []
 
     # Back to one region: the 18 others are removed, and only those.
     narrowed = setup_with(cli, "fast_path:\n  regions: [us-west-2]\n")
     assert sorted(rules_by_region(aws)) == ["us-east-1", "us-west-2"]
-    # one line per kind (rule, dead-letter queue) for the 18 regions
-    assert narrowed.stdout.count("  removed") == 2
+    # one line per kind (rule, dead-letter queue, tamper's watch rules) for the 18 regions
+    assert narrowed.stdout.count("  removed") == 3
     assert f"{len(FORWARDING_REGIONS) - 1} regions" in narrowed.stdout
     assert dead_letter_queue_regions(aws) == ["us-east-1", "us-west-2"]
 
-    # On again in every region, then teardown removes it all.
-    setup_with(cli)
+    # Teardown removes the rest (it reads every enabled region for what is left).
     run = cli.run("teardown", "--yes")
     assert run.returncode == 0, run.stderr
     assert rules_by_region(aws) == {}

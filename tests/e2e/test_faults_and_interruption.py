@@ -33,7 +33,9 @@ def faulty_aws(injector: FaultInjector) -> Any:
     return aws
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Two seeds: each run meets faults on different calls of every phase (a third added
+# time, not cases: the fault points of a seed are spread over the whole run).
+@pytest.mark.parametrize("seed", [1, 2])
 def test_setup_status_teardown_converge_under_20_percent_faults(
     aws_server: Any, aws: Any, retry_sleeps: list[float], seed: int, two_regions: None
 ) -> None:
@@ -107,10 +109,9 @@ def test_ctrl_c_during_setup_stops_at_a_safe_point_at_every_step(
         assert info.value.exit_code == EXIT_INTERRUPTED
         assert "Re-run `loginwatch setup` to finish the job." in info.value.lines()
         run_setup(config, reuse=shared)
+        # Exactly one of everything: the re-run finished the job (that a third run then
+        # writes nothing is test_convergence's, after a crash before every call).
         assert inventory(aws) == ONE_OF_EACH, f"after Ctrl-C at step {k}"
-        again = CallRecorder()
-        run_setup(config, again, reuse=shared)
-        assert again.mutating == []
     assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
 

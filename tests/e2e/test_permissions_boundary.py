@@ -14,7 +14,12 @@ from tests.support.cli import ONE_FORWARDING_REGION, Cli
 
 ACCOUNT = "123456789012"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/loginwatch/loginwatch-boundary"
-ROLES = ("lwtest-cloudtrail-to-logs", "lwtest-notifier", "lwtest-events-forward")
+ROLES = (
+    "lwtest-cloudtrail-to-logs",
+    "lwtest-notifier",
+    "lwtest-events-forward",
+    "lwtest-scheduler",  # the self-check's (on by default)
+)
 WITH_BOUNDARY = ONE_FORWARDING_REGION + f"iam:\n  permissions_boundary: {BOUNDARY}\n"
 
 

@@ -71,9 +71,9 @@ class RegionalQueue(Resource):
 def with_regional_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     original = engine.resources_for
 
-    def resources_for(deployment: Any) -> list[Resource]:
+    def resources_for(deployment: Any, *, wanted_only: bool = False) -> list[Resource]:
         return [
-            *original(deployment),
+            *original(deployment, wanted_only=wanted_only),
             RegionalQueue(deployment, region=OTHER_REGION),
             RegionalQueue(deployment, region=NOT_ENABLED),
         ]

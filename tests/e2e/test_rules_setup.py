@@ -7,7 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loginwatch.cis_patterns import AUTHENTICATION_FAILURES, ROOT_USAGE, SIGN_IN_WITHOUT_MFA
+from loginwatch.cis_patterns import (
+    AUTHENTICATION_FAILURES,
+    ROOT_USAGE,
+    SIGN_IN_WITHOUT_MFA,
+    TRAIL_CHANGES,
+)
 from tests.e2e.test_setup import TOPIC_ARN, setup_ok
 from tests.support import prowler_checks
 from tests.support.cli import ONE_FORWARDING_REGION, Cli
@@ -19,7 +24,10 @@ rules:
   root_sign_in: {enabled: true, severity: critical}
   no_mfa: {enabled: true, severity: medium}
   failed_sign_ins: {enabled: true, severity: medium, threshold: 3, minutes: 5}
+  tamper: {enabled: true, severity: critical}
 """
+# A filter and alarm per rule; tamper has two (CIS CloudWatch.5's, and its own resources').
+FILTERS = 6
 DESTINATION = """\
   destinations:
     - name: urgent
@@ -57,9 +65,10 @@ def test_all_rules_converge_and_a_rule_turned_off_removes_only_its_filter_and_al
     assert found["lwtest-cis-root-usage"]["filterPattern"] == ROOT_USAGE
     assert found["lwtest-cis-console-sign-in-without-mfa"]["filterPattern"] == SIGN_IN_WITHOUT_MFA
     assert found["lwtest-cis-console-sign-in-failures"]["filterPattern"] == AUTHENTICATION_FAILURES
-    assert len(found) == 4
+    assert found["lwtest-cis-trail-changes"]["filterPattern"] == TRAIL_CHANGES
+    assert len(found) == FILTERS
     metrics = {f["metricTransformations"][0]["metricName"] for f in found.values()}
-    assert len(metrics) == 4
+    assert len(metrics) == FILTERS
     # ... each with an alarm on that metric, on the one topic (which has the notifier).
     by_metric = {a["MetricName"]: a for a in alarms(aws).values()}
     assert set(by_metric) == metrics
@@ -89,7 +98,8 @@ def test_all_rules_converge_and_a_rule_turned_off_removes_only_its_filter_and_al
     status = cli.run("status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     kinds = [(r["kind"], r["state"]) for r in json.loads(status.stdout)["resources"]]
-    assert kinds.count(("metric-filter", "ok")) == 4 and kinds.count(("alarm", "ok")) == 4
+    assert kinds.count(("metric-filter", "ok")) == FILTERS
+    assert kinds.count(("alarm", "ok")) == FILTERS
     assert ("destination-parameter", "ok") in kinds
 
     # no_mfa off: its filter and alarm go; the notifier learns it (its code); nothing else.
@@ -104,4 +114,4 @@ def test_all_rules_converge_and_a_rule_turned_off_removes_only_its_filter_and_al
     ], off.mutating
     assert "lwtest-cis-console-sign-in-without-mfa" not in filters(aws)
     assert "lwtest-cis-console-sign-in-without-mfa" not in alarms(aws)
-    assert len(filters(aws)) == 3 and len(alarms(aws)) == 3
+    assert len(filters(aws)) == FILTERS - 1 and len(alarms(aws)) == FILTERS - 1

@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 from loginwatch.allowlist import compile_pattern
+from loginwatch.cis_patterns import TRAIL_CHANGES
 from loginwatch.config import parse_config
 from loginwatch.notifier_package import code_sha256
+from loginwatch.operator_policy import COMMANDS
 from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli, every_region
 
 ACCOUNT = "123456789012"
@@ -17,9 +19,18 @@ TOPIC_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:lwtest-alerts"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:lwtest-notifier"
 RULE_ARN = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-console-sign-in"
 RETRY_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:lwtest-notifier-retry"
+RULES_ARN = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/lwtest-*"
 FINAL_QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:lwtest-notifier-undelivered"
-# Lines setup prints: one per home resource, one per kind in the 19 other regions.
-LINES = 24
+# Lines setup prints: one per home resource, one per kind in the 19 other regions. 33:
+# tamper (on by default) adds two filters, two alarms, the watch rules (home, and the 19
+# others), their invoke permission; the self-check (on by default) its role and schedule.
+LINES = 33
+# The backstop filters on the trail's log group: outside_allowlist's, and tamper's two.
+FILTERS = [
+    "lwtest-cis-trail-changes",
+    "lwtest-tamper-own-resources",
+    "lwtest-unallowed-console-login",
+]
 OUR_TAGS = {"managed-by": "loginwatch", "loginwatch:name": "lwtest", "team": "security"}
 
 
@@ -92,11 +103,14 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     selectors = aws.cloudtrail.get_event_selectors(TrailName="lwtest-trail")["EventSelectors"]
     assert selectors[0]["ReadWriteType"] == "All" and selectors[0]["IncludeManagementEvents"]
 
-    (metric_filter,) = logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")[
-        "metricFilters"
-    ]
+    found = logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")["metricFilters"]
+    assert sorted(f["filterName"] for f in found) == FILTERS
+    by_name = {f["filterName"]: f for f in found}
+    metric_filter = by_name["lwtest-unallowed-console-login"]
     assert metric_filter["filterPattern"] == expected_pattern(BASE_CONFIG)
     assert metric_filter["metricTransformations"][0]["metricNamespace"] == "LoginWatch/lwtest"
+    # tamper's backstop: Security Hub CloudWatch.5's pattern, exactly.
+    assert by_name["lwtest-cis-trail-changes"]["filterPattern"] == TRAIL_CHANGES
 
     topic = aws.sns.get_topic_attributes(TopicArn=TOPIC_ARN)["Attributes"]
     (publish,) = json.loads(topic["Policy"])["Statement"]
@@ -133,24 +147,38 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
         for s in notifier_policy["PolicyDocument"]["Statement"]
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
+    # The self-check (on by default) reads, from inside, what `status` reads: "self-check"
+    # marks its actions (an action twice: the self-check's statement and another's).
     assert actions == [
+        "cloudtrail:GetTrailStatus",  # self-check: the trail is logging
         "cloudwatch:DescribeAlarmHistory",  # when did this ALARM episode start (see notifier)
+        "cloudwatch:DescribeAlarms",  # self-check: alarm actions enabled
+        "cloudwatch:PutMetricData",  # self-check: the heartbeat metric
         "dynamodb:BatchGetItem",  # access-key windows: a call's marker and its window at once
         "dynamodb:BatchWriteItem",  # claims: no sign-in reported twice
         "dynamodb:DeleteItem",
+        "dynamodb:DescribeTable",  # self-check: the claims table answers
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "events:DescribeRule",  # self-check: every region's rules enabled and targeted
+        "events:ListTargetsByRule",
+        "lambda:GetFunctionConcurrency",  # self-check: not throttled to 0
         "logs:CreateLogStream",
         "logs:FilterLogEvents",
+        "logs:FilterLogEvents",  # self-check: its own log lines
         "logs:PutLogEvents",
+        "sns:ListSubscriptionsByTopic",  # self-check: the subscription is confirmed
         "sqs:ChangeMessageVisibility",  # the retry queue: destination, mapping, backoff
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "sqs:GetQueueAttributes",  # self-check: no alert waits in a dead-letter queue
         "sqs:GetQueueUrl",
+        "sqs:GetQueueUrl",  # self-check
         "sqs:ReceiveMessage",
         "sqs:SendMessage",
         "ssm:GetParameter",
+        "ssm:GetParameter",  # self-check: the heartbeat URL's parameter
     ]
 
     function = aws.lambda_.get_function(FunctionName="lwtest-notifier")
@@ -159,16 +187,34 @@ def test_fresh_setup_creates_every_resource_as_specified(cli: Cli, aws: Any) -> 
     assert not (config.get("Environment") or {}).get("Variables")
     assert function["Tags"] == OUR_TAGS
     policy = json.loads(aws.lambda_.get_policy(FunctionName="lwtest-notifier")["Policy"])
-    invoke, from_rule = policy["Statement"]
+    invoke, from_rule, from_watch_rules = policy["Statement"]
     assert invoke["Principal"] == {"Service": "sns.amazonaws.com"}
     assert invoke["Condition"]["ArnLike"]["AWS:SourceArn"] == TOPIC_ARN
     assert from_rule["Principal"] == {"Service": "events.amazonaws.com"}
     assert from_rule["Condition"]["ArnLike"]["AWS:SourceArn"] == RULE_ARN
+    assert from_watch_rules["Sid"] == "lwtest-watch-rules-invoke"  # tamper's rules
+    assert from_watch_rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert from_watch_rules["Condition"]["ArnLike"]["AWS:SourceArn"] == RULES_ARN
+    # The self-check's schedule invokes the notifier through its own role.
+    schedule = aws.scheduler.get_schedule(Name="lwtest-self-check")
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and schedule["State"] == "ENABLED"
+    assert schedule["Target"]["Arn"] == FUNCTION_ARN
+    assert schedule["Target"]["RoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/lwtest-scheduler"
+    scheduler_role = iam.get_role(RoleName="lwtest-scheduler")["Role"]
+    (trust,) = scheduler_role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
     subs = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"]) for s in subs] == [("lambda", FUNCTION_ARN)]
     assert_failed_deliveries_are_kept(aws)
     # The secret is nowhere in what the user saw.
     assert WEBHOOK not in run.stdout + run.stderr
+
+    # status after that setup: healthy, every kind in every region (test_status_teardown).
+    from tests.e2e.test_status_teardown import (
+        assert_status_healthy_with_every_kind_in_every_region,
+    )
+
+    assert_status_healthy_with_every_kind_in_every_region(cli)
 
 
 def assert_failed_deliveries_are_kept(aws: Any) -> None:
@@ -226,14 +272,15 @@ def assert_failed_deliveries_are_kept(aws: Any) -> None:
         policy = regional.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
         allow, _ = json.loads(policy["Attributes"]["Policy"])["Statement"]
         assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-        assert allow["Condition"]["ArnEquals"]["aws:SourceArn"].startswith(
-            f"arn:aws:events:{region}:{ACCOUNT}:rule/"
-        )
+        # The region's rules of ours: the sign-in rule, and tamper's (on by default).
+        assert allow["Condition"] == {
+            "ArnLike": {"aws:SourceArn": f"arn:aws:events:{region}:{ACCOUNT}:rule/lwtest-*"}
+        }
 
 
 def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     setup_ok(cli)
-    assert_package_hash_is_what_lambda_reports(aws)  # checked on this setup: one run less
+    assert_package_hash_is_what_lambda_reports(aws, cli.config_text)  # one run less
     run = setup_ok(cli, "--verbose")
     assert run.mutating == [], run.mutating
     assert run.stdout.count("  unchanged") == LINES
@@ -246,7 +293,10 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli, aws: An
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     cli.write_config(BASE_CONFIG)  # every region
     run = setup_ok(cli, "--dry-run")
-    home, per_region = 22, 2  # per other region: a forwarding rule and its dead-letter queue
+    # home: 22, and 8 since tamper and the self-check are on by default (two filters, two
+    # alarms, the watch rules, their invoke permission, the scheduler role, the schedule)
+    # per other region: a forwarding rule, its dead-letter queue, and tamper's watch rules
+    home, per_region = 22 + 8, 3
     creates = home + per_region * len(FORWARDING_REGIONS)
     regions = len(FORWARDING_REGIONS) + 1  # each resource counted once per region
     assert run.mutating == [] and f"({creates} resources in {regions} regions)" in run.stdout
@@ -266,9 +316,9 @@ def test_allowlist_change_updates_only_the_filter_and_the_notifier_code(cli: Cli
         ("logs", "PutMetricFilter"),
     ]
     assert "filter pattern: 2 → 3 allowed ranges" in run.stdout
-    (metric_filter,) = aws.logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")[
-        "metricFilters"
-    ]
+    found = aws.logs.describe_metric_filters(logGroupName="/lwtest/cloudtrail")["metricFilters"]
+    assert sorted(f["filterName"] for f in found) == FILTERS
+    (metric_filter,) = [f for f in found if f["filterName"] == "lwtest-unallowed-console-login"]
     assert metric_filter["filterPattern"] == expected_pattern(new_config)
     after = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"]["CodeSha256"]
     assert after != before
@@ -286,14 +336,19 @@ def _webhook_change_updates_only_the_parameter(cli: Cli, aws: Any) -> None:
     assert value == cli.webhook
 
 
-def assert_package_hash_is_what_lambda_reports(aws: Any) -> None:
-    from loginwatch.engine import notifier_settings
+def assert_package_hash_is_what_lambda_reports(aws: Any, config_text: str) -> None:
+    from loginwatch.aws import connect
+    from loginwatch.engine import build_deployment, notifier_settings, self_check_settings
     from loginwatch.names import Names
     from loginwatch.notifier_package import build_zip
 
-    config = parse_config(BASE_CONFIG, "x.yaml", {"LW_WEBHOOK": WEBHOOK})
+    config = parse_config(config_text, "x.yaml", {"LW_WEBHOOK": WEBHOOK})
     names = Names.for_config(config, ACCOUNT)
     settings = notifier_settings(config, names, names.trail_log_group).to_dict()
+    # The self-check's part (on by default) lists what it checks: the wanted resources,
+    # in the regions the emulator reports enabled.
+    deployment = build_deployment(config, connect(None, "us-east-1", sleep=lambda _: None))
+    settings["self_check"] = self_check_settings(deployment)
     deployed = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"][
         "CodeSha256"
     ]
@@ -352,10 +407,8 @@ def test_reuse_mode_leaves_the_existing_trail_exactly_as_it_was(cli: Cli, aws: A
     assert names == ["corp-trail"]  # no second trail
     buckets = [b["Name"] for b in aws.s3.list_buckets()["Buckets"]]
     assert buckets == ["corp-audit-trail-bucket"]  # no loginwatch bucket
-    (metric_filter,) = aws.logs.describe_metric_filters(logGroupName="corp/cloudtrail")[
-        "metricFilters"
-    ]
-    assert metric_filter["filterName"] == "lwtest-unallowed-console-login"
+    found = aws.logs.describe_metric_filters(logGroupName="corp/cloudtrail")["metricFilters"]
+    assert sorted(f["filterName"] for f in found) == FILTERS  # on the reused trail's group
     assert setup_ok(cli).mutating == []
     status = cli.run("status", "--json")
     report = json.loads(status.stdout)
@@ -459,8 +512,13 @@ def test_permissions_command_prints_a_policy_scoped_to_this_config(cli: Cli, aws
     assert any("lwtest-notifier" in r for r in resources)
     assert "--compact" in run.stderr  # the full policy is over IAM's managed-policy size
     assert run.mutating == []
+    # Every command together is over the limit even compact: it names the split that fits,
+    # and each half does fit.
     compact = cli.run("permissions", "--compact")
-    assert compact.returncode == 0 and compact.stderr == ""
+    assert compact.returncode == 0 and "Attach two instead: --for setup (" in compact.stderr
+    for half in (["--for", "setup"], [f"--for={c}" for c in COMMANDS if c != "setup"]):
+        part = cli.run("permissions", "--compact", *half)
+        assert part.returncode == 0 and part.stderr == "", part.stderr
     _make_existing_trail(aws)
     cli.write_config(REUSE_CONFIG)
     reuse = json.loads(cli.run("permissions", "--for", "setup").stdout)

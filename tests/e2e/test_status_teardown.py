@@ -6,18 +6,23 @@ import json
 from typing import Any
 
 from tests.e2e.test_setup import BUCKET, TOPIC_ARN, setup_ok
-from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli, every_region
+from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
 
+# tamper is on by default: two more filters and alarms (CIS CloudWatch.5's, its own
+# resources'), the watch rules in every region and their invoke permission. The
+# self-check is on by default: the scheduler role and the schedule (no second voice:
+# BASE_CONFIG sets no self_check.email).
 KINDS = [
-    "bucket", "trail-log-group", "trail-role", "trail", "metric-filter", "topic", "alarm",
-    "webhook-parameter", "claims-table", "notifier-role", "final-queue", "retry-queue",
-    "notifier-log-group", "function", "failure-destination", "retry-mapping",
-    "invoke-permission", "subscription", "events-permission",
-    *(["events-dead-letter-queue"] * (1 + len(FORWARDING_REGIONS))),
+    "bucket", "trail-log-group", "trail-role", "trail", *(["metric-filter"] * 3), "topic",
+    *(["alarm"] * 3), "webhook-parameter", "claims-table", "notifier-role", "scheduler-role",
+    "final-queue", "retry-queue", "notifier-log-group", "function", "failure-destination",
+    "retry-mapping", "invoke-permission", "subscription", "events-permission",
+    "watch-rules-permission", *(["events-dead-letter-queue"] * (1 + len(FORWARDING_REGIONS))),
     "sign-in-rule", "forwarding-role", *(["forwarding-rule"] * len(FORWARDING_REGIONS)),
+    *(["watch-rules"] * (1 + len(FORWARDING_REGIONS))), "schedule",
 ]  # fmt: skip
-# One of each in every other region: a forwarding rule and its dead-letter queue.
-REGIONAL_KINDS = {"forwarding-rule", "events-dead-letter-queue"}
+# In every other region: a forwarding rule, its dead-letter queue, tamper's watch rules.
+REGIONAL_KINDS = {"forwarding-rule", "events-dead-letter-queue", "watch-rules"}
 
 
 def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
@@ -26,10 +31,9 @@ def status_json(cli: Cli) -> tuple[int, dict[str, Any]]:
     return run.returncode, json.loads(run.stdout)
 
 
-@every_region
-def test_status_after_setup_is_healthy_and_lists_every_kind_in_every_region(cli: Cli) -> None:
-    cli.write_config(BASE_CONFIG)  # every region
-    setup_ok(cli)
+def assert_status_healthy_with_every_kind_in_every_region(cli: Cli) -> None:
+    """After a fresh setup of BASE_CONFIG in every region (test_setup's fresh setup runs
+    this: one setup of every region serves both)."""
     code, report = status_json(cli)
     assert code == 0 and report["healthy"] is True
     assert [r["kind"] for r in report["resources"]] == KINDS
@@ -48,6 +52,14 @@ def test_status_after_setup_is_healthy_and_lists_every_kind_in_every_region(cli:
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["trail is logging"]["ok"] and checks["subscription confirmed"]["ok"]
     assert checks["trail delivers to CloudWatch Logs"]["detail"] == "last delivery: unknown"
+    # The self-check (on by default): scheduled, none run yet (the emulator cannot run the
+    # function), and no second voice without self_check.email: a warning, not a problem.
+    assert checks["self-check schedule enabled"]["ok"]
+    assert (checks["last self-check"]["detail"], checks["last self-check"]["ok"]) == (
+        "none yet",
+        True,
+    )
+    assert checks["second voice"]["weight"] == "warning"
     assert WEBHOOK not in json.dumps(report)
 
 
@@ -79,11 +91,17 @@ def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> Non
 
     code, report = status_json(cli)
     assert code == 1 and report["healthy"] is False
-    states = {r["kind"]: r for r in report["resources"]}
+    states = {r["kind"]: r for r in report["resources"] if r["kind"] != "metric-filter"}
     assert states["subscription"]["state"] == "missing"
     assert states["invoke-permission"]["state"] == "missing"
-    assert states["metric-filter"]["state"] == "drift"
-    assert "filter pattern" in states["metric-filter"]["details"][0]
+    # The one filter changed drifts; tamper's two (on by default) beside it do not.
+    filters = {r["name"]: r for r in report["resources"] if r["kind"] == "metric-filter"}
+    assert {name: r["state"] for name, r in filters.items()} == {
+        "lwtest-unallowed-console-login": "drift",
+        "lwtest-cis-trail-changes": "ok",
+        "lwtest-tamper-own-resources": "ok",
+    }
+    assert "filter pattern" in filters["lwtest-unallowed-console-login"]["details"][0]
     assert (
         states["trail"]["state"] == "drift"
         and "logging: stopped → started" in states["trail"]["details"]
@@ -143,6 +161,12 @@ def _resource_counts(aws: Any) -> dict[str, Any]:
             g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]
         ),
         "buckets": [b["Name"] for b in aws.s3.list_buckets()["Buckets"]],
+        "schedules": [s["Name"] for s in aws.scheduler.list_schedules()["Schedules"]],
+        "rules": sorted(
+            r["Name"]
+            for region in ("us-east-1", "us-west-2")
+            for r in aws.in_region("events", region).list_rules()["Rules"]
+        ),
     }
 
 
@@ -202,8 +226,11 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
         and "delete" in dry.stdout
         and "keep" in dry.stdout
     )
-    # One line per kind (the dead-letter queue of 2 regions is one): 21 lines, 22 resources.
-    assert "Dry run: teardown would remove 21 (22 resources in 2 regions) and keep 2. " in (
+    # One line per kind (the dead-letter queue of 2 regions is one): 21 lines, 22 resources;
+    # and since tamper and the self-check are on by default, 4 lines and 9 resources more:
+    # the filters and alarms (2 each, on their kinds' lines), the watch rules of 2 regions,
+    # their invoke permission, the scheduler role, the schedule.
+    assert "Dry run: teardown would remove 25 (31 resources in 2 regions) and keep 2. " in (
         " ".join(dry.stdout.split())
     )
     assert aws.lambda_.list_functions()["Functions"]
@@ -212,7 +239,8 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     assert run.returncode == 0, run.stderr
     # 11 of the alarm chain, claims table, 2 queues, destination and mapping, 2 rule
     # resources + role + queue, and the one forwarding region's rule and its queue: 21 lines (the queue of 2 regions is one)
-    assert "Removed 21 (22 resources in 2 regions)" in run.stdout
+    # + tamper's and the self-check's 4 (9 resources), as in the dry run above
+    assert "Removed 25 (31 resources in 2 regions)" in run.stdout
     assert ("cloudtrail", "StopLogging") in run.calls
     stop, delete = (
         run.calls.index(("cloudtrail", "StopLogging")),
@@ -228,6 +256,8 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
         "parameters": [],
         "log groups": ["/lwtest/cloudtrail"],  # the CloudTrail copy is kept by default
         "buckets": [BUCKET],  # the original CloudTrail log files are kept by default
+        "schedules": [],
+        "rules": [],
     }
     versions = aws.s3.list_object_versions(Bucket=BUCKET)
     assert (

@@ -26,6 +26,16 @@ ACCOUNT_ID = "111122223333"
 CLAIMS_TABLE = "loginwatch-claims"
 RETRY_QUEUE = "loginwatch-notifier-retry"
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _ip_location_table() -> None:
+    """Messages built in-process say where an address is: the table converted from the
+    installed database (inside the zip it is packed beside the modules)."""
+    from loginwatch import ip_location_data
+
+    ip_location_data.use_installed()
+
+
 BASE_SETTINGS: dict[str, Any] = {
     "name": "loginwatch",
     "region": REGION,

@@ -23,6 +23,12 @@ from hypothesis import strategies as st
 from loginwatch.notifier import handler
 from loginwatch.notifier.events import AlarmWindow, SignIn, parse_sign_in
 from loginwatch.notifier.rules import Alert, Burst, Rule
+from loginwatch.notifier.self_check_message import (
+    WeekSeen,
+    build_self_check_message,
+    build_weekly_summary,
+)
+from loginwatch.notifier.self_check_state import Problem
 from loginwatch.notifier.slack_message import (
     CHAIN,
     MAX_LISTED,
@@ -191,6 +197,36 @@ def typical_messages() -> dict[str, dict[str, Any]]:
         "test": build_test_message(
             test_id="lw-test-1", account_id="111122223333", alarm_name=ALARM_NAME
         ),
+        **self_check_messages("loginwatch", sign_ins),
+    }
+
+
+def self_check_messages(value: str, sign_ins: list[SignIn]) -> dict[str, dict[str, Any]]:
+    """The self-check's: broken (new and old problems, some recovered), recovered, the
+    weekly summary."""
+    since = "2026-12-01T10:00:00Z"
+    problems = [
+        Problem(f"rule@eu-west-{n}:{value}", f"the rule {value} is disabled", since, value)
+        for n in range(3)
+    ]
+    return {
+        "self-check-broken": build_self_check_message(
+            deployment=value,
+            problems=problems[1:],
+            new_ids={problems[1].id},
+            cleared=problems[:1],
+            now=T0,
+            mention="here",
+            requested_by="test-alert",
+        ),
+        "self-check-recovered": build_self_check_message(
+            deployment=value, problems=[], new_ids=set(), cleared=problems, now=T0
+        ),
+        "weekly-summary": build_weekly_summary(
+            WeekSeen("2026-W49", 168, 167, sign_ins, True, 4, frozenset({sign_ins[0].source_ip})),
+            deployment=value,
+            mention="channel",
+        ),
     }
 
 
@@ -275,7 +311,26 @@ def hostile_others(value: str) -> list[dict[str, Any]]:
         ),
         build_test_message(test_id=value, account_id=value, alarm_name=value, path=CHAIN),
     ]
-    return empty + notices + tests
+    return empty + notices + tests + self_check_hostile(value)
+
+
+def self_check_hostile(value: str) -> list[dict[str, Any]]:
+    """A hostile name or what-line, 60 problems, and a week of 300 sign-ins from it."""
+    problems = [Problem(f"{value}{n}", value, value, value) for n in range(60)]
+    sign_ins = [hostile_sign_in(value, n) for n in range(300)]
+    seen = WeekSeen(value, 10**9, 0, sign_ins, False, None, frozenset({value}))
+    return [
+        *self_check_messages(value, sign_ins).values(),
+        build_self_check_message(
+            deployment=value,
+            problems=problems,
+            new_ids={p.id for p in problems},
+            cleared=problems,
+            now=T0,
+            mention="channel",
+        ),
+        build_weekly_summary(seen, deployment=value),
+    ]
 
 
 BUILDS: dict[str, Callable[[str], list[dict[str, Any]]]] = {
@@ -360,7 +415,9 @@ def test_a_burst_says_how_many_ips_names_and_successes_it_does_not_list() -> Non
         Burst(FAILED, failures, successes), via="fast path", allowed=lambda ip: False
     )
     lines = burst_lines(payload)
-    assert lines["Source IPs"].endswith("`198.51.100.9` and 90 more")
+    assert lines["Source IPs"].endswith(
+        "`198.51.100.9` (documentation range (RFC 5737)) and 90 more"
+    )
     assert lines["User names tried"].endswith("`user9` and 90 more")
     assert lines["Then signed in successfully"].endswith("and 20 more")
     assert "in9 from" in lines["Then signed in successfully"]
@@ -375,8 +432,8 @@ def test_a_burst_of_up_to_ten_lists_them_all_without_more() -> None:
         Burst(FAILED, failures, ()), via="fast path", allowed=lambda ip: ip.endswith(".3")
     )
     lines = burst_lines(payload)
-    assert lines["Source IPs"].endswith("`198.51.100.9`")
-    assert "`198.51.100.3` (allowlisted)" in lines["Source IPs"]
+    assert lines["Source IPs"].endswith("`198.51.100.9` (documentation range (RFC 5737))")
+    assert "`198.51.100.3` (documentation range (RFC 5737)) (allowlisted)" in lines["Source IPs"]
     assert lines["User names tried"] == "*User names tried:* `alice`"
     assert "more" not in payload["blocks"][2]["text"]["text"]
 

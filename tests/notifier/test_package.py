@@ -32,6 +32,7 @@ EXPECTED_MODULES = {
     "dispatch.py",
     "events.py",
     "handler.py",
+    "ip_location.py",
     "ipmatch.py",
     "key_windows.py",
     "protocol.py",
@@ -41,12 +42,17 @@ EXPECTED_MODULES = {
     "paths/drill_event.py",
     "paths/key_exposed.py",
     "paths/key_follow_up.py",
+    "paths/self_check.py",
     "paths/sign_in.py",
     "paths/tamper.py",
     "redelivery.py",
     "retry_batch.py",
     "routing.py",
     "rules.py",
+    "self_check.py",
+    "self_check_message.py",
+    "self_check_spec.py",
+    "self_check_state.py",
     "settings.py",
     "slack_delivery.py",
     "slack_message.py",
@@ -77,7 +83,8 @@ def test_entries_are_sorted_fixed_and_complete() -> None:
     names = [info.filename for info in infos]
     assert names == sorted(names)
     assert {n.removeprefix("loginwatch_notifier/") for n in names} == EXPECTED_MODULES | {
-        "settings.json"
+        "settings.json",
+        "ip_location.bin",
     }
     source_dir = notifier_package.notifier_source_dir()
     assert {p.relative_to(source_dir).as_posix() for p in source_dir.rglob("*.py")} == (

@@ -36,6 +36,8 @@ from tests.notifier.test_fast_path import eventbridge_event
 from tests.notifier.test_organization import member_sign_in
 from tests.notifier.test_redelivery import RetryQueue
 from tests.notifier.test_rules_delivery import RULES
+from tests.notifier.test_self_check import Account, every_self_check_call
+from tests.notifier.test_self_check import account as account
 
 NAMES = Names(name="loginwatch", region=REGION, account=ACCOUNT_ID, partition="aws")
 MANAGEMENT, ORG_ID = ACCOUNT_ID, "o-exampleorgid"
@@ -47,6 +49,11 @@ TOUCHED = {
     "cloudwatch": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:loginwatch-unallowed-console-login",
     "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{CLAIMS_TABLE}",
     "sqs": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{RETRY_QUEUE}",
+    # The self-check's: the trail, a rule of another region, the topic, the function.
+    "cloudtrail": f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/loginwatch-trail",
+    "events": f"arn:aws:events:eu-west-1:{ACCOUNT_ID}:rule/loginwatch-console-sign-in",
+    "sns": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:loginwatch-alerts",
+    "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:loginwatch-notifier",
 }
 
 
@@ -69,6 +76,7 @@ def every_path(
     production: str,
     client_counter: Any,
     alarm_history: AlarmHistory,  # after client_counter: its client is counted too
+    account: Account,
 ) -> set[tuple[str, str]]:
     """Run every path once, the ways that reach each of its AWS calls; the calls made."""
     use_settings(rules=[*RULES, *KEY_RULES[1:]], account_names=True)
@@ -101,6 +109,16 @@ def every_path(
     queue.lambda_gives_up(event, handler.SlackDeliveryError("down", status=500, attempts=3))
     world.slack.script(*[SlackReply(500, "down")] * 3)
     assert queue.poll()["batchItemFailures"]
+    # The self-check: every check, its heartbeat and URL, a week's summary. CloudWatch's
+    # client is the Stubber's here: it answers the alarm check and the heartbeat.
+    for _ in range(2):
+        alarm_history.stubber.add_response(
+            "describe_alarms",
+            {"MetricAlarms": [{"AlarmName": "loginwatch-unallowed-console-login",
+                               "ActionsEnabled": True}]},
+        )  # fmt: skip
+        alarm_history.stubber.add_response("put_metric_data", {})
+    every_self_check_call(account, use_settings, rules=[*RULES, *KEY_RULES[1:]])
     return {tuple(call.split(":", 1)) for call in client_counter.calls}  # type: ignore[misc]
 
 
@@ -147,3 +165,19 @@ def test_what_lambda_does_with_the_role_is_granted_on_the_functions_own_things()
     assert not _granted(policy, "sqs:SendMessage", TOUCHED["sqs"].replace(RETRY_QUEUE, "other"))
     # Without organization mode, no Organizations call at all.
     assert not any("organizations:" in str(s["Action"]) for s in policy["Statement"])
+
+
+def test_the_self_checks_grants_are_narrow() -> None:
+    policy = notifier_role_policy(NAMES, LOG_GROUP, None)
+    own_log = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/lambda/loginwatch-notifier:*"
+    assert _granted(policy, "logs:FilterLogEvents", own_log)
+    assert _granted(policy, "ssm:GetParameter", NAMES.heartbeat_parameter_arn)
+    rule = "arn:aws:events:ap-southeast-2:{}:rule/{}"
+    assert _granted(policy, "events:DescribeRule", rule.format(ACCOUNT_ID, "loginwatch-tamper-1"))
+    assert not _granted(policy, "events:DescribeRule", rule.format(ACCOUNT_ID, "other-rule"))
+    dlq = f"arn:aws:sqs:ap-southeast-2:{ACCOUNT_ID}:loginwatch-events-undelivered"
+    assert _granted(policy, "sqs:GetQueueAttributes", dlq)
+    assert not _granted(policy, "sqs:GetQueueAttributes", dlq.replace("loginwatch-", "other-"))
+    (heartbeat,) = [s for s in policy["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
+    assert heartbeat["Resource"] == "*"
+    assert heartbeat["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Loginwatch"}}

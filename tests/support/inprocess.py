@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,7 @@ import boto3
 
 from loginwatch import engine
 from loginwatch.aws import Aws, CallRecorder, connect, is_read
-from loginwatch.config import Config, parse_config
+from loginwatch.config import Config, SelfCheck, parse_config
 from tests.support.cli import BASE_CONFIG, WEBHOOK
 
 
@@ -103,6 +104,12 @@ def load(text: str = BASE_CONFIG) -> Config:
     return parse_config(text, "test.yaml", {"LW_WEBHOOK": WEBHOOK})
 
 
+def load_without_self_check(text: str = BASE_CONFIG) -> Config:
+    """For Stubber tests, which answer no read: with the self-check on, building a
+    deployment reads the enabled regions (its settings name every region's rules)."""
+    return dataclasses.replace(load(text), self_check=SelfCheck(enabled=False))
+
+
 def connect_recording(
     recorder: CallRecorder, region: str = "us-east-1", *, reuse: Aws | None = None
 ) -> Aws:
@@ -160,24 +167,42 @@ class AttributingRecorder(CallRecorder):
             self.made_by.append(self.progress.current)
 
 
+def _code(resource: Any) -> tuple[str, ...]:
+    """The code a resource's steps run: its create, update and delete functions."""
+    return tuple(
+        getattr(type(resource), step).__qualname__ for step in ("create", "update", "delete")
+    )
+
+
 def first_of_each_kind(resources: list[Any]) -> list[int]:
-    """1-based positions of the first resource of each kind: a kind in 17 regions is one
-    interruption point, not 17 (each region runs the same code)."""
-    seen: set[str] = set()
+    """1-based positions of the first resource of each kind of code: a kind in 17 regions
+    is one interruption point, not 17 (each region runs the same code), and so are kinds
+    that share their create, update and delete (the four roles, the three queues, the
+    two log groups, the three invoke permissions: one policy or name apart)."""
+    seen: set[tuple[str, ...]] = set()
     positions = []
     for position, resource in enumerate(resources, start=1):
-        if resource is not None and resource.kind not in seen:
-            seen.add(resource.kind)
+        if resource is not None and _code(resource) not in seen:
+            seen.add(_code(resource))
             positions.append(position)
     return positions
 
 
 def mutating_steps_to_interrupt(config: Config, reuse: Aws | None = None) -> list[int]:
-    """Every mutating call of a fresh setup (1-based), made by the first resource of a kind."""
+    """Every mutating call of a fresh setup (1-based) made by the first resource of a kind
+    of code, but a call that resource made already (a loop over its rules runs the same
+    lines again)."""
     progress = Attributing()
     recorder = AttributingRecorder(progress)
     aws = connect_recording(recorder, reuse=reuse)
     engine.apply(engine.build_deployment(config, aws), progress)
     first_calls = first_of_each_kind(recorder.made_by)
     firsts = {recorder.made_by[i - 1].key for i in first_calls}
-    return [i for i, r in enumerate(recorder.made_by, 1) if r is not None and r.key in firsts]
+    steps, made = [], set()
+    for position, (resource, call) in enumerate(
+        zip(recorder.made_by, recorder.mutating, strict=True), start=1
+    ):
+        if resource is not None and resource.key in firsts and (resource.key, call) not in made:
+            made.add((resource.key, call))
+            steps.append(position)
+    return steps

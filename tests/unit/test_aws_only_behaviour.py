@@ -13,7 +13,7 @@ from loginwatch.errors import AwsError
 from loginwatch.resources.function import Function
 from loginwatch.resources.trail import Trail
 from tests.support.faults import FaultInjector
-from tests.support.inprocess import load, offline_aws
+from tests.support.inprocess import load, load_without_self_check, offline_aws
 
 ROLE_NOT_READY = "The role defined for the function cannot be assumed by Lambda."
 
@@ -29,7 +29,7 @@ def deployment(sleeps: list[float]) -> Any:
 
     aws = offline_aws(sleeps)
     # build_deployment makes no AWS call for a config that creates its own trail.
-    return engine.build_deployment(load(), aws)
+    return engine.build_deployment(load_without_self_check(), aws)
 
 
 def test_create_function_retries_while_the_new_role_propagates(

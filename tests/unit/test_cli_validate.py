@@ -65,6 +65,7 @@ def test_validate_json_schema() -> None:
         "root_sign_in",
         "no_mfa",
         "failed_sign_ins",
+        "tamper",
     ]
     assert data["exact"] is False  # the example has an IPv6 prefix
     assert data["fast_path"] == {"enabled": True, "regions": "all"}

@@ -27,14 +27,15 @@ def enabled(config) -> dict[str, str]:
     return {r.name: r.severity for r in config.rules.rules}
 
 
-def test_without_rules_only_the_allowlist_rule_is_on() -> None:
-    assert enabled(parse("")) == {"outside_allowlist": "high"}
+def test_without_rules_the_allowlist_and_tamper_rules_are_on() -> None:
+    assert enabled(parse("")) == {"outside_allowlist": "high", "tamper": "critical"}
+    assert enabled(parse("rules:\n  tamper: {enabled: false}\n")) == {"outside_allowlist": "high"}
 
 
 def test_a_listed_rule_is_on_with_its_default_severity_unless_turned_off() -> None:
     config = parse(
         "rules:\n  root_sign_in: {}\n  no_mfa: true\n  failed_sign_ins: {threshold: 5}\n"
-        "  outside_allowlist: {enabled: false}\n"
+        "  outside_allowlist: {enabled: false}\n  tamper: false\n"
     )
     assert enabled(config) == {
         "root_sign_in": "critical",
@@ -61,7 +62,7 @@ def test_each_rule_mistake_is_named_with_its_line() -> None:
 
 
 def test_every_rule_off_is_refused() -> None:
-    (problem,) = problems("rules:\n  outside_allowlist: false\n")
+    (problem,) = problems("rules:\n  outside_allowlist: false\n  tamper: false\n")
     assert "every rule is turned off" in problem
 
 
@@ -132,7 +133,10 @@ def test_organization_and_account_destinations() -> None:
     assert org.enabled and org.account_names
     assert (org.units, org.account_ids) == (("ou-ab12-abcdefgh",), ("111122223333",))
     assert config.destinations[0].accounts == ("111122223333",)
-    assert not config.warnings
+    # tamper, on by default, is left off in organization mode for now, and says so.
+    assert config.rules.get("tamper") is None
+    (warning,) = config.warnings
+    assert warning.startswith("rules.tamper is off with organization.enabled")
 
     off = parse(
         "",

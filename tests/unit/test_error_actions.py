@@ -26,7 +26,7 @@ from loginwatch.resources.function import Function
 from loginwatch.resources.queue import RetryQueue
 from loginwatch.resources.sign_in_rule import SignInRule
 from loginwatch.resources.trail import Trail
-from tests.support.inprocess import load, offline_aws
+from tests.support.inprocess import load, load_without_self_check, offline_aws
 
 NAMES = Names(name="lwtest", region="us-east-1", account="123456789012", partition="aws")
 DENIED = "Access denied."  # no action named: the message must not depend on AWS's words
@@ -36,7 +36,7 @@ FIX = " to the identity running loginwatch (`loginwatch permissions` prints the 
 @pytest.fixture
 def deployment() -> Any:
     # build_deployment makes no AWS call for a config that creates its own trail.
-    return engine.build_deployment(load(), offline_aws())
+    return engine.build_deployment(load_without_self_check(), offline_aws())
 
 
 def denied_lines(action: str, resource: str) -> list[str]:

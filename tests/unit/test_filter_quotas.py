@@ -41,11 +41,12 @@ def test_past_100_filters_setup_refuses_and_changes_nothing(emulator_inprocess: 
     fill(97)
     recorder = CallRecorder()
     aws = connect_recording(recorder, reuse=emulator_inprocess.aws)
-    with pytest.raises(UsageError, match="has 97 metric filters of its own; loginwatch's 4"):
+    # Four sign-in rules' filters and tamper's two (on by default).
+    with pytest.raises(UsageError, match="has 97 metric filters of its own; loginwatch's 6"):
         engine.apply(engine.build_deployment(load(REUSE_CONFIG + ALL_RULES), aws), SilentProgress())
     assert recorder.mutating == []
-    # With one rule fewer it fits (97 + 3 = 100): setup goes ahead.
-    three = REUSE_CONFIG + "rules:\n  root_sign_in: {}\n  no_mfa: {}\n"
+    # With three filters it fits (97 + 3 = 100): setup goes ahead.
+    three = REUSE_CONFIG + "rules:\n  root_sign_in: {}\n  no_mfa: {}\n  tamper: false\n"
     assert setup(three, emulator_inprocess).mutating
 
 

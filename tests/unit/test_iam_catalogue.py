@@ -238,7 +238,10 @@ def _action_problems(
     if resources is not None and not from_wildcard:
         for resource in resources:
             if resource == "*":
-                if types:
+                # Only optional types (cloudwatch:PutMetricData's OTLP dataset): the usual
+                # call names no resource, so '*' it is, narrowed by a condition key.
+                optional = all(not t["entry"].get("required") for t in types)
+                if types and not (optional and statement.get("Condition")):
                     names = ", ".join(t["key"] for t in types)
                     found.append(f"{sid}: {action} has resource types ({names}) but is on '*'")
                 continue

@@ -34,18 +34,23 @@ from loginwatch.aws import Aws, CallRecorder, is_read
 from loginwatch.cli import _fast_path_test_region
 from loginwatch.config import Config, KmsKeys, parse_config
 from loginwatch.names import Names
+from loginwatch.notifier.protocol import HEARTBEAT_NAMESPACE
 from loginwatch.operator_policy import (
     API_TO_IAM,
     COMMANDS,
+    MANAGED_POLICY_LIMIT,
     NO_RESOURCE_LEVEL_SID,
     REDELIVER,
+    REVIEW,
     SETUP,
     STATUS,
     TEARDOWN,
     TEST_ALERT,
     iam_actions,
     parse_commands,
+    policy_size,
 )
+from loginwatch.review.run import review as run_review
 from tests.support.cli import BASE_CONFIG, ONE_FORWARDING_REGION
 from tests.support.inprocess import SilentProgress, load
 
@@ -61,6 +66,12 @@ rules:
   root_sign_in: {}
   no_mfa: {}
   failed_sign_ins: {threshold: 3, minutes: 5}
+"""
+# The second voice (its creation runs setup's first self-check) and a schedule changed.
+SECOND_VOICE = """
+self_check:
+  schedule: rate(2 hours)
+  email: security@example.com
 """
 URGENT_DESTINATION = """\
   destinations:
@@ -78,10 +89,8 @@ def with_destination(config_text: str) -> str:
 
 
 NOT_EXERCISED = {
-    SETUP: {
-        ("sns", "Unsubscribe"),  # only when duplicate subscriptions exist (SNS dedupes them)
-        ("s3", "ListObjectsV2"),  # only for a bucket left untagged by an interrupted run
-    },
+    # (sns Unsubscribe is exercised: the second voice's email subscription is removed.)
+    SETUP: {("s3", "ListObjectsV2")},  # only for a bucket left untagged by an interrupted run
     STATUS: {("s3", "ListObjectsV2")},
     TEARDOWN: {("s3", "ListObjectsV2")},
 }
@@ -271,8 +280,9 @@ def _redeliver(recording: Recording, config: Any, aws: Aws) -> None:
     lam = aws.client("lambda")
     lam.meta.events.register("before-send.lambda.Invoke", invoked)
     try:
-        deployment = engine.build_deployment(config, aws, strict=False)
         with recording.command(REDELIVER):
+            # Building it reads the enabled regions (the self-check's settings name them).
+            deployment = engine.build_deployment(config, aws, strict=False)
             listed = redeliver(deployment, lambda_invoker(aws, names), dry_run=True)
         with recording.command(REDELIVER):
             done = redeliver(deployment, lambda_invoker(aws, names))
@@ -287,6 +297,8 @@ def _status_and_teardown(recording: Recording, config: Any, aws: Aws) -> None:
     assert not [r for r in report.resources if r.state == "missing"], report.problems
     _test_alert(recording, config, aws)
     _redeliver(recording, config, aws)
+    with recording.command(REVIEW):  # the history (none planted: each region read once)
+        run_review(config, aws, days=7, sleep=lambda _: None)
     if config.existing_trail is None:  # what CloudTrail would have delivered: emptied by teardown
         bucket = Names.for_config(config, aws.account_id, aws.partition).bucket
         s3 = _raw(aws, "s3")
@@ -319,6 +331,9 @@ def _log_group(names: Names, params: dict[str, Any], action: str) -> str:
     return arn if action == "logs:TagResource" else f"{arn}:*"
 
 
+_queried: list[str] = []  # the log groups of review's Logs Insights queries, in order
+
+
 def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None]]:
     """The (resource ARN, service the role is passed to) an IAM action is checked on."""
     p, service = call.params, call.service
@@ -327,6 +342,8 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
             return [(p["CloudWatchLogsRoleArn"], "cloudtrail.amazonaws.com")]
         if service == "events":
             return [(t["RoleArn"], "events.amazonaws.com") for t in p["Targets"] if "RoleArn" in t]
+        if service == "scheduler":
+            return [(p["Target"]["RoleArn"], "scheduler.amazonaws.com")]
         return [(p["Role"], "lambda.amazonaws.com")]
     if action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
         return [(f"{names.bucket_arn}/{o['Key']}", None) for o in p["Delete"]["Objects"]]
@@ -352,6 +369,12 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
             (i if i.startswith("arn:") else _arn(names, service, f"trail/{i}"), None) for i in ids
         ]
     if service == "logs":
+        if call.operation == "StartQuery":
+            _queried.append(p["logGroupName"])
+        if call.operation == "GetQueryResults":
+            # Authorised on the queried log group (AWS's catalogue): the request names only
+            # the query, so the group is the one the StartQuery before it named.
+            return [(_log_group(names, {"logGroupName": _queried[-1]}, action), None)]
         return [(_log_group(names, p, action), None)]
     if service == "iam":
         return [(names.role_arn(p["RoleName"]), None)]
@@ -398,6 +421,9 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
             return [(_arn(names, service, f"event-bus/{b}", call.region), None) for b in buses]
         rule = p.get("Name") or p["Rule"]
         return [(_arn(names, service, f"rule/{rule}", call.region), None)]
+    if service == "scheduler":
+        group = p.get("GroupName", "default")
+        return [(_arn(names, service, f"schedule/{group}/{p['Name']}", call.region), None)]
     if service == "dynamodb":
         if "ResourceArn" in p:
             return [(p["ResourceArn"], None)]
@@ -407,6 +433,7 @@ def targets(names: Names, call: Call, action: str) -> list[tuple[str, str | None
 
 NO_RESOURCE_LEVEL = {
     ("sts", "GetCallerIdentity"),
+    ("cloudtrail", "LookupEvents"),
     ("ec2", "DescribeRegions"),
     ("logs", "DescribeLogGroups"),
     ("cloudtrail", "DescribeTrails"),
@@ -594,19 +621,27 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
 
     # Every rule on, and a second Slack destination: their filters, alarms and parameter.
     moved = BASE_CONFIG.replace("203.0.113.10", "203.0.113.99")
-    changed_text = with_destination(moved) + ALL_RULES
+    changed_text = with_destination(moved) + ALL_RULES + SECOND_VOICE
     changed = parse_config(changed_text, "test.yaml", {"LW_WEBHOOK": CHANGED_WEBHOOK})
     with recording.command(SETUP):
         reconfigured = _apply(changed, aws)
     updated = {r.resource.kind for r in reconfigured if r.action == "update"}
-    assert updated == {"metric-filter", "webhook-parameter", "function"}
+    assert updated == {"metric-filter", "webhook-parameter", "function", "schedule"}
     created = {r.resource.kind for r in reconfigured if r.action == "create"}
-    assert created == {"metric-filter", "alarm", "destination-parameter"}
+    assert created == {
+        "metric-filter",
+        "alarm",
+        "destination-parameter",
+        "second-voice-topic",
+        "email-subscription",
+        "errors-alarm",
+        "heartbeat-alarm",
+    }
 
     # Rules, the destination and the fast path turned off: setup removes what they made,
     # then they are turned back on.
     fast_off = parse_config(
-        moved + "fast_path:\n  enabled: false\n",
+        moved + "fast_path:\n  enabled: false\nself_check:\n  enabled: false\n",
         "test.yaml",
         {"LW_WEBHOOK": CHANGED_WEBHOOK},
     )
@@ -619,9 +654,19 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
         "sign-in-rule",
         "forwarding-role",
         "forwarding-rule",
+        # tamper's rules (on by default) go with the fast path; its backstop stays.
+        "watch-rules",
+        "watch-rules-permission",
         "metric-filter",
         "alarm",
         "destination-parameter",
+        # the self-check off: its schedule and role, and the second voice
+        "schedule",
+        "scheduler-role",
+        "second-voice-topic",
+        "email-subscription",
+        "errors-alarm",
+        "heartbeat-alarm",
     }
 
     _status_and_teardown(recording, changed, aws)
@@ -708,7 +753,9 @@ def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:
         "cloudtrail:GetTrailStatus",
     }
     assert all(
-        a.startswith("cloudtrail:Get") or a == "cloudtrail:DescribeTrails" or ":" not in a
+        a.startswith(("cloudtrail:Get", "cloudtrail:Lookup"))
+        or a == "cloudtrail:DescribeTrails"
+        or ":" not in a
         for s in trail_statements
         for a in as_list(s["Action"])
         if a.startswith("cloudtrail:")
@@ -739,8 +786,12 @@ def allowed_wildcard(names: Names, resource: str) -> bool:
         names.queue_arn(names.events_dead_letter_queue, "*"),
         # the retry mapping's id is generated (granted on the condition of our function)
         names.event_source_mappings_arn,
-        # the rules' alarms (one prefix) and every destination's webhook (one path)
+        # the rules' alarms (one prefix), both topics (one prefix) and every parameter
+        # of ours (its own path: the webhooks, the heartbeat URL)
         names.rule_alarms_arn,
+        names.topics_arn,
+        names.queues_arn,
+        names.parameters_arn,
         names.destination_parameter_arn("*"),
         # every EventBridge rule of ours (the access-key rules' number follows the allowlist)
         names.rules_arn("*"),
@@ -808,6 +859,7 @@ def test_the_no_resource_statement_is_minimal_and_read_only() -> None:
         "logs:TestMetricFilter",  # AWS's verdict on the pattern before setup writes it
         "ssm:DescribeParameters",  # which destinations' webhooks an earlier setup stored
         "events:ListRules",  # the access-key rules: their number follows the allowlist
+        "cloudtrail:LookupEvents",  # review: the sign-in history (no resource type)
     }
     assert all(is_read(a.split(":")[1]) for a in actions)
     assert "Condition" not in star[0]
@@ -889,8 +941,11 @@ def test_pass_role_is_scoped_to_our_roles_and_their_services() -> None:
     forward_role = EXAMPLE.role_arn(EXAMPLE.forwarding_role)
     assert allows(policy, "iam:PassRole", forward_role, "events.amazonaws.com")
     assert not allows(policy, "iam:PassRole", forward_role, "lambda.amazonaws.com")
+    scheduler_role = EXAMPLE.role_arn(EXAMPLE.scheduler_role)
+    assert allows(policy, "iam:PassRole", scheduler_role, "scheduler.amazonaws.com")
+    assert not allows(policy, "iam:PassRole", scheduler_role, "lambda.amazonaws.com")
     passes = [s for s in policy["Statement"] if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passes) == 3 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
+    assert len(passes) == 4 and all(as_list(s["Action"]) == ["iam:PassRole"] for s in passes)
     assert "iam:PassRole" not in actions_for(EXAMPLE_CONFIG, [STATUS, TEARDOWN, TEST_ALERT])
 
 
@@ -954,8 +1009,13 @@ def test_compact_grants_the_same_in_fewer_characters() -> None:
     assert all(covered(compact, p) for p in pairs(full))
     assert all(covered(full, p) for p in pairs(compact))
     assert pairs(compact) <= pairs(full)
-    # IAM's managed-policy limit is 6,144 characters, whitespace not counted
-    assert len(json.dumps(compact, separators=(",", ":"))) < 6144
+    # IAM's managed-policy limit is 6,144 characters, whitespace not counted. Every
+    # command together no longer fits for the example config (the self-check, the
+    # second voice and review): setup's policy and the others' each do (the CLI says so).
+    assert policy_size(compact) > MANAGED_POLICY_LIMIT
+    rest = [c for c in COMMANDS if c != SETUP]
+    for part in ([SETUP], rest):
+        assert policy_size(operator_policy(EXAMPLE_CONFIG, part, compact=True)) < 6144
 
 
 def test_bad_arguments_are_value_errors() -> None:
@@ -998,13 +1058,20 @@ def test_created_roles_have_no_wildcard_actions_or_bare_star_resources() -> None
         policies.notifier_role_policy(
             names, names.trail_log_group, "arn:aws:kms:us-east-1:123456789012:key/abc"
         ),
+        policies.scheduler_role_policy(names),
     ]
     for document in documents:
         for statement in document["Statement"]:
             assert statement["Effect"] == "Allow"
             for action in as_list(statement["Action"]):
                 assert "*" not in action, statement
+            if statement["Resource"] == "*":
+                # PutMetricData has no resource type: "*", only in loginwatch's namespace.
+                assert statement["Action"] == "cloudwatch:PutMetricData", statement
+                assert statement["Condition"] == {
+                    "StringEquals": {"cloudwatch:namespace": HEARTBEAT_NAMESPACE}
+                }
+                continue
             for resource in as_list(statement["Resource"]):
-                assert resource != "*", statement
                 assert names.account in resource, statement
                 assert "*" not in resource or allowed_wildcard(names, resource), statement

@@ -79,7 +79,13 @@ def test_roles_are_made_and_changed_only_with_the_boundary(label: str, compact: 
     policy = permissions.operator_policy(resources_of(label), ["all"], compact=compact)
     names = deployment_of(configs()[label]).names
     roles = {
-        names.role_arn(n) for n in (names.trail_role, names.notifier_role, names.forwarding_role)
+        names.role_arn(n)
+        for n in (
+            names.trail_role,
+            names.notifier_role,
+            names.forwarding_role,
+            names.scheduler_role,
+        )
     }
     for action in ROLE_CHANGES:
         found = statements_with(policy, action)

@@ -11,6 +11,9 @@ makes it behave as AWS documents, so code written for AWS is exercised as is:
   ResourceConflictException (moto adds a second statement with the same id);
 - TestMetricFilter, which moto lacks, answers as an endpoint without the operation
   does (a 400 UnknownOperationException), not with a 500 that botocore retries.
+- CloudTrail LookupEvents, which moto lacks (a stock server answers an HTML 500), is
+  emulated as AWS documents it (see ``_patch_lookup_events``) over the events a test or
+  the bench plants with ``plant_events``.
 And two places where moto stops short. An SQS event source mapping makes moto invoke
 the function at once, in Docker: here nothing polls (the messages stay queued, as
 if Lambda had not polled yet) and the batch is recorded in ``SQS_POLLS``. And: an EventBridge rule whose target is a Lambda
@@ -36,6 +39,14 @@ _patched = False
 LAMBDA_DELIVERIES: list[tuple[str, dict[str, Any]]] = []
 # (function ARN, queue ARN) each time moto would have had an event source mapping poll.
 SQS_POLLS: list[tuple[str, str]] = []
+# CloudTrail's event history, per (account, region): the records LookupEvents answers
+# from (plant_events), and when each LookupEvents request came (region, monotonic time).
+PLANTED_EVENTS: dict[tuple[str, str], list[dict[str, Any]]] = {}
+LOOKUP_REQUESTS: list[tuple[str, float]] = []
+# AWS throttles LookupEvents above 2 requests per second per account and region; set to
+# a number to have the emulator do the same (ThrottlingException), None not to.
+LOOKUP_RATE_LIMIT: int | None = None
+LOOKUP_THROTTLED: list[tuple[str, float]] = []
 
 
 def _require_moto() -> None:
@@ -113,6 +124,7 @@ def match_aws() -> None:
 
     _patch_sqs_and_lambda()
     _patch_logs()
+    _patch_lookup_events()
     _patch_stack_sets()
     # CloudTrail takes a delegated administrator on AWS; moto's list lacks it.
     from moto.organizations import models as org_models
@@ -196,6 +208,131 @@ def _patch_logs() -> None:
         raise JsonRESTError("UnknownOperationException", "TestMetricFilter is not emulated")
 
     responses.LogsResponse.test_metric_filter = test_metric_filter  # type: ignore[attr-defined]
+
+
+def plant_events(
+    records: list[dict[str, Any]], *, region: str | None = None, account: str = "123456789012"
+) -> None:
+    """Add CloudTrail records to the event history LookupEvents answers from, each in
+    its own ``awsRegion`` (or ``region``). 123456789012 is moto's default account."""
+    for record in records:
+        where = region or str(record.get("awsRegion") or "us-east-1")
+        PLANTED_EVENTS.setdefault((account, where), []).append(record)
+
+
+def forget_events() -> None:
+    PLANTED_EVENTS.clear()
+    LOOKUP_REQUESTS.clear()
+    LOOKUP_THROTTLED.clear()
+
+
+# LookupEvents' attribute keys and the record field each one matches.
+_LOOKUP_KEYS = {
+    "EventId": lambda r: r.get("eventID"),
+    "EventName": lambda r: r.get("eventName"),
+    "ReadOnly": lambda r: str(r.get("readOnly", "false")).lower(),
+    "Username": lambda r: (r.get("userIdentity") or {}).get("userName"),
+    "EventSource": lambda r: r.get("eventSource"),
+    "AccessKeyId": lambda r: (r.get("userIdentity") or {}).get("accessKeyId"),
+    "ResourceType": lambda r: None,
+    "ResourceName": lambda r: None,
+}
+
+
+def _patch_lookup_events() -> None:
+    """LookupEvents as CloudTrail documents it: newest first; MaxResults 1-50 (default
+    50); at most one LookupAttributes entry; StartTime/EndTime bound eventTime (no later
+    than EndTime, StartTime not after it); NextToken continues exactly the same query
+    and is refused for any other."""
+    import hashlib
+    import time
+    from datetime import UTC, datetime
+
+    from moto.cloudtrail import responses as trail_responses
+    from moto.core.exceptions import JsonRESTError
+
+    def fail(code: str, message: str) -> JsonRESTError:
+        error = JsonRESTError(code, message)
+        return error
+
+    def seconds(value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            return float(value)
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+    def event_seconds(record: dict[str, Any]) -> float:
+        text = str(record.get("eventTime") or "1970-01-01T00:00:00Z")
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).timestamp()
+
+    def lookup_events(self: Any) -> str:
+        now = time.monotonic()
+        region = self.region
+        if LOOKUP_RATE_LIMIT is not None:
+            recent = [t for r, t in LOOKUP_REQUESTS if r == region and now - t < 1.0]
+            if len(recent) >= LOOKUP_RATE_LIMIT:
+                LOOKUP_THROTTLED.append((region, now))
+                raise fail("ThrottlingException", "Rate exceeded")
+        LOOKUP_REQUESTS.append((region, now))
+        attributes = self._get_param("LookupAttributes") or []
+        if len(attributes) > 1:
+            raise fail(
+                "InvalidLookupAttributesException",
+                "You cannot use more than one lookup attribute in a single request.",
+            )
+        limit = self._get_param("MaxResults")
+        limit = 50 if limit is None else int(limit)
+        if not 1 <= limit <= 50:
+            raise fail("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
+        start, end = seconds(self._get_param("StartTime")), seconds(self._get_param("EndTime"))
+        if start is not None and end is not None and start > end:
+            raise fail("InvalidTimeRangeException", "StartTime must be before EndTime.")
+        query = json.dumps([attributes, start, end], sort_keys=True)
+        digest = hashlib.sha256(query.encode()).hexdigest()[:16]
+        offset = 0
+        token = self._get_param("NextToken")
+        if token:
+            stamp, _, position = str(token).partition(".")
+            if stamp != digest or not position.isdigit():
+                raise fail("InvalidNextTokenException", "Invalid NextToken.")
+            offset = int(position)
+        records = PLANTED_EVENTS.get((self.current_account, region), [])
+        matching = []
+        for record in records:
+            at = event_seconds(record)
+            if (start is not None and at < start) or (end is not None and at > end):
+                continue
+            if attributes:
+                key, value = attributes[0].get("AttributeKey"), attributes[0].get("AttributeValue")
+                field = _LOOKUP_KEYS.get(key)
+                if field is None:
+                    raise fail("InvalidLookupAttributesException", f"Unknown key {key}.")
+                if field(record) != value:
+                    continue
+            matching.append((at, record))
+        matching.sort(key=lambda item: item[0], reverse=True)
+        page = matching[offset : offset + limit]
+        answer: dict[str, Any] = {
+            "Events": [
+                {
+                    "EventId": r.get("eventID"),
+                    "EventName": r.get("eventName"),
+                    "ReadOnly": str(r.get("readOnly", "false")).lower(),
+                    "EventTime": at,
+                    "EventSource": r.get("eventSource"),
+                    "Username": (r.get("userIdentity") or {}).get("userName"),
+                    "Resources": [],
+                    "CloudTrailEvent": json.dumps(r),
+                }
+                for at, r in page
+            ]
+        }
+        if offset + limit < len(matching):
+            answer["NextToken"] = f"{digest}.{offset + limit}"
+        return json.dumps(answer)
+
+    trail_responses.CloudTrailResponse.lookup_events = lookup_events  # type: ignore[attr-defined]
 
 
 def _patch_sqs_and_lambda() -> None:
@@ -300,7 +437,8 @@ class Emulator:
         self._server.stop()
 
     def reset(self) -> None:
-        """Forget every resource (moto's reset API)."""
+        """Forget every resource (moto's reset API) and every planted event."""
+        forget_events()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass

@@ -9,7 +9,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 # The AWS services the notifier calls: boto3's type stubs know each one's client by name.
-Service = Literal["cloudwatch", "dynamodb", "logs", "organizations", "sqs", "ssm"]
+Service = Literal[
+    "cloudtrail",
+    "cloudwatch",
+    "dynamodb",
+    "events",
+    "lambda",
+    "logs",
+    "organizations",
+    "sns",
+    "sqs",
+    "ssm",
+]
 
 _clients: dict[tuple[str, str], Any] = {}
 

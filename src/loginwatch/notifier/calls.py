@@ -21,6 +21,16 @@ CLAIMS = "claims"  # the claims table
 RETRY_QUEUE = "retry-queue"  # the retry queue
 MEMBER_ACCOUNTS = "member-accounts"  # the organization's accounts
 OWN_LOGS = "own-logs"  # the function's own log group
+# The self-check (self_check.py) reads what can silence loginwatch, where it lives:
+TRAIL = "trail"  # the trail
+RULES = "rules"  # loginwatch's EventBridge rules, in every region of the fast path
+CHECKED_ALARMS = "checked-alarms"  # every alarm of the deployment (``<name>-…``)
+TOPIC = "topic"  # the alarms' topic
+OWN_FUNCTION = "own-function"  # the notifier itself
+QUEUES = "queues"  # where undelivered alerts wait (the home region's, each region's)
+HEARTBEAT = "heartbeat"  # the heartbeat metric (PutMetricData: no resource, a namespace)
+HEARTBEAT_URL = "heartbeat-url"  # the dead-man's-switch URL's SSM SecureString
+OWN_LOG_EVENTS = "own-log-events"  # the function's own log lines (the weekly summary)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import account_names, aws_clients
+from . import account_names, aws_clients, ip_location, self_check
 from .claims import Claims
 from .ipmatch import AllowList
 from .redelivery import lateness
@@ -52,6 +52,7 @@ def reset() -> None:
     _queue_urls.clear()
     account_names.reset()
     aws_clients.reset()
+    self_check.reset()
 
 
 def cached_settings() -> tuple[Settings, AllowList]:
@@ -59,6 +60,7 @@ def cached_settings() -> tuple[Settings, AllowList]:
     if _settings is None:
         settings = load_settings()
         _settings = (settings, settings.allow_list())
+        ip_location.use_labels(settings.allowlist_labels or {})
     return _settings
 
 
@@ -97,6 +99,9 @@ class Outcome:
     test_id: str | None = None
     reason: str | None = None
     slack_status: int | None = None
+    # More of what happened, added to the log line and the returned dict (the self-check's
+    # verdict and problems, which `loginwatch test-alert --via self-check` prints).
+    extra: Mapping[str, Any] | None = None
 
 
 @dataclass

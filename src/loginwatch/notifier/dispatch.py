@@ -148,6 +148,13 @@ class Notice:
     severity: str
     account_id: str
     compose: Callable[[Destination], Payload]
+    # Exactly these destinations (by name), whatever the routes say; None: by the routes.
+    destinations: tuple[str, ...] | None = None
+
+    def goes_to(self, destination: Destination, routes: Routes) -> bool:
+        if self.destinations is not None:
+            return destination.name in self.destinations
+        return destination in routes.targets(self.rule_names, self.severity, self.account_id)
 
 
 def deliver(notices: Sequence[Notice], ctx: Context) -> Sent:
@@ -161,7 +168,7 @@ def deliver(notices: Sequence[Notice], ctx: Context) -> Sent:
         (destination, notice)
         for destination in routes.all
         for notice in notices
-        if destination in routes.targets(notice.rule_names, notice.severity, notice.account_id)
+        if notice.goes_to(destination, routes)
     ]
     for index, (destination, notice) in enumerate(plan):
         post = _sharing_time(ctx, len(plan) - index)

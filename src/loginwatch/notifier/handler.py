@@ -96,6 +96,8 @@ def emit(outcome: Outcome, started: float, late_cause: str | None) -> dict[str, 
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
         "reason": outcome.reason[:_REASON_LIMIT] if outcome.reason else outcome.reason,
     }
+    if outcome.extra:
+        record.update({k: v for k, v in outcome.extra.items() if k not in record})
     if late_cause is not None:
         # An alert from the retry or a dead-letter queue: why it is late.
         record["late_cause"] = late_cause

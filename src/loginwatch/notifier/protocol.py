@@ -148,6 +148,20 @@ def marked_test_event(
     return TEST_EVENT_DETAIL_TYPE, dict(marked_event_detail(test_id, region, rule))
 
 
+# ---------------------------------------------------------------- the self-check
+# EventBridge Scheduler invokes the notifier with this event; `loginwatch test-alert --via
+# self-check` invokes it synchronously with ``"requested_by": "test-alert"`` added.
+SELF_CHECK_EVENT = {"loginwatch": "self-check"}
+SELF_CHECK_REQUESTED_BY = "test-alert"
+# Each run publishes this metric (1: every check passed, 0: not), the second voice's
+# alarm watches it (TreatMissingData: breaching: no run is as bad as a broken one).
+HEARTBEAT_NAMESPACE = "Loginwatch"
+HEARTBEAT_METRIC = "SelfCheckHealthy"
+HEARTBEAT_DIMENSION = "Deployment"  # its value: the deployment's name (settings.name)
+# The last run's verdict, in the claims table (``status`` reads checked_at and verdict).
+SELF_CHECK_STATE_KEY = "self-check#state"
+
+
 # ---------------------------------------------------------------- loginwatch's own calls
 # Every boto3 client of the CLI says who it is in its user agent (botocore's
 # user_agent_extra): the notifier shows loginwatch's own changes as maintenance. A user
@@ -167,3 +181,16 @@ def own_command(user_agent: str) -> str | None:
     """The loginwatch command a user agent names (``setup``, ``teardown``…), if any."""
     match = _OWN_RE.search(user_agent or "")
     return match.group(2) if match else None
+
+
+# ---------------------------------------------------------------- the self-check
+# What EventBridge Scheduler invokes the notifier with (resources/self_check.py); setup's
+# first check and `test-alert --via self-check` add "requested_by".
+SELF_CHECK_EVENT = {"loginwatch": "self-check"}
+# The claims table's item holding the last check's state: `status` reads it.
+SELF_CHECK_STATE_KEY = "self-check#state"
+# The heartbeat each check publishes (1 healthy, 0 broken); the second voice's alarm
+# watches it (missing data: breaching).
+HEARTBEAT_NAMESPACE = "Loginwatch"
+HEARTBEAT_METRIC = "SelfCheckHealthy"
+HEARTBEAT_DIMENSION = "Deployment"

@@ -31,10 +31,9 @@ KEY_RULE_NAMES = ("access_key_outside_allowlist", "credentials_exposed")
 # A change that can switch loginwatch off (its own resources, the trail that feeds it).
 TAMPER_RULE = "tamper"
 RULE_NAMES = (*SIGN_IN_RULE_NAMES, *KEY_RULE_NAMES, TAMPER_RULE)
-# On unless the config turns them off, even without a rules section. (tamper is to be
-# on by default too, issue 23, once the self-check and second voice are built: until
-# then it is listed to be on.)
-ON_BY_DEFAULT = ("outside_allowlist",)
+# On unless the config turns them off, even without a rules section: nobody switches
+# loginwatch off unseen.
+ON_BY_DEFAULT = ("outside_allowlist", TAMPER_RULE)
 DEFAULT_SEVERITY = {
     "outside_allowlist": "high",
     "root_sign_in": "critical",

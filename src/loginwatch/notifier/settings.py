@@ -17,6 +17,7 @@ from typing import Any
 from .ipmatch import AllowList
 from .routing import DEFAULT_DESTINATION, Destination, Routes
 from .rules import Rule, RuleSet
+from .self_check_spec import SelfCheckSettings
 
 # Looked up at call time (not bound as a default argument) so tests can point it
 # at a temporary file.
@@ -36,7 +37,7 @@ _ALL_KEYS = frozenset(
      "default_gets", "account_names")
 )  # fmt: skip
 # May be left out (settings.json written before it existed reads the same).
-_OPTIONAL_KEYS = frozenset(("key_call_filter",))
+_OPTIONAL_KEYS = frozenset(("key_call_filter", "self_check", "allowlist_labels"))
 DEFAULT_GETS = ("unclaimed", "all")
 
 
@@ -67,6 +68,11 @@ class Settings:
     # (api_call_patterns.api_call_filter, compiled by the CLI), so the alarm path reads
     # only calls from outside the allowlist. "": every call signed with a user's key.
     key_call_filter: str = ""
+    # What the scheduled self-check checks (self_check_spec); None: no self-check.
+    self_check: SelfCheckSettings | None = None
+    # The labels of allowlist entries (config allowed_ips {cidr, label}): CIDR → label,
+    # shown where an alert's address falls inside one (ip_location.describe).
+    allowlist_labels: Mapping[str, str] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
@@ -111,6 +117,17 @@ class Settings:
         key_call_filter = data.get("key_call_filter", "")
         if not isinstance(key_call_filter, str) or len(key_call_filter) > 1024:
             raise SettingsError("settings.key_call_filter must be a filter pattern (a string)")
+        try:
+            self_check = (
+                SelfCheckSettings.from_dict(data["self_check"]) if "self_check" in data else None
+            )
+        except ValueError as exc:
+            raise SettingsError(f"settings.self_check: {exc}") from None
+        labels = data.get("allowlist_labels", {})
+        if not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise SettingsError("settings.allowlist_labels must map CIDR strings to labels")
         return cls(
             name=data["name"],
             region=data["region"],
@@ -127,6 +144,8 @@ class Settings:
             default_gets=data["default_gets"],
             account_names=data["account_names"],
             key_call_filter=key_call_filter,
+            self_check=self_check,
+            allowlist_labels=dict(labels) or None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,6 +166,8 @@ class Settings:
             "default_gets": self.default_gets,
             "account_names": self.account_names,
             **({"key_call_filter": self.key_call_filter} if self.key_call_filter else {}),
+            **({"self_check": self.self_check.to_dict()} if self.self_check else {}),
+            **({"allowlist_labels": dict(self.allowlist_labels)} if self.allowlist_labels else {}),
         }
 
     @property

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ParamSpec
 from urllib.parse import quote
 
+from . import ip_location
 from .api_calls import ApiCall, KeyExposure, mask_key, mask_key_ids
 from .events import AlarmWindow, SignIn
 from .key_windows import WindowSummary
@@ -223,6 +224,12 @@ def _rules_line(alert: Alert) -> str:
     return f"*Rules:* {rules}{note}"
 
 
+def where(source_ip: str) -> str:
+    """Where an address is (ip_location.describe: country and owner, a special range, an
+    allowlist entry's label), escaped for mrkdwn."""
+    return escape(ip_location.describe(source_ip))
+
+
 def account_text(account_id: str, names: Mapping[str, str] | None = None) -> str:
     """``111122223333 (production)``: the id, and its name from Organizations if known."""
     name = (names or {}).get(account_id)
@@ -239,7 +246,8 @@ def sign_in_block(
     if alert.rules:
         lines.append(_rules_line(alert))
     lines += [
-        f"*Source IP:* {_code(sign_in.source_ip)}   *Time:* {_utc(sign_in.event_time)}",
+        f"*Source IP:* {_code(sign_in.source_ip)} ({where(sign_in.source_ip)})"
+        f"   *Time:* {_utc(sign_in.event_time)}",
         f"*MFA used:* {_mfa(sign_in)}   *Region:* {_value(sign_in.region) or '_unknown_'}"
         f"   *Account:* {account_text(sign_in.account_id, account_names)}",
         f"*User agent:* {_code(sign_in.user_agent, USER_AGENT_LIMIT)}",
@@ -462,7 +470,8 @@ def build_failure_burst_message(
     span = f"{_utc(burst.first)} → {_utc(burst.last)}"
     ips = _listing(
         [
-            _list_code(ip) + (" (allowlisted)" if allowed(ip) else "")
+            f"{_list_code(ip)} ({_list_value(ip_location.describe(ip))})"
+            + (" (allowlisted)" if allowed(ip) else "")
             for ip in burst.source_ips[:MAX_LISTED]
         ],
         len(burst.source_ips),
@@ -668,7 +677,8 @@ def build_key_call_message(
     error = f" — failed: {_value(call.error_code)}" if call.error_code else ""
     lines = [
         _key_who(call.identity_type, call.who),
-        f"*Access key:* {shown_key}   *Source IP:* {_code(call.source_ip)}",
+        f"*Access key:* {shown_key}   *Source IP:* {_code(call.source_ip)}"
+        f" ({where(call.source_ip)})",
         f"*Call:* {_code(call.event_name)} on {_code(call.event_source or '?')}{error}",
         f"*Region:* {_value(call.region) or '_unknown_'}   *Time:* {_utc(call.event_time)}"
         f"   *Account:* {account}",
@@ -757,7 +767,7 @@ def build_key_follow_up_message(
     )
     lines = [
         f"{_key_who(summary.identity_type, summary.who)} · *Access key:* "
-        f"{shown_key} · *Source IP:* {_code(summary.source_ip)}",
+        f"{shown_key} · *Source IP:* {_code(summary.source_ip)} ({where(summary.source_ip)})",
         f"*First call:* {_utc(summary.opened)} (posted then) · *Account:* {account}",
     ]
     if gone_after_days is not None:
@@ -926,7 +936,8 @@ def build_tamper_message(
     outcome = f" — *refused:* {_value(call.error_code)} (an attempt)" if call.error_code else ""
     lines = [
         _tamper_who(change),
-        f"*Access key:* `{escape(call.masked_key)}`   *Source IP:* {_code(call.source_ip)}",
+        f"*Access key:* `{escape(call.masked_key)}`   *Source IP:* {_code(call.source_ip)}"
+        f" ({where(call.source_ip)})",
         f"*Call:* {_code(change.name)} on {_code(call.event_source or '?')}{outcome}",
         f"*Resource:* {_code(change.resource_text, 400)}",
         f"*Region:* {_value(call.region) or '_unknown_'}   *Time:* {_utc(change.time)}"
@@ -996,7 +1007,8 @@ def build_maintenance_message(
     lead += [f"{_SEVERITY_EMOJI['low']} *MAINTENANCE*", f"`{rule.name}`"]
     listed = _tallied([c for c in calls if c], code=True) or "_none listed_"
     lines = [
-        f"*Who:* {_code(who)}   *Source IP:* {_code(source_ip)}   *Account:* {account}",
+        f"*Who:* {_code(who)}   *Source IP:* {_code(source_ip)} ({where(source_ip)})"
+        f"   *Account:* {account}",
         f"*Started:* {_utc(started)}   *Changes:* {changes}"
         + (f" (and {overflow} more counted, not listed)" if overflow else ""),
         f"*Calls:* {listed}",

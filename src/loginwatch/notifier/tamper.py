@@ -148,6 +148,10 @@ WATCHES: tuple[Watch, ...] = (
     Watch("ssm.amazonaws.com", ("DeleteParameters",), (("names", PARAMETER),)),
     Watch("dynamodb.amazonaws.com", ("DeleteTable",), (("tableName", TABLE),)),
     Watch("sqs.amazonaws.com", ("DeleteQueue", "PurgeQueue"), (("queueUrl", QUEUE),)),
+    # The self-check's schedule (UpdateSchedule can disable it). CloudTrail records the
+    # schedule's name as requestParameters.name (the API's path parameter, lower-cased
+    # as for its other calls; not seen in a real record yet).
+    Watch("scheduler.amazonaws.com", ("DeleteSchedule", "UpdateSchedule"), (("name", PREFIXED),)),
     # IAM: us-east-1 only.
     Watch("iam.amazonaws.com", _IAM_ROLE_CALLS, (("roleName", ROLE),)),
     Watch(

@@ -133,6 +133,9 @@ class Alarm(Resource):
             self.client.delete_alarms(AlarmNames=[self.name])
         return ""
 
+    def watched(self) -> list[dict[str, Any]]:
+        return [self.watch("alarm")]  # its actions enabled
+
     def checks(self, observed: Observed) -> list[Check]:
         updated = observed.get("state_updated")
         when = f" since {updated:%Y-%m-%d %H:%M} UTC" if hasattr(updated, "strftime") else ""

@@ -114,7 +114,10 @@ def enabled_regions(aws: Aws) -> frozenset[str]:
         for r in found
         if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
     }
-    return frozenset(enabled & partition_regions(aws.partition))
+    # The connection's own botocore session: its endpoint data is loaded already (a new
+    # session would load it again: a tenth of a second of every command).
+    known = aws.session.get_available_regions("events", partition_name=aws.partition)
+    return frozenset(enabled & set(known))
 
 
 @functools.lru_cache(maxsize=4)
@@ -279,6 +282,15 @@ class Resource(ABC):
     def facts(self, observed: Observed) -> dict[str, Any]:
         """Figures `status --json` reports for it, read after checks(); most have none."""
         return {}
+
+    def watched(self) -> list[dict[str, Any]]:
+        """What the notifier's self-check verifies of it from inside, as items of
+        settings.json's ``self_check.checks`` (notifier/self_check.py); most have none."""
+        return []
+
+    def watch(self, check: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+        """One self-check item: its kind, region and name, and what else it needs."""
+        return {"check": check, "region": self.region, "name": name or self.name, **extra}
 
     # ------------------------------------------------------------ helpers
     @contextmanager

@@ -23,6 +23,9 @@ class Function(Resource):
     service = "lambda"
     sid = "Function"
 
+    def watched(self) -> list[dict[str, Any]]:
+        return [self.watch("concurrency")]  # reserved concurrency 0 silences it
+
     def calls(self) -> list[perms.Grant | None]:
         to_lambda = perms.pass_role(
             "SetupPassNotifierRoleToLambda",

@@ -107,6 +107,24 @@ def log_group_arns(names: Names, log_group: str, region: str | None = None) -> t
     return (arn, f"{arn}:*")
 
 
+def review_grants(names: Names, log_group: str) -> list[perms.Grant | None]:
+    """`review`'s reads of the trail's log group: does it hold the window (its streams'
+    first events), and the Logs Insights queries (GetQueryResults is authorised on the
+    queried log group too, AWS's catalogue says)."""
+    return [
+        perms.no_resource_level(perms.ON_REVIEW, "logs", "DescribeLogGroups"),
+        perms.Grant(
+            "ReviewTrailLogs",
+            log_group_arns(names, log_group),
+            perms.ops(
+                perms.ON_REVIEW, "logs", "DescribeLogStreams", "StartQuery", "GetQueryResults"
+            ),
+        )
+        if log_group
+        else None,
+    ]
+
+
 def _same_key(observed: str | None, wanted: str) -> bool:
     # CloudWatch reports the key ARN; the config may hold an id, ARN or alias.
     if not observed:
@@ -120,6 +138,9 @@ class TrailLogGroup(LogGroup):
     retention_attr = "retention_days"
     kms_attr = "log_group"
     keeps_data = "holds a copy of CloudTrail events (--delete-trail-logs removes it)"
+
+    def calls(self) -> list[perms.Grant | None]:
+        return [*super().calls(), *review_grants(self.names, self.name)]
 
     @property
     def name(self) -> str:

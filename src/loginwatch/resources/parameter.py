@@ -8,10 +8,12 @@ a config no longer names.
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from .. import operator_policy as perms
 from ..aws import translate_errors
 from ..errors import UsageError
+from ..notifier.routing import DEFAULT_DESTINATION
 from .base import Deployment, Observed, Resource, absent_on, tags_from_list
 
 
@@ -20,6 +22,12 @@ class WebhookParameter(Resource):
     label = "webhook parameter"
     service = "ssm"
     sid = "WebhookParameter"
+
+    def watched(self) -> list[dict[str, Any]]:
+        # The webhook still exists (Slack answers a revoked one 404/403; probed unposted).
+        return [
+            self.watch("webhook", destination=getattr(self, "destination", DEFAULT_DESTINATION))
+        ]
 
     def calls(self) -> list[perms.Grant | None]:
         names = self.names
@@ -49,6 +57,11 @@ class WebhookParameter(Resource):
     @property
     def arn(self) -> str:
         return self.names.parameter_arn
+
+    def policy_arns(self) -> tuple[str, ...]:
+        # Every parameter under loginwatch's own path in one ARN: the policy stays within
+        # IAM's size limit, and a parameter of another name is outside the path.
+        return (self.names.parameters_arn,)
 
     @property
     def webhook_url(self) -> str | None:
@@ -136,10 +149,6 @@ class DestinationParameter(WebhookParameter):
     @property
     def arn(self) -> str:
         return self.names.destination_parameter_arn(self.destination)
-
-    def policy_arns(self) -> tuple[str, ...]:
-        # Every destination's parameter, named or not yet named: one statement for all.
-        return (self.names.destination_parameter_arn("*"),)
 
     @property
     def webhook_url(self) -> str | None:

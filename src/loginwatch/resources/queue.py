@@ -51,6 +51,10 @@ class Queue(Resource):
     def arn(self) -> str:
         return self.names.queue_arn(self.name, self.region)
 
+    def policy_arns(self) -> tuple[str, ...]:
+        # Every queue of ours in one ARN (names.queues_arn), as for the alarms and topics.
+        return (self.names.queues_arn,)
+
     def attributes(self) -> dict[str, str]:
         """The attributes loginwatch sets, as SQS reports them (strings)."""
         return {
@@ -58,6 +62,10 @@ class Queue(Resource):
             "MessageRetentionPeriod": str(RETENTION_SECONDS),
             "VisibilityTimeout": str(REDELIVER_VISIBILITY_SECONDS),
         }
+
+    def watched(self) -> list[dict[str, Any]]:
+        # A dead-letter queue holds alerts nobody received: none may wait there.
+        return [self.watch("queue")] if self.dead_letter else []
 
     def calls(self) -> list[perms.Grant | None]:
         # redeliver reads the queues first, as every command reads its resources.

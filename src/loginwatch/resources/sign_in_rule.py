@@ -74,6 +74,9 @@ class SignInRule(Resource):
         queue = self.names.queue_arn(self.names.events_dead_letter_queue, self.region)
         return {"RetryPolicy": RETRY_POLICY, "DeadLetterConfig": {"Arn": queue}}
 
+    def watched(self) -> list[dict[str, Any]]:
+        return [self.watch("rule")]  # enabled, with its target
+
     def calls(self) -> list[perms.Grant | None]:
         return [
             # test-alert --via fast-path reads the rules too, to say which link is broken.

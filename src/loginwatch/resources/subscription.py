@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import operator_policy as perms
 from .base import Check, Observed, Resource, absent_on
 
@@ -25,7 +27,7 @@ class Subscription(Resource):
         ]
 
     def policy_arns(self) -> tuple[str, ...]:
-        return (self.names.topic_arn,)
+        return (self.names.topics_arn,)
 
     @property
     def name(self) -> str:
@@ -78,6 +80,10 @@ class Subscription(Resource):
                 if arn != PENDING:
                     self.client.unsubscribe(SubscriptionArn=arn)
         return ""
+
+    def watched(self) -> list[dict[str, Any]]:
+        # Confirmed, to the function (a filter policy or a new endpoint would silence it).
+        return [self.watch("subscription", self.names.topic_arn, endpoint=self.names.function_arn)]
 
     def checks(self, observed: Observed) -> list[Check]:
         confirmed = PENDING not in observed["arns"]

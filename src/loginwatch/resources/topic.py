@@ -30,6 +30,9 @@ class Topic(Resource):
     def arn(self) -> str:
         return self.names.topic_arn
 
+    def policy_arns(self) -> tuple[str, ...]:
+        return (self.names.topics_arn,)  # both topics: one ARN (names.topics_arn)
+
     @absent_on("NotFound", "NotFoundException")
     def read(self) -> Observed | None:
         attrs = self.client.get_topic_attributes(TopicArn=self.arn)["Attributes"]
@@ -40,12 +43,13 @@ class Topic(Resource):
             "tags": tags_from_list(tags),
         }
 
+    def policy(self) -> policies.Policy:
+        return policies.topic_policy(self.names)
+
     def diff(self, observed: Observed) -> list[str]:
         changes = []
-        if policies.normalize(observed["policy"]) != policies.normalize(
-            policies.topic_policy(self.names)
-        ):
-            changes.append("topic policy: only the loginwatch alarm may publish")
+        if policies.normalize(observed["policy"]) != policies.normalize(self.policy()):
+            changes.append("topic policy: only loginwatch's alarms may publish")
         if observed["kms"] != self.d.config.kms.topic:
             changes.append(
                 changed("KMS key", observed["kms"] or "none", self.d.config.kms.topic or "none")
@@ -53,7 +57,7 @@ class Topic(Resource):
         return changes
 
     def create(self) -> None:
-        attributes = {"Policy": json.dumps(policies.topic_policy(self.names))}
+        attributes = {"Policy": json.dumps(self.policy())}
         if self.d.config.kms.topic:
             attributes["KmsMasterKeyId"] = self.d.config.kms.topic
         with self.aws_call():
@@ -62,7 +66,7 @@ class Topic(Resource):
 
     def update(self, observed: Observed, changes: list[str]) -> None:
         c = self.client
-        wanted = policies.topic_policy(self.names)
+        wanted = self.policy()
         if policies.normalize(observed["policy"]) != policies.normalize(wanted):
             with self.aws_call():
                 c.set_topic_attributes(

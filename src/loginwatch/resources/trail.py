@@ -15,6 +15,7 @@ from .. import operator_policy as perms
 from ..aws import retry_while
 from ..errors import UsageError
 from .base import Check, Observed, Resource, absent_on, changed, tags_from_list
+from .log_group import review_grants
 
 # Errors CloudTrail returns while a new role or log group is not yet usable (IAM propagation).
 PROPAGATION_ERRORS = {
@@ -60,6 +61,11 @@ def read_trail(client: Any, name: str) -> Observed:
 
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
+# review: the sign-in history of every enabled region (LookupEvents has no resource type).
+REVIEW_LOOKUP = (
+    perms.no_resource_level(perms.ON_REVIEW, "cloudtrail", "LookupEvents"),
+    perms.no_resource_level(perms.ON_REVIEW, "ec2", "DescribeRegions"),
+)
 # The role CloudTrail makes for an organization trail (iam:CreateServiceLinkedRole).
 CLOUDTRAIL_SERVICE_LINKED_ROLE = f"aws-service-role/{CLOUDTRAIL}/AWSServiceRoleForCloudTrail"
 
@@ -69,6 +75,10 @@ class Trail(Resource):
     label = "CloudTrail trail"
     service = "cloudtrail"
     sid = "Trail"
+
+    def watched(self) -> list[dict[str, Any]]:
+        # Logging, and delivering to CloudWatch Logs (the backstop reads it there).
+        return [self.watch("trail", self.arn or self.name, logs=True)]
 
     def calls(self) -> list[perms.Grant | None]:
         to_cloudtrail = perms.pass_role(
@@ -91,6 +101,7 @@ class Trail(Resource):
                 routes={"iam:PassRole": to_cloudtrail},
             ),
             self.grant("Teardown", perms.ON_TEARDOWN, "StopLogging", "DeleteTrail"),
+            *REVIEW_LOOKUP,
             *(self._organization_calls() if self.d.config.organization.enabled else []),
         ]
 
@@ -330,9 +341,20 @@ class ReusedTrail(Resource):
     managed = False
     sid = "Trail"
 
+    def watched(self) -> list[dict[str, Any]]:
+        # Logging, and delivering to CloudWatch Logs (the backstop reads it there).
+        return [self.watch("trail", self.arn or self.name, logs=True)]
+
     def calls(self) -> list[perms.Grant | None]:
-        # Read, never changed: no other trail permission at all.
-        return [self.grant("Read", perms.READ, "GetTrail", "GetTrailStatus", "GetEventSelectors")]
+        # Read, never changed: no other trail permission at all. review reads it too, for
+        # its log group, which it queries (ours has its own resource, TrailLogGroup); and
+        # so does every command that builds the notifier's settings (redeliver too).
+        read = perms.READ | perms.ON_REVIEW | perms.ON_REDELIVER
+        return [
+            self.grant("Read", read, "GetTrail", "GetTrailStatus", "GetEventSelectors"),
+            *REVIEW_LOOKUP,
+            *review_grants(self.names, self.d.trail_log_group),
+        ]
 
     @property
     def name(self) -> str:

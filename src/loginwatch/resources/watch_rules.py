@@ -130,6 +130,9 @@ class WatchRules(Resource):
             }
         return {"Id": TARGET_ID, "Arn": self.names.function_arn, **delivery}
 
+    def watched(self) -> list[dict[str, Any]]:
+        return [self.watch("rule", name) for name in self.desired()]
+
     # ------------------------------------------------------------ permissions
     def calls(self) -> list[perms.Grant | None]:
         found: list[perms.Grant | None] = [

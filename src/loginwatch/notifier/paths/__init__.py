@@ -14,7 +14,16 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..context import Context, Outcome
-from . import alarm, api_call, drill_event, key_exposed, key_follow_up, sign_in, tamper
+from . import (
+    alarm,
+    api_call,
+    drill_event,
+    key_exposed,
+    key_follow_up,
+    self_check,
+    sign_in,
+    tamper,
+)
 
 
 class Path(Protocol):
@@ -25,6 +34,7 @@ class Path(Protocol):
 
 PATHS: list[Path] = [
     drill_event,  # `loginwatch test-alert --via fast-path`
+    self_check,  # EventBridge Scheduler (or `loginwatch test-alert --via self-check`)
     # Before sign_in, which takes any EventBridge event (and ignores what is no sign-in).
     key_exposed,  # EventBridge: AWS Health says a key is exposed, or AWS quarantined a user
     # Before api_call and key_follow_up: a watched change may also be an access key's
