@@ -96,16 +96,22 @@ def two_regions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "enabled_regions", lambda aws: TWO_REGIONS)
 
 
-@pytest.fixture
-def emulator_inprocess(
-    two_regions: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[InProcessEmulator]:
-    """For tests that run setup dozens of times: no HTTP round trip per call. Reads one
-    at a time: moto in this process answers under the GIL, so reading threads only add
-    switching (about a fifth of these tests' time); the CLI's own runs read concurrently."""
+@pytest.fixture(scope="session", autouse=True)
+def reads_one_at_a_time() -> Iterator[None]:
+    """The engine, called in this process, reads one resource at a time: the emulator it
+    talks to (moto, in-process or its server's thread) answers in this process, under the
+    GIL, so reading threads only add switching (about a fifth of those tests' time). The
+    installed CLI the end-to-end tests run reads concurrently, as a user's does."""
     from loginwatch import engine
 
-    monkeypatch.setattr(engine, "READ_CONCURRENCY", 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "READ_CONCURRENCY", 1)
+        yield
+
+
+@pytest.fixture
+def emulator_inprocess(two_regions: None) -> Iterator[InProcessEmulator]:
+    """For tests that run setup dozens of times: no HTTP round trip per call."""
     emulator = InProcessEmulator().start()
     try:
         yield emulator
