@@ -27,6 +27,7 @@ from loginwatch import operator_policy as permissions  # noqa: E402
 from loginwatch.config import Config, KmsKeys, Organization  # noqa: E402
 from loginwatch.resources.role import Role, boundary_policy  # noqa: E402
 from loginwatch.resources.stack_set import OrganizationBusPolicy, member_template  # noqa: E402
+from loginwatch.resources.topic import Topic  # noqa: E402
 from tests.support.cli import BASE_CONFIG  # noqa: E402
 from tests.support.inprocess import load  # noqa: E402
 
@@ -96,10 +97,8 @@ def attached_policies() -> Iterator[tuple[str, dict[str, Any]]]:
                 from loginwatch import attached_policies as documents
 
                 yield where, documents.merge_bucket_policy(None, resource.names, resource._org_id())  # type: ignore[attr-defined]
-            if resource.kind == "topic":
-                from loginwatch import attached_policies as documents
-
-                yield where, documents.topic_policy(resource.names)
+            if isinstance(resource, Topic):  # the alarms' topic and the second voice's
+                yield where, resource.policy()
             attributes = getattr(resource, "attributes", None)
             if callable(attributes) and "Policy" in attributes():
                 import json

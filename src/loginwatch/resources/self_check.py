@@ -18,8 +18,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.exceptions
+
 from .. import attached_policies as policies
 from .. import operator_policy as perms
+from ..aws import error_code
 from ..notifier.protocol import (
     HEARTBEAT_DIMENSION,
     HEARTBEAT_METRIC,
@@ -136,7 +139,7 @@ class SelfCheckSchedule(Resource):
             # status shows the last check's time and verdict (the notifier's state item).
             self.grant(
                 "Read",
-                perms.READ,
+                frozenset({perms.STATUS}),
                 "GetItem",
                 service="dynamodb",
                 sid="SelfCheckState",
@@ -174,11 +177,11 @@ class SelfCheckSchedule(Resource):
             },
             "Description": found.get("Description"),
         }
-        observed["state_item"] = self._last_check()
         return observed
 
     def _last_check(self) -> dict[str, Any] | None:
-        """The notifier's record of its last self-check (None: none yet, or unreadable)."""
+        """The notifier's record of its last self-check (None: none yet). Read by status
+        only (from checks()), not by every plan."""
         table = self.aws.client("dynamodb", self.names.region)
         try:
             item = table.get_item(
@@ -186,8 +189,9 @@ class SelfCheckSchedule(Resource):
                 Key={"eventId": {"S": SELF_CHECK_STATE_KEY}},
                 ConsistentRead=True,
             ).get("Item")
-        except Exception:  # the table may be gone or unreadable: status says so elsewhere
-            return None
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            # The table gone or unreadable: its own row says so; this one names the cause.
+            return {"unreadable": error_code(exc) or type(exc).__name__}
         if not item:
             return None
         return {
@@ -230,9 +234,10 @@ class SelfCheckSchedule(Resource):
 
     def checks(self, observed: Observed) -> list[Check]:
         on = observed.get("State") == "ENABLED"
+        self._state_item = self._last_check()
         found = [
             Check("self-check schedule enabled", on, "enabled" if on else "disabled"),
-            self._last_check_check(observed.get("state_item")),
+            self._last_check_check(self._state_item),
         ]
         if self.d.config.self_check.email is None:
             found.append(
@@ -250,6 +255,9 @@ class SelfCheckSchedule(Resource):
         name = "last self-check"
         if item is None:
             return Check(name, True, "none yet", warning_only=True)
+        if "unreadable" in item:
+            detail = f"could not read it from the claims table ({item['unreadable']})"
+            return Check(name, False, detail, warning_only=True)
         checked = _parse_time(item["checked_at"])
         when = f"{checked:%Y-%m-%d %H:%M} UTC" if checked else item["checked_at"] or "unknown"
         if item["verdict"] != "healthy":
@@ -263,7 +271,8 @@ class SelfCheckSchedule(Resource):
         return Check(name, True, f"healthy at {when}")
 
     def facts(self, observed: Observed) -> dict[str, Any]:
-        return {"last_self_check": observed.get("state_item")}
+        # Read after checks(), which read the notifier's record.
+        return {"last_self_check": getattr(self, "_state_item", None)}
 
 
 def _input(target: dict[str, Any]) -> Any:
