@@ -33,6 +33,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "enabled_regions(*regions): the regions the emulator (aws_server) reports as enabled, "
         "for a test about more than TWO_REGIONS",
     )
+    config.addinivalue_line(
+        "markers",
+        "in_process: the end-to-end test's `cli` runs the CLI's main in this process against "
+        "in-process moto (tests/support/cli.InProcessCli), not the installed script over HTTP",
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -164,6 +169,32 @@ def aws_server(
     report_enabled_regions(monkeypatch, marker.args if marker else TWO_REGIONS)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator_session.url)
     return emulator_session
+
+
+@pytest.fixture
+def moto_like_aws(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """In-process moto with the emulator's patches (where moto differs from AWS), its
+    DescribeRegions reporting TWO_REGIONS enabled (or an ``enabled_regions`` marker's),
+    as aws_server does, without HTTP: each call costs a fraction of a server round trip."""
+    from moto import mock_aws
+
+    from loginwatch.demo.emulator import match_aws
+
+    match_aws()
+    marker = request.node.get_closest_marker("enabled_regions")
+    with mock_aws():
+        report_enabled_regions(monkeypatch, marker.args if marker else TWO_REGIONS)
+        yield
+
+
+@pytest.fixture
+def aws_mocked(moto_like_aws: None) -> Any:
+    """An Aws (loginwatch's client factory) connected to moto_like_aws."""
+    from loginwatch.aws import connect
+
+    return connect(None, "us-east-1", sleep=lambda _: None)
 
 
 @pytest.fixture

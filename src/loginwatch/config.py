@@ -297,7 +297,7 @@ def parse_config(
     _check_routes(rules, destinations, warnings)
     _check_key_rules_reach(rules, fast_path, region, warnings)
     organization = _organization(reader, top)
-    rules = _check_tamper_scope(reader, top, rules, organization, warnings)
+    _check_tamper_scope(rules, organization, fast_path, warnings)
     iam = _iam(reader, top)
     self_check = _self_check(reader, top, warnings, need_webhook)
     if not organization.enabled and any(d.accounts for d in destinations):
@@ -923,34 +923,16 @@ def _key_exceptions(reader: Reader, node: Located, path: str) -> tuple[KeyExcept
 
 
 def _check_tamper_scope(
-    reader: Reader,
-    top: dict[str, Located],
-    rules: RuleSet,
-    organization: Organization,
-    warnings: list[str],
-) -> RuleSet:
-    """tamper knows the management account's resources only: with an organization trail,
-    the member accounts' own StackSet deployments (PutRule on `<name>-…`) would read as
-    tampering. Until the member template carries its own watch, tamper is refused when
-    the config asks for it, and left off (with a warning) when it is on only by default."""
-    if not organization.enabled or rules.get(TAMPER_RULE) is None:
-        return rules
-    node = top.get("rules")
-    entry = node.value.get(TAMPER_RULE) if node and isinstance(node.value, dict) else None
-    if entry is None:
+    rules: RuleSet, organization: Organization, fast_path: FastPath, warnings: list[str]
+) -> None:
+    """In organization mode the member accounts watch their own loginwatch resources
+    through the fast path's StackSet: without it, only the alarm backstop (the
+    organization trail's log group) hears of a change there."""
+    if organization.enabled and not fast_path.enabled and rules.get(TAMPER_RULE) is not None:
         warnings.append(
-            "rules.tamper is off with organization.enabled (not supported there yet: member "
-            "accounts' own deployments would read as tampering)"
+            "rules.tamper: the fast path is off, so member accounts get no tamper rules; "
+            "only the alarm backstop hears of changes to their forwarding"
         )
-        return RuleSet(tuple(r for r in rules.rules if r.name != TAMPER_RULE))
-    reader.problems.add(
-        entry.line,
-        "rules.tamper",
-        "is not supported with organization.enabled yet (member accounts' own "
-        "deployments would read as tampering); set `tamper: {enabled: false}` or turn "
-        "organization off",
-    )
-    return rules
 
 
 def _check_key_rules_reach(

@@ -498,10 +498,26 @@ def _plan_all(
     return planned
 
 
+Planned = list[tuple[Resource, Action, Observed | None, list[str]]]
+
+
+def _preflight(planned: Planned) -> None:
+    """Before anything is written: each resource setup would create or update checks
+    what AWS would refuse (e.g. AWS's own test of the filter pattern, a rule name in
+    the way). Reads only, so the dry run makes them too."""
+    for resource, action, _, _ in planned:
+        if action in ("create", "update"):
+            resource.preflight()
+
+
 def plan(deployment: Deployment, progress: Progress) -> list[StepResult]:
-    """What setup would do, with reads only (for --dry-run)."""
+    """What setup would do, with reads only (for --dry-run). The checks setup makes
+    before writing run too (they only read): what setup would refuse, the dry run
+    refuses with the same words, and their notices are said."""
+    planned = _plan_all(deployment, progress)
+    _preflight(planned)
     results = []
-    for resource, action, _, changes in _plan_all(deployment, progress):
+    for resource, action, _, changes in planned:
         result = StepResult(resource, action, tuple(changes))
         progress.done(result)
         results.append(result)
@@ -517,9 +533,7 @@ def apply(deployment: Deployment, progress: Progress) -> list[StepResult]:
     interrupted run), and the next run re-reads everything.
     """
     planned = _plan_all(deployment, progress)
-    for resource, action, _, _ in planned:
-        if action in ("create", "update"):
-            resource.preflight()  # e.g. AWS's own test of the filter pattern
+    _preflight(planned)
     results: list[StepResult] = []
     with safe_points() as stop:
         for resource, action, observed, changes in planned:

@@ -338,6 +338,13 @@ class Names:
     def stack_set_arn(self) -> str:
         return self._arn("cloudformation", f"stackset/{self.stack_set}:*")
 
+    def member_forwarding_role(self, region: str) -> str:
+        """A member account's forwarding role in ``region`` (each region's stack has one;
+        IAM names are per account). Named, not generated, so that the tamper rules know
+        it: ``<name>-…`` like every resource of loginwatch's. The template passes
+        ``${AWS::Region}``."""
+        return f"{self.name}-member-forward-{region}"
+
     @property
     def bus_policy_sid(self) -> str:
         """The central default bus's statement admitting the organization's events."""

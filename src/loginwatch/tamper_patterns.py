@@ -13,6 +13,11 @@ These are write calls: the rule's state ``ENABLED`` delivers them (read-only cal
 need ``ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS``). Patterns go to a rule in every
 region the fast path covers (IAM's calls arrive in us-east-1 only), forwarded home.
 
+Organization mode: each member account's stack carries ``member_tamper_patterns`` (the
+watches marked ``in_members``: its rules, its forwarding role, its stack, leaving the
+organization), forwarded to the home bus, where the home rules' patterns (every watch)
+take them too: the kinds member watches use name no account.
+
 A rule never sees its own deletion or disabling reliably (EventBridge says a deleted rule
 "might continue to match" for a short while, no more): the backstop's filters see it.
 """
@@ -29,15 +34,18 @@ from .notifier.tamper import (
     ANY,
     FUNCTION,
     LOG_GROUP,
+    MEMBER_STACK,
     PARAMETER,
     PREFIXED,
     QUEUE,
     ROLE,
     TABLE,
     TOPIC,
+    US_EAST_1_ONLY,
     WATCHES,
     Own,
     Watch,
+    member_watches,
     own_changes_filter,
 )
 
@@ -84,6 +92,10 @@ def _values(kind: str, own: Own) -> list[Any]:
     if kind == QUEUE:
         # Any host (regional, legacy, VPC endpoint): the path names account and queue.
         return [{"wildcard": f"*/{own.account}/{p}*"}]
+    if kind == MEMBER_STACK:
+        # By name, or by stack id (arn:…:stack/<name>/<id>) in whichever member account.
+        stack = own.member_stack_prefix
+        return [{"prefix": stack}, {"wildcard": f"*:stack/{stack}*"}]
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -103,10 +115,10 @@ def watch_block(watch: Watch, own: Own) -> dict[str, Any]:
     return block
 
 
-def service_blocks(own: Own) -> list[dict[str, Any]]:
+def service_blocks(own: Own, watches: tuple[Watch, ...] = WATCHES) -> list[dict[str, Any]]:
     """One block per service: its groups of calls as ``$or`` branches (one eventSource)."""
     by_service: dict[str, list[dict[str, Any]]] = {}
-    for watch in WATCHES:
+    for watch in watches:
         by_service.setdefault(watch.service, []).append(watch_block(watch, own))
     blocks = []
     for service, group in by_service.items():
@@ -133,19 +145,10 @@ def pattern_json(pattern: dict[str, Any]) -> str:
     return json.dumps(pattern, separators=(",", ":"))
 
 
-def tamper_patterns(
-    names: Names,
-    trail_log_group: str | None = None,
-    *,
-    limit: int = DEFAULT_PATTERN_LIMIT,
-) -> list[dict[str, Any]]:
-    """The ``tamper`` rule's patterns, as few as fit in ``limit`` characters each (one
-    rule per pattern and region: two for any name and log group, blocks packed largest
-    first)."""
-    own = own_for(names, trail_log_group)
+def _packed(blocks: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The blocks in as few patterns of at most ``limit`` characters as first fit, largest
+    first, finds (one rule per pattern and region)."""
     bins: list[list[dict[str, Any]]] = []
-    blocks = service_blocks(own)
-    # First fit, largest first: as few rules as the quota allows.
     for block in sorted(blocks, key=lambda b: -len(pattern_json(b))):
         for held in bins:
             if len(pattern_json(_pattern([*held, block]))) <= limit:
@@ -158,6 +161,34 @@ def tamper_patterns(
     return [_pattern(b) for b in bins]
 
 
+def tamper_patterns(
+    names: Names,
+    trail_log_group: str | None = None,
+    *,
+    limit: int = DEFAULT_PATTERN_LIMIT,
+) -> list[dict[str, Any]]:
+    """The ``tamper`` rule's patterns, as few as fit in ``limit`` characters each (one
+    rule per pattern and region: two for any name and log group, blocks packed largest
+    first)."""
+    return _packed(service_blocks(own_for(names, trail_log_group)), limit)
+
+
+def member_tamper_patterns(
+    names: Names, *, limit: int = DEFAULT_PATTERN_LIMIT
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A member account's ``tamper`` patterns: those for every region, then those for
+    the calls that arrive in us-east-1 only (IAM, Organizations; their rule takes a
+    template Condition). Both from the one list of watches (``in_members``)."""
+    own = own_for(names)
+    watches = member_watches()
+    regional = tuple(w for w in watches if w.service not in US_EAST_1_ONLY)
+    global_ = tuple(w for w in watches if w.service in US_EAST_1_ONLY)
+    return (
+        _packed(service_blocks(own, regional), limit),
+        _packed(service_blocks(own, global_), limit),
+    )
+
+
 def own_resources_filter(names: Names, trail_log_group: str | None = None) -> str:
     """The metric filter counting changes to loginwatch's own resources (≤ 1,024
     characters; see notifier/tamper.own_changes_filter)."""
@@ -167,6 +198,7 @@ def own_resources_filter(names: Names, trail_log_group: str | None = None) -> st
 __all__ = [
     "ANY",
     "CIS_TRAIL_CHANGES",
+    "member_tamper_patterns",
     "own_for",
     "own_resources_filter",
     "pattern_json",

@@ -60,6 +60,7 @@ def setup_with(cli: Cli, extra: str = "") -> Any:
     return run
 
 
+@pytest.mark.in_process
 def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> None:
     """One region listed, then the fast path off and on again (two regions enabled: the
     other one stands for all; the next test is about every region)."""
@@ -126,6 +127,7 @@ def test_rules_roles_and_permission_follow_the_config(cli: Cli, aws: Any) -> Non
     assert "lwtest-events-forward" in [r["RoleName"] for r in aws.iam.list_roles()["Roles"]]
 
 
+@pytest.mark.in_process
 @every_region
 def test_rules_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
     # `all` (the default): every other enabled region forwards. (That a second run writes
@@ -148,6 +150,7 @@ def test_rules_follow_the_config_in_every_region(cli: Cli, aws: Any) -> None:
     assert aws.dynamodb.list_tables()["TableNames"] == []
 
 
+@pytest.mark.in_process
 @pytest.mark.enabled_regions("us-east-1", "eu-west-1", "us-west-2")
 def test_a_stopped_rule_in_one_region_is_drift_that_setup_repairs(cli: Cli) -> None:
     setup_with(cli, "fast_path:\n  regions: [eu-west-1, us-west-2]\n")
@@ -205,14 +208,14 @@ def test_pattern_matches_the_test_event_and_nothing_else() -> None:
 
 
 def test_test_event_travels_the_forwarding_rule_to_the_notifier_and_breaks_are_named(
-    aws_server_inprocess: Any,
+    aws_mocked: Any,
 ) -> None:
     from loginwatch import engine
     from loginwatch.alert_drill import Clock, via_fast_path
     from loginwatch.demo import emulator
     from tests.support.inprocess import SilentProgress, load
 
-    aws = aws_server_inprocess
+    aws = aws_mocked
     config = load(BASE_CONFIG + "fast_path:\n  regions: [us-west-2]\n")
     engine.apply(engine.build_deployment(config, aws), SilentProgress())
     no_wait = Clock(sleep=lambda _: None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from loginwatch.api_call_patterns import KEY_EXPOSED_PATTERN, QUARANTINE_FILTER, event_patterns
 from loginwatch.cis_patterns import TRAIL_CHANGES
 from loginwatch.config import parse_config
@@ -55,6 +57,7 @@ def tamper_rules(aws: Any, region: str) -> dict[str, dict[str, Any]]:
     return {r["Name"]: r for r in events.list_rules(NamePrefix="lwtest-tamper-")["Rules"]}
 
 
+@pytest.mark.in_process
 def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) -> None:
     cli.write_config(ONE_FORWARDING_REGION + KEY_RULES)
     first = setup_ok(cli)
@@ -145,7 +148,7 @@ def test_access_key_rules_converge_turn_off_and_tear_down(cli: Cli, aws: Any) ->
 
 
 def test_test_alert_events_travel_the_access_key_rules_to_the_notifier(
-    aws_server_inprocess: Any,
+    aws_mocked: Any,
 ) -> None:
     """`test-alert --rule … --via fast-path`: the marked event of each access-key rule is
     put in us-west-2 and reaches the notifier through that rule's forwarding and home
@@ -157,8 +160,8 @@ def test_test_alert_events_travel_the_access_key_rules_to_the_notifier(
     from tests.support.inprocess import SilentProgress, load
 
     config = load(ONE_FORWARDING_REGION + KEY_RULES)
-    engine.apply(engine.build_deployment(config, aws_server_inprocess), SilentProgress())
-    drill = engine.drill_deployment(config, aws_server_inprocess)
+    engine.apply(engine.build_deployment(config, aws_mocked), SilentProgress())
+    drill = engine.drill_deployment(config, aws_mocked)
     no_wait = Clock(sleep=lambda _: None)
     kinds = {
         "access_key_outside_allowlist": "AWS API Call via CloudTrail",

@@ -1,7 +1,8 @@
 """Organization mode through the installed CLI against a moto server with an organization:
 an organization trail, a service-managed StackSet with an instance per member account and
-region, the central bus admitting the organization only; a converged re-run writes
-nothing; a member account is refused before any change; teardown removes the StackSet."""
+region (with the member tamper rules), the central bus admitting the organization only; a
+converged re-run writes nothing; a member account is refused before any change; teardown
+removes the StackSet."""
 
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ def test_organization_setup_status_refusal_and_teardown(
     assert cfn.describe_organizations_access()["Status"] == "ENABLED"
     stack_set = cfn.describe_stack_set(StackSetName=STACK_SET)["StackSet"]
     assert stack_set["PermissionModel"] == "SERVICE_MANAGED"
+    # tamper is on by default in organization mode: each member watches its own forwarding
+    # (its rules, its named forwarding role) and sends it home.
+    template = json.loads(stack_set["TemplateBody"])
+    assert {"Tamper1", "Tamper2"} <= set(template["Resources"])
+    assert template["Resources"]["Tamper2"]["Condition"] == "IamCallsArriveHere"
+    home_rules = aws.events.list_rules(NamePrefix="lwtest-tamper-")["Rules"]
+    assert home_rules and all(r["State"] == "ENABLED" for r in home_rules)
     # moto also deploys to the management account, which AWS never does: left out here.
     instances = [
         i

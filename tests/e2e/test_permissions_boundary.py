@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_setup import setup_ok
 from tests.support.cli import ONE_FORWARDING_REGION, Cli
 
@@ -23,6 +25,7 @@ ROLES = (
 WITH_BOUNDARY = ONE_FORWARDING_REGION + f"iam:\n  permissions_boundary: {BOUNDARY}\n"
 
 
+@pytest.mark.in_process
 def test_setup_attaches_the_boundary_to_every_role_and_status_names_one_without(
     cli: Cli, aws: Any
 ) -> None:
@@ -64,6 +67,7 @@ def test_setup_attaches_the_boundary_to_every_role_and_status_names_one_without(
     assert cli.run("status", "--json").returncode == 0
 
 
+@pytest.mark.in_process
 def test_roles_made_before_the_boundary_get_it_on_the_next_setup(cli: Cli, aws: Any) -> None:
     setup_ok(cli)  # no boundary configured
     assert "PermissionsBoundary" not in aws.iam.get_role(RoleName="lwtest-notifier")["Role"]

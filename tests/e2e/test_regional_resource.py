@@ -88,13 +88,13 @@ def queues(region: str) -> list[str]:
 
 @pytest.mark.enabled_regions("us-east-1", "us-west-2", OTHER_REGION)
 def test_a_kind_in_another_region_is_set_up_reported_torn_down_and_permitted(
-    aws_server_inprocess: Any,
+    aws_mocked: Any,
     with_regional_kind: None,
     tmp_path: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    aws = aws_server_inprocess
+    aws = aws_mocked
     config = load()
     results = engine.apply(engine.build_deployment(config, aws), SilentProgress())
     by_key = {r.resource.key: r.action for r in results}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from loginwatch.cis_patterns import (
     AUTHENTICATION_FAILURES,
     ROOT_USAGE,
@@ -52,6 +54,7 @@ def alarms(aws: Any) -> dict[str, dict[str, Any]]:
     return {a["AlarmName"]: a for a in aws.cloudwatch.describe_alarms()["MetricAlarms"]}
 
 
+@pytest.mark.in_process
 def test_all_rules_converge_and_a_rule_turned_off_removes_only_its_filter_and_alarm(
     cli: Cli, aws: Any, monkeypatch: Any
 ) -> None:

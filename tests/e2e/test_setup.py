@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from loginwatch.allowlist import compile_pattern
 from loginwatch.cis_patterns import TRAIL_CHANGES
 from loginwatch.config import parse_config
+from loginwatch.names import Names
 from loginwatch.notifier_package import code_sha256
 from loginwatch.operator_policy import COMMANDS
 from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli, every_region
@@ -289,6 +292,7 @@ def test_second_run_changes_nothing_and_makes_no_mutating_call(cli: Cli, aws: An
     _webhook_change_updates_only_the_parameter(cli, aws)
 
 
+@pytest.mark.in_process
 @every_region
 def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     cli.write_config(BASE_CONFIG)  # every region
@@ -303,6 +307,7 @@ def test_dry_run_makes_no_mutating_call(cli: Cli, aws: Any) -> None:
     assert aws.cloudtrail.describe_trails()["trailList"] == []
 
 
+@pytest.mark.in_process
 def test_allowlist_change_updates_only_the_filter_and_the_notifier_code(cli: Cli, aws: Any) -> None:
     setup_ok(cli)
     before = aws.lambda_.get_function(FunctionName="lwtest-notifier")["Configuration"]["CodeSha256"]
@@ -395,6 +400,7 @@ def _trail_snapshot(aws: Any) -> Any:
 REUSE_CONFIG = BASE_CONFIG + "trail:\n  existing: corp-trail\n"
 
 
+@pytest.mark.in_process
 def test_reuse_mode_leaves_the_existing_trail_exactly_as_it_was(cli: Cli, aws: Any) -> None:
     _make_existing_trail(aws)
     before = _trail_snapshot(aws)
@@ -420,6 +426,7 @@ def test_reuse_mode_leaves_the_existing_trail_exactly_as_it_was(cli: Cli, aws: A
     assert _trail_snapshot(aws) == before
 
 
+@pytest.mark.in_process
 def test_reuse_mode_says_exactly_what_is_missing(cli: Cli, aws: Any) -> None:
     _make_existing_trail(aws, multi_region=False, log_group=False)
     cli.write_config(REUSE_CONFIG)
@@ -431,6 +438,7 @@ def test_reuse_mode_says_exactly_what_is_missing(cli: Cli, aws: Any) -> None:
     assert run.mutating == [] and "Traceback" not in run.stderr
 
 
+@pytest.mark.in_process
 def test_new_trail_with_an_existing_multi_region_trail_prints_the_cost_notice(
     cli: Cli, aws: Any
 ) -> None:
@@ -439,6 +447,7 @@ def test_new_trail_with_an_existing_multi_region_trail_prints_the_cost_notice(
     assert "Reusing it" in run.stdout and "corp-trail" in run.stdout
 
 
+@pytest.mark.in_process
 def test_untagged_look_alike_is_never_modified(cli: Cli, aws: Any) -> None:
     aws.sns.create_topic(Name="lwtest-alerts")  # someone else's topic with our name
     run = cli.run("setup")
@@ -450,6 +459,24 @@ def test_untagged_look_alike_is_never_modified(cli: Cli, aws: Any) -> None:
     assert "LoginwatchAllowAlarmPublish" not in attrs["Policy"]
 
 
+@pytest.mark.in_process
+def test_a_rule_name_in_the_way_is_refused_by_the_dry_run_as_by_setup(cli: Cli, aws: Any) -> None:
+    """What setup would refuse before writing (here: someone else's EventBridge rule with
+    the name of a tamper rule in the forwarding region), the dry run refuses the same way."""
+    taken = Names.for_config(parse_config(cli.config_text, "x.yaml", {"LW_WEBHOOK": WEBHOOK}),
+                             ACCOUNT).tamper_rule(0)  # fmt: skip
+    aws.in_region("events", "us-west-2").put_rule(Name=taken, ScheduleExpression="rate(1 day)")
+    dry, real = cli.run("setup", "--dry-run"), cli.run("setup")
+    for run in (dry, real):
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert f"EventBridge rule {taken} in us-west-2 already exists but was not created by " \
+            "loginwatch" in run.stderr  # fmt: skip
+        assert run.mutating == []
+    assert dry.stderr == real.stderr
+    assert aws.cloudtrail.describe_trails()["trailList"] == []
+
+
+@pytest.mark.in_process
 def test_explicit_user_bucket_gets_its_policy_merged_not_replaced(cli: Cli, aws: Any) -> None:
     aws.s3.create_bucket(Bucket="team-existing-bucket")
     theirs = {
@@ -500,6 +527,7 @@ def test_profile_that_does_not_exist(cli: Cli) -> None:
     assert run.returncode == 2 and "AWS profile 'nope' does not exist" in run.stderr
 
 
+@pytest.mark.in_process
 def test_permissions_command_prints_a_policy_scoped_to_this_config(cli: Cli, aws: Any) -> None:
     run = cli.run("permissions", "--for", "all")
     assert run.returncode == 0, run.stderr
@@ -526,6 +554,7 @@ def test_permissions_command_prints_a_policy_scoped_to_this_config(cli: Cli, aws
     assert "corp/cloudtrail" in text and "lwtest-trail" not in text
 
 
+@pytest.mark.in_process
 def test_reused_trail_that_records_no_write_events_is_refused(cli: Cli, aws: Any) -> None:
     _make_existing_trail(aws)
     aws.cloudtrail.put_event_selectors(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_setup import BUCKET, TOPIC_ARN, setup_ok
 from tests.support.cli import BASE_CONFIG, FORWARDING_REGIONS, WEBHOOK, Cli
 
@@ -63,6 +65,7 @@ def assert_status_healthy_with_every_kind_in_every_region(cli: Cli) -> None:
     assert WEBHOOK not in json.dumps(report)
 
 
+@pytest.mark.in_process
 def test_broken_chain_is_named_then_repaired_by_setup(cli: Cli, aws: Any) -> None:
     setup_ok(cli)
     (sub,) = aws.sns.list_subscriptions_by_topic(TopicArn=TOPIC_ARN)["Subscriptions"]
@@ -285,6 +288,7 @@ def test_teardown_removes_only_what_setup_made_and_keeps_the_audit_logs(cli: Cli
     assert aws.logs.describe_log_groups()["logGroups"] == []
 
 
+@pytest.mark.in_process
 def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli, aws: Any) -> None:
     aws.sns.create_topic(Name="lwtest-alerts")  # not made by loginwatch
     run = cli.run("teardown", "--yes")
@@ -294,6 +298,7 @@ def test_teardown_leaves_an_untagged_resource_with_our_exact_name_alone(cli: Cli
     assert run.mutating == []
 
 
+@pytest.mark.in_process
 def test_status_says_what_setup_cannot_repair(cli: Cli, aws: Any) -> None:
     from tests.e2e.test_setup import REUSE_CONFIG, _make_existing_trail
 
@@ -308,6 +313,7 @@ def test_status_says_what_setup_cannot_repair(cli: Cli, aws: Any) -> None:
     assert "run loginwatch setup to repair" not in run.stdout
 
 
+@pytest.mark.in_process
 def test_first_run_before_setup_says_to_run_setup(cli: Cli) -> None:
     human = cli.run("status")
     assert human.returncode == 1

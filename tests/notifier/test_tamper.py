@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import json
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -440,3 +441,113 @@ def test_slack_takes_the_tamper_and_maintenance_messages_whatever_went_into_them
     for payload in payloads:
         assert_slack_takes(payload)
         assert "<!channel> &" not in json.dumps(payload)
+
+
+# ---------------------------------------------------------------- organization mode
+
+MEMBER = "444455556666"
+# The notifier's own ARN says which account is home (a member's event is another's).
+HOME_CONTEXT = SimpleNamespace(
+    invoked_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:loginwatch-notifier"
+)
+
+
+def deliver_at_home(event: dict[str, Any]) -> dict[str, Any]:
+    return handler.lambda_handler(event, HOME_CONTEXT)
+
+
+def stack_set_change(at: datetime, index: int, session: str = "0e3b2c1d") -> dict[str, Any]:
+    """One change of a StackSet deployment in a member account (varied per index)."""
+    event = copy.deepcopy(load_fixture("eventbridge/api_call_member_stackset_putrule.json"))
+    record = event["detail"]
+    record.update(eventTime=iso(at), eventID=f"0000{index:04d}-stackset")
+    identity = record["userIdentity"]
+    identity["arn"] = identity["arn"].rsplit("/", 1)[0] + f"/{session}"
+    kinds = [
+        ("events.amazonaws.com", "PutRule", {"name": f"loginwatch-tamper-{index}"}),
+        ("events.amazonaws.com", "PutTargets", {"rule": "loginwatch-console-sign-in"}),
+        (
+            "iam.amazonaws.com",
+            "PutRolePolicy",
+            {"roleName": "loginwatch-member-forward-eu-west-1", "policyName": "p"},
+        ),
+    ]
+    source, name, request = kinds[index % len(kinds)]
+    record.update(eventSource=source, eventName=name, requestParameters=request)
+    event["source"] = "aws." + source.split(".")[0]
+    return event
+
+
+def test_a_stack_set_deployment_in_a_member_is_one_maintenance_run(
+    world: NotifierWorld, queue: RetryQueue
+) -> None:
+    start = world.now - timedelta(minutes=20)
+    for index in range(10):
+        # StackSets may take a session per region and operation: still one run.
+        session = "0e3b2c1d" if index < 5 else "7a6b5c4d"
+        event = stack_set_change(start + timedelta(seconds=3 * index), index, session)
+        answer = deliver_at_home(event)
+        assert answer["outcome"] == ("posted" if index == 0 else "maintenance-counted"), answer
+    (started,) = world.slack.requests  # one message while it runs, low severity
+    said = texts(started.json)
+    assert "StackSet deployment by stacksets-exec-" in said and "is changing" in said
+    assert MEMBER in said and "MAINTENANCE" in said and "CRITICAL" not in said
+    (answer,) = due_follow_ups(queue, now=world.now)
+    assert answer["batchItemFailures"] == []
+    _, summary = world.slack.requests
+    said = texts(summary.json)
+    assert "StackSet deployment by stacksets-exec-" in said and "changed 10 resources" in said
+    assert MEMBER in said and "MAINTENANCE" in said and "CRITICAL" not in said
+
+
+def test_a_member_admins_delete_rule_is_critical_and_names_the_account(
+    world: NotifierWorld, queue: RetryQueue
+) -> None:
+    event = copy.deepcopy(load_fixture("eventbridge/api_call_member_deleterule.json"))
+    event["detail"]["eventTime"] = iso(world.at(1))
+    answer = deliver_at_home(event)
+    assert answer["outcome"] == "posted", answer
+    (request,) = world.slack.requests
+    said = texts(request.json)
+    assert "CRITICAL" in said and "DeleteRule" in said and "loginwatch-console-sign-in" in said
+    assert f"account {MEMBER}" in said  # the member account, not the home one
+    assert "MemberAdmin/bob" in said  # the principal
+    assert mask_key("ASIAEXAMPLEMEMBERKEY") in said and "ASIAEXAMPLEMEMBERKEY" not in said
+    assert "192.0.2.200" in said  # the address
+    assert deliver_at_home(copy.deepcopy(event))["outcome"] == "already-reported"
+    assert len(world.slack.requests) == 1
+
+
+def test_loginwatchs_user_agent_in_a_member_account_marks_nothing(
+    world: NotifierWorld, queue: RetryQueue
+) -> None:
+    """setup never runs in a member account: its user agent there is someone else's."""
+    event = own_change(world.at(1), 0)
+    event["account"] = event["detail"]["recipientAccountId"] = MEMBER
+    answer = deliver_at_home(event)
+    assert answer["outcome"] == "posted", answer
+    said = texts(world.slack.requests[0].json)
+    assert "CRITICAL" in said and "MAINTENANCE" not in said and MEMBER in said
+    # At home the same call is setup's maintenance, as before.
+    home = own_change(world.at(1), 1)
+    assert deliver_at_home(home)["outcome"] == "posted"
+    assert "MAINTENANCE" in texts(world.slack.requests[1].json)
+
+
+def test_the_alarm_path_shows_a_members_change_and_reads_no_stack_set_deployment_as_one(
+    world: NotifierWorld, queue: RetryQueue
+) -> None:
+    """The organization trail's log group holds the member's records: a member admin's
+    DeleteRule is critical there too; the StackSet's own changes, if an emulator hands
+    them over despite the filter, are maintenance, never critical."""
+    at = world.now.replace(microsecond=0) - timedelta(minutes=3)
+    admin = load_fixture("eventbridge/api_call_member_deleterule.json")["detail"]
+    admin = {**admin, "eventTime": iso(at)}
+    deployment = stack_set_change(at, 0)["detail"]
+    world.trail.put((at, admin), (at, deployment))
+    answer = handler.lambda_handler(tamper_alarm(world, OWN_ALARM), HOME_CONTEXT)
+    assert answer["outcome"] == "posted", answer
+    said = [texts(r.json) for r in world.slack.requests]
+    critical = [s for s in said if "CRITICAL" in s]
+    assert len(critical) == 1 and "DeleteRule" in critical[0] and MEMBER in critical[0]
+    assert all("stacksets-exec" not in s for s in critical)

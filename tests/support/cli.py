@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -104,3 +106,42 @@ class Cli:
             else []
         )
         return Run(proc.returncode, proc.stdout, proc.stderr, calls)  # type: ignore[arg-type]
+
+
+@dataclass
+class InProcessCli(Cli):
+    """The same CLI (its `main`: argument parsing, every message, every exit code) called
+    in this process against in-process moto: no interpreter start, no imports, no HTTP.
+    A run costs a fifth of the installed script's, so a test about what the commands do
+    to resources uses this; what only the installed script over HTTP can show (the
+    console script, concurrent reads, signals, a stock server) keeps `Cli`."""
+
+    def run(self, *args: str, stdin: str | None = None) -> Run:
+        from loginwatch import cli, ui
+
+        if not self.config_path.exists():
+            self.write_config()
+        log = self.workdir / "calls.jsonl"
+        log.unlink(missing_ok=True)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.ExitStack() as stack:
+            patch = stack.enter_context(pytest.MonkeyPatch.context())
+            patch.setenv("LW_WEBHOOK", self.webhook)
+            patch.setenv("LOGINWATCH_CALL_LOG", str(log))
+            patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+            for console in (ui.out, ui.err):  # as COLUMNS=200 makes them in a subprocess
+                patch.setattr(console, "_width", 200)
+            patch.chdir(self.workdir)
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            try:
+                cli.main(["--config", str(self.config_path), *args])
+                code = 0
+            except SystemExit as exited:
+                code = exited.code if isinstance(exited.code, int) else 1
+        calls = (
+            [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+            if log.exists()
+            else []
+        )
+        return Run(code, out.getvalue(), err.getvalue(), calls)  # type: ignore[arg-type]

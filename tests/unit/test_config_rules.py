@@ -133,16 +133,31 @@ def test_organization_and_account_destinations() -> None:
     assert org.enabled and org.account_names
     assert (org.units, org.account_ids) == (("ou-ab12-abcdefgh",), ("111122223333",))
     assert config.destinations[0].accounts == ("111122223333",)
-    # tamper, on by default, is left off in organization mode for now, and says so.
-    assert config.rules.get("tamper") is None
-    (warning,) = config.warnings
-    assert warning.startswith("rules.tamper is off with organization.enabled")
+    # tamper is on by default in organization mode too (members watch their own
+    # forwarding), without a word.
+    assert config.rules.get("tamper") is not None
+    assert config.warnings == ()
 
     off = parse(
         "",
         f"  destinations:\n    - name: p\n      webhook_url: {URGENT}\n      accounts: ['111122223333']\n",
     )
     assert any("organization.enabled: true" in w for w in off.warnings)
+
+
+def test_tamper_may_be_listed_in_organization_mode_and_says_what_the_fast_path_off_costs() -> None:
+    org = "organization:\n  enabled: true\n"
+    listed = parse(org + "rules:\n  tamper: {enabled: true, severity: high}\n")
+    assert enabled(listed) == {"outside_allowlist": "high", "tamper": "high"}
+    assert listed.warnings == ()
+    off = parse(org + "fast_path:\n  enabled: false\n")
+    assert off.rules.get("tamper") is not None
+    assert any(w.startswith("rules.tamper: the fast path is off") for w in off.warnings)
+    # Turned off, nothing is said; outside organization mode neither.
+    quiet = parse(org + "fast_path:\n  enabled: false\nrules:\n  tamper: false\n")
+    assert not any("rules.tamper" in w for w in quiet.warnings)
+    alone = parse("fast_path:\n  enabled: false\n")
+    assert not any("rules.tamper" in w for w in alone.warnings)
 
 
 def test_organization_mistakes_are_named() -> None:

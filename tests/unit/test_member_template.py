@@ -137,9 +137,10 @@ def test_the_access_key_rules_travel_with_the_template_and_change_nothing_when_o
     for rule in [*api, exposed["Properties"]]:
         (target,) = rule["Targets"]
         assert target["Arn"] == central
-    # The rules off: the template is what it was before they existed (no redeploy).
-    assert set(json.loads(off)["Resources"]) == {"ForwardRole", "SignInRule"}
-    assert "Conditions" not in json.loads(off)
+    # The rules off: the template is what it was before they existed (no redeploy): the
+    # role, the sign-in rule, tamper's rules (on by default) and their condition only.
+    assert set(json.loads(off)["Resources"]) == {"ForwardRole", "SignInRule", "Tamper1", "Tamper2"}
+    assert set(json.loads(off)["Conditions"]) == {"IamCallsArriveHere"}
 
 
 def test_a_template_cloudformation_would_refuse_is_said_before_anything_is_written() -> None:
@@ -158,3 +159,95 @@ def test_a_template_cloudformation_would_refuse_is_said_before_anything_is_writt
     assert len(_template_body(d).encode()) > TEMPLATE_BODY_LIMIT
     with pytest.raises(UsageError, match="over CloudFormation's 51,200"):
         MemberStackSet(d).preflight()
+
+
+TAMPER_OFF = "rules:\n  tamper: {enabled: false}\n"
+
+
+def deployment_with(extra: str, partition: str = "aws", region: str = "us-east-1") -> Any:
+    base = BASE_CONFIG.replace("region: us-east-1", f"region: {region}")
+    d = offline_deployment(
+        load(base + "organization:\n  enabled: true\n" + extra), MANAGEMENT, partition=partition
+    )
+    d.organization = ORG
+    return d
+
+
+def test_members_watch_their_own_forwarding_and_send_it_home(deployment: Any) -> None:
+    from loginwatch.notifier.tamper import parse_tamper
+    from loginwatch.resources.stack_set import CAPABILITIES, MemberStackInstances, _template_body
+    from loginwatch.tamper_patterns import own_for, tamper_patterns
+    from tests.support.event_ruler import matches
+
+    template = json.loads(_template_body(deployment))
+    resources = template["Resources"]
+    central = f"arn:aws:events:us-east-1:{MANAGEMENT}:event-bus/default"
+    everywhere, us_east_1 = resources["Tamper1"], resources["Tamper2"]
+    assert "Condition" not in everywhere
+    # IAM's and Organizations' calls arrive in us-east-1 only: that rule is there only.
+    assert us_east_1["Condition"] == "IamCallsArriveHere"
+    assert template["Conditions"]["IamCallsArriveHere"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]
+    }
+    for rule in (everywhere, us_east_1):
+        properties = rule["Properties"]
+        assert properties["State"] == "ENABLED"
+        assert properties["Name"].startswith("lwtest-tamper-")
+        (target,) = properties["Targets"]
+        assert target == {
+            "Id": "central-bus",
+            "Arn": central,
+            "RoleArn": {"Fn::GetAtt": ["ForwardRole", "Arn"]},
+        }
+    # The forwarding role is named, so the tamper rules know it: CloudFormation then wants
+    # CAPABILITY_NAMED_IAM (CAPABILITY_IAM alone refuses a named role).
+    role = resources["ForwardRole"]["Properties"]["RoleName"]
+    assert role == {"Fn::Sub": "lwtest-member-forward-${AWS::Region}"}
+    assert CAPABILITIES == ["CAPABILITY_NAMED_IAM"]
+
+    # A member admin deleting the member's sign-in rule: its tamper rule forwards it, the
+    # home tamper rule takes it, the notifier names the member account.
+    event = copy.deepcopy(load_fixture("eventbridge/api_call_member_deleterule.json"))
+    event["detail"]["requestParameters"]["name"] = "lwtest-console-sign-in"
+    assert matches(everywhere["Properties"]["EventPattern"], event)
+    assert not matches(us_east_1["Properties"]["EventPattern"], event)
+    assert any(matches(p, event) for p in tamper_patterns(deployment.names))
+    change = parse_tamper(event["detail"], own_for(deployment.names))
+    assert change is not None and change.member and change.account_id == "444455556666"
+    # A change to the role as CloudFormation names it, in the region its stack is in.
+    iam = copy.deepcopy(event)
+    iam["source"] = "aws.iam"
+    iam["detail"].update(
+        eventSource="iam.amazonaws.com",
+        eventName="PutRolePolicy",
+        requestParameters={"roleName": "lwtest-member-forward-eu-west-1"},
+    )
+    assert matches(us_east_1["Properties"]["EventPattern"], iam)
+    assert any(matches(p, iam) for p in tamper_patterns(deployment.names))
+
+    # The member regions include us-east-1 even when the fast path lists others.
+    listed = "fast_path:\n  regions: [eu-west-2]\n"
+    narrow = deployment_with(listed, region="eu-west-1")
+    assert MemberStackInstances(narrow).regions() == ["eu-west-1", "eu-west-2", "us-east-1"]
+    no_tamper = deployment_with(listed + TAMPER_OFF, region="eu-west-1")
+    assert MemberStackInstances(no_tamper).regions() == ["eu-west-1", "eu-west-2"]
+
+
+def test_tamper_off_leaves_no_tamper_rule_and_another_partition_no_condition() -> None:
+    from loginwatch.resources.stack_set import _template_body
+
+    off = json.loads(_template_body(deployment_with(TAMPER_OFF)))
+    assert set(off["Resources"]) == {"ForwardRole", "SignInRule"}
+    assert "Conditions" not in off
+    china = json.loads(_template_body(deployment_with("", "aws-cn", "cn-north-1")))
+    assert {k for k in china["Resources"] if k.startswith("Tamper")} == {"Tamper1", "Tamper2"}
+    assert not any("Condition" in r for r in china["Resources"].values())
+
+
+def test_the_template_with_every_rule_fits_with_room() -> None:
+    from loginwatch.resources.stack_set import TEMPLATE_BODY_LIMIT, MemberStackSet, _template_body
+
+    d = deployment_with(KEY_RULES)
+    size = len(_template_body(d).encode())
+    assert size < TEMPLATE_BODY_LIMIT // 4, size
+    MemberStackSet(d).preflight()  # says nothing

@@ -597,8 +597,8 @@ def unmet(
 # ---------------------------------------------------------------- the runs
 
 
-def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aws) -> None:
-    aws = aws_server_inprocess
+def test_every_call_of_setup_status_teardown_is_granted(aws_mocked: Aws) -> None:
+    aws = aws_mocked
     recording = Recording(aws)
     config = load()
     names = Names.for_config(config, aws.account_id, aws.partition)
@@ -684,9 +684,9 @@ def test_every_call_of_setup_status_teardown_is_granted(aws_server_inprocess: Aw
     assert all(is_read(op) for _, op in recording.calls[STATUS])
 
 
-def test_organization_mode_calls_are_granted(aws_server_inprocess: Aws) -> None:
+def test_organization_mode_calls_are_granted(aws_mocked: Aws) -> None:
     """The organization trail, the central bus policy, the StackSet and its instances."""
-    aws = aws_server_inprocess
+    aws = aws_mocked
     orgs = _raw(aws, "organizations")
     orgs.create_organization(FeatureSet="ALL")
     orgs.create_account(AccountName="production", Email="prod@example.com")
@@ -714,9 +714,9 @@ def test_organization_mode_calls_are_granted(aws_server_inprocess: Aws) -> None:
         assert unmet(recording, config, names, command) == [], command
 
 
-def test_reused_trail_calls_are_granted(aws_server_inprocess: Aws) -> None:
+def test_reused_trail_calls_are_granted(aws_mocked: Aws) -> None:
     """Reuse mode: no bucket, trail or trail role of our own; the filter sits on their group."""
-    aws = aws_server_inprocess
+    aws = aws_mocked
     owner = load()  # makes the trail that the second config reuses
     _apply(owner, aws)
     owner_names = Names.for_config(owner, aws.account_id, aws.partition)

@@ -16,6 +16,7 @@ from loginwatch.notifier import tamper
 from loginwatch.notifier.protocol import TEST_EVENT_SOURCE
 from loginwatch.tamper_patterns import (
     CIS_TRAIL_CHANGES,
+    member_tamper_patterns,
     own_for,
     own_resources_filter,
     pattern_json,
@@ -23,6 +24,7 @@ from loginwatch.tamper_patterns import (
 )
 from tests.conftest import load_fixture
 from tests.support.event_ruler import matches
+from tests.support.logs_filter import counts
 
 ACCOUNT = "111122223333"
 NAMES = Names(name="lwtest", region="us-east-1", account=ACCOUNT, partition="aws")
@@ -36,6 +38,8 @@ SUBSCRIPTION = f"{TOPIC}:0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 QUEUE = f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/lwtest-events-undelivered"
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/lwtest-claims"
 PARAMETER_ARN = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/lwtest/slack-webhook-url"
+STACK_UUID = "2f1e0d9c-8b7a-4c6d-9e5f-4a3b2c1d0e9f"
+MEMBER = "444455556666"
 
 # (eventSource, eventName as CloudTrail records it, requestParameters naming loginwatch's
 # resource, … naming another one or None when the call is watched whatever it names).
@@ -172,6 +176,25 @@ CASES: list[Case] = [
         {"stackSetName": "lwtest-member-forwarding"},
         {"stackSetName": "x"},
     ),
+    # A member account's stack of the StackSet (StackSet-<StackSet name>-<uuid>).
+    (
+        "cloudformation",
+        "DeleteStack",
+        {"stackName": f"StackSet-lwtest-member-forwarding-{STACK_UUID}"},
+        {"stackName": f"StackSet-guardrails-{STACK_UUID}"},
+    ),
+    (
+        "cloudformation",
+        "UpdateStack",
+        {"stackName": f"StackSet-lwtest-member-forwarding-{STACK_UUID}"},
+        {"stackName": "lwtest-member-forwarding"},  # not how StackSets name a stack
+    ),
+    (
+        "cloudformation",
+        "ExecuteChangeSet",
+        {"changeSetName": "c1", "stackName": f"StackSet-lwtest-member-forwarding-{STACK_UUID}"},
+        {"changeSetName": "c1", "stackName": "app"},
+    ),
 ]
 # Other ways to name loginwatch's resource, each a change the same call could make.
 BY_ARN: list[tuple[str, str, dict[str, Any]]] = [
@@ -191,6 +214,14 @@ BY_ARN: list[tuple[str, str, dict[str, Any]]] = [
         {"queueUrl": f"https://queue.amazonaws.com/{ACCOUNT}/lwtest-notifier-retry"},
     ),
     ("iam", "DeleteRolePolicy", {"roleName": "LWTEST-NOTIFIER"}),  # IAM names ignore case
+    (
+        "cloudformation",
+        "DeleteStack",
+        {
+            "stackName": f"arn:aws:cloudformation:eu-west-1:{MEMBER}:stack/"
+            f"StackSet-lwtest-member-forwarding-{STACK_UUID}/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+        },
+    ),
 ]
 # Look-alikes: watched names on other calls, or another function's version.
 NOT_WATCHED: list[tuple[str, str, dict[str, Any]]] = [
@@ -329,6 +360,7 @@ def test_own_matches_the_names_the_cli_gives_its_resources() -> None:
     assert OWN.claims_table == NAMES.claims_table
     assert OWN.notifier_log_group == NAMES.notifier_log_group
     assert OWN.log_groups == (NAMES.trail_log_group, NAMES.notifier_log_group)
+    assert OWN.stack_set == NAMES.stack_set
     assert NAMES.parameter.startswith(OWN.parameter_path)
     assert NAMES.destination_parameter("x").startswith(OWN.parameter_path)
     for named in (
@@ -343,6 +375,8 @@ def test_own_matches_the_names_the_cli_gives_its_resources() -> None:
         NAMES.trail_role,
         NAMES.forwarding_role,
         NAMES.stack_set,
+        NAMES.member_forwarding_role("ap-southeast-2"),
+        NAMES.tamper_rule(0),
         NAMES.alarm,
         NAMES.rule_filter("root_sign_in"),
     ):
@@ -355,3 +389,185 @@ def test_lambda_version_suffixes_come_off() -> None:
     assert tamper.call_name(source, "UpdateFunctionCode20150331v2") == "UpdateFunctionCode"
     assert tamper.call_name(source, "PutFunctionConcurrency20171031") == "PutFunctionConcurrency"
     assert tamper.call_name("sns.amazonaws.com", "DeleteTopic") == "DeleteTopic"
+
+
+# ---------------------------------------------------------------- organization mode
+
+HOME = Names(name="loginwatch", region="us-east-1", account=ACCOUNT, partition="aws")
+HOME_OWN = own_for(HOME)  # the notifier's too: it knows its own account (its ARN)
+REGIONAL, US_EAST_1 = member_tamper_patterns(HOME)
+
+
+def member_event(fixture: str, **detail: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_fixture(f"eventbridge/{fixture}.json"))
+    event["detail"].update(detail)
+    return event
+
+
+def admin_delete_rule(**detail: Any) -> dict[str, Any]:
+    """A member account's admin deletes its forwarding rule (forwarded as it was)."""
+    return member_event("api_call_member_deleterule", **detail)
+
+
+def on_member_rule(patterns: list[dict[str, Any]], event: dict[str, Any]) -> bool:
+    return any(matches(p, event) for p in patterns)
+
+
+def test_a_member_admins_delete_rule_is_forwarded_home_and_critical() -> None:
+    event = admin_delete_rule()
+    assert on_member_rule(REGIONAL, event)  # the member's own tamper rule forwards it
+    assert not on_member_rule(US_EAST_1, event)
+    # Forwarded to the home bus it keeps its account; the home tamper rule takes it.
+    assert event["account"] == MEMBER
+    assert on_member_rule(tamper_patterns(HOME), event)
+    change = tamper.parse_tamper(event["detail"], HOME_OWN)
+    assert change is not None and change.member and not change.maintenance
+    assert change.account_id == MEMBER and change.principal == "MemberAdmin/bob"
+    assert change.resources == ("loginwatch-console-sign-in",)
+
+
+def test_the_same_call_on_another_rule_is_not_forwarded() -> None:
+    event = admin_delete_rule(requestParameters={"name": "nightly-backup"})
+    assert not on_member_rule(REGIONAL + US_EAST_1, event)
+    assert tamper.parse_tamper(event["detail"], HOME_OWN) is None
+
+
+def test_a_members_forwarding_role_and_leaving_the_organization_are_watched_in_us_east_1() -> None:
+    role = HOME.member_forwarding_role("eu-west-1")
+    iam = admin_delete_rule(
+        eventSource="iam.amazonaws.com",
+        eventName="DeleteRolePolicy",
+        awsRegion="us-east-1",
+        requestParameters={"roleName": role, "policyName": "PutEventsOnTheCentralBus"},
+    )
+    iam["source"] = "aws.iam"
+    leave = admin_delete_rule(
+        eventSource="organizations.amazonaws.com", eventName="LeaveOrganization"
+    )
+    leave["source"] = "aws.organizations"
+    for event in (iam, leave):
+        assert on_member_rule(US_EAST_1, event) and not on_member_rule(REGIONAL, event)
+        assert on_member_rule(tamper_patterns(HOME), event)
+        change = tamper.parse_tamper(event["detail"], HOME_OWN)
+        assert change is not None and change.member and not change.maintenance
+    other_role = copy.deepcopy(iam)
+    other_role["detail"]["requestParameters"]["roleName"] = "OrganizationAccountAccessRole"
+    assert not on_member_rule(US_EAST_1, other_role)
+
+
+def test_member_patterns_come_from_the_one_list_of_watches() -> None:
+    """Every call a member watch names reaches a member rule; no home-only watch does."""
+    samples = {
+        "events": {"name": "loginwatch-tamper-1", "rule": "loginwatch-tamper-1"},
+        "iam": {"roleName": "loginwatch-member-forward-eu-west-1"},
+        "organizations": {},
+        "cloudformation": {"stackName": f"StackSet-loginwatch-member-forwarding-{STACK_UUID}"},
+    }
+    member_calls = {(w.service, c) for w in tamper.member_watches() for c in w.calls}
+    for watch in tamper.WATCHES:
+        service = watch.service.split(".")[0]
+        for call in watch.calls:
+            request = samples.get(service, {"name": "loginwatch-x", "functionName": FN})
+            event = api_event(service, call, dict(request))
+            hit = on_member_rule(REGIONAL + US_EAST_1, event)
+            assert hit == ((watch.service, call) in member_calls), (service, call)
+
+
+@pytest.mark.parametrize("name", ["lw", "a" * 24])
+def test_member_patterns_are_valid_and_few(name: str) -> None:
+    names = Names(name=name, region="eu-west-1", account=ACCOUNT, partition="aws")
+    regional, global_ = member_tamper_patterns(names)
+    assert (len(regional), len(global_)) == (1, 1)
+    for pattern in regional + global_:
+        assert len(pattern_json(pattern)) <= 2048
+        matches(pattern, {})  # valid for the matcher (raises where AWS would refuse)
+
+
+def test_a_stack_set_execution_in_a_member_is_maintenance_and_nothing_else_is() -> None:
+    record = load_fixture("eventbridge/api_call_member_stackset_putrule.json")["detail"]
+    change = tamper.parse_tamper(record, HOME_OWN)
+    assert change is not None and change.member
+    assert change.command == tamper.STACK_SET_COMMAND and change.maintenance
+    # One run per member account, whatever session StackSets took.
+    assert change.run_arn.endswith(":assumed-role/stacksets-exec-899a82a2cb437e970934262f85c7628a")
+    # A role of that name in another account (a session acting across accounts) is not it.
+    forged = copy.deepcopy(record)
+    forged["userIdentity"]["arn"] = forged["userIdentity"]["arn"].replace(MEMBER, "999988887777")
+    assert not tamper.parse_tamper(forged, HOME_OWN).maintenance  # type: ignore[union-attr]
+    # A member admin's user agent saying loginwatch's setup marks nothing there.
+    admin = load_fixture("eventbridge/api_call_putrule_setup.json")["detail"]
+    admin = {**admin, "recipientAccountId": MEMBER}
+    faked = tamper.parse_tamper(admin, HOME_OWN)
+    assert faked is not None and faked.member and not faked.maintenance
+    # In the home account the user agent still marks setup; a stacksets-exec session does
+    # not (StackSets never deploy to the management account).
+    setup = load_fixture("eventbridge/api_call_putrule_setup.json")["detail"]
+    assert tamper.parse_tamper(setup, HOME_OWN).maintenance  # type: ignore[union-attr]
+    at_home = {**record, "recipientAccountId": ACCOUNT}
+    at_home["userIdentity"] = {
+        **record["userIdentity"],
+        "arn": record["userIdentity"]["arn"].replace(MEMBER, ACCOUNT),
+    }
+    assert not tamper.parse_tamper(at_home, HOME_OWN).maintenance  # type: ignore[union-attr]
+    # A StackSet's execution never calls DisableRule: critical even from that role.
+    disable = {**record, "eventName": "DisableRule"}
+    assert not tamper.parse_tamper(disable, HOME_OWN).maintenance  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- the backstop's filter
+
+
+@pytest.mark.parametrize("missing_unequal", [False, True])
+def test_the_backstop_no_longer_counts_a_members_stack_set_deployment(
+    missing_unequal: bool,
+) -> None:
+    """The organization trail's log group holds every member's records: the StackSet's
+    own PutRule there is not counted; a member admin's DeleteRule, and the same PutRule by
+    anyone else, are. Whichever way CloudWatch Logs reads ``!=`` on a missing field."""
+    own_filter = own_resources_filter(HOME)
+    stack_set = load_fixture("eventbridge/api_call_member_stackset_putrule.json")["detail"]
+    assert not counts(own_filter, stack_set, missing_unequal=missing_unequal)
+    admin = load_fixture("eventbridge/api_call_member_deleterule.json")["detail"]
+    assert counts(own_filter, admin, missing_unequal=missing_unequal)
+    by_admin = {**stack_set, "userIdentity": admin["userIdentity"]}
+    assert counts(own_filter, by_admin, missing_unequal=missing_unequal)
+    # An AWS service's own call has no arn: still counted.
+    by_service = {**stack_set, "userIdentity": {"type": "AWSService", "invokedBy": "x.aws"}}
+    assert counts(own_filter, by_service, missing_unequal=missing_unequal)
+
+
+@pytest.mark.parametrize("missing_unequal", [False, True])
+@pytest.mark.parametrize(("service", "name", "ours", "theirs"), CASES, ids=[c[1] for c in CASES])
+def test_the_backstop_counts_each_change_and_not_the_stack_sets_own(
+    service: str,
+    name: str,
+    ours: dict[str, Any],
+    theirs: dict[str, Any] | None,
+    missing_unequal: bool,
+) -> None:
+    record = api_event(service, name, ours)["detail"]
+    own = own_for(NAMES)
+    listed_later = any(
+        isinstance(v, list) and not tamper.owns(kind, v[0], own)
+        for f, kind in tamper.watch_for(record["eventSource"], name).fields  # type: ignore[union-attr]
+        for v in [ours.get(f)]
+    )
+    counted = [counts(f, record, missing_unequal=missing_unequal) for f in tamper.log_filters(own)]
+    if not listed_later:  # a filter reads a list's first element only
+        assert any(counted), name
+    # The StackSet's execution in a member account: the same call, never counted by the
+    # own-resources filter (CloudWatch.5's counts trail changes by anyone, exactly).
+    stack_set = load_fixture("eventbridge/api_call_member_stackset_putrule.json")["detail"]
+    by_stack_set = {**record, "userIdentity": stack_set["userIdentity"]}
+    assert not counts(own_resources_filter(NAMES), by_stack_set, missing_unequal=missing_unequal)
+
+
+def test_the_alarm_path_reads_with_the_filter_setup_wrote() -> None:
+    """The notifier rebuilds the filter from its own names (its account from its ARN, or
+    none): the same text as the CLI's, so the window it reads is what the alarm counted."""
+    from dataclasses import replace
+
+    cli_side = own_resources_filter(HOME)
+    for account in ("", ACCOUNT):
+        notifier_side = replace(HOME_OWN, account=account, region="", partition="aws")
+        assert tamper.log_filters(notifier_side) == (CIS_TRAIL_CHANGES, cli_side)

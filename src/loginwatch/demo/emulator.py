@@ -136,7 +136,27 @@ def match_aws() -> None:
     logs_models.LogsBackend.put_metric_filter = put_metric_filter  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.create_trail = create_trail  # type: ignore[method-assign]
     trail_models.CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
+    _route_without_rereading()  # last: after every response class is patched
     _patched = True
+
+
+def _route_without_rereading() -> None:
+    """Two things moto redoes for every request, though their answer never changes while
+    it runs; done once, a request costs about a third less CPU (its server's) or a
+    tenth (in process):
+    - its server lists moto's package directory (a stat per entry, ~170) twice, to route;
+    - it lists the response class's methods (inspect.getmembers) to find the action's.
+    The methods are listed after match_aws has patched its own into those classes."""
+    import functools
+
+    from moto import backends
+    from moto.core import responses
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    method_names = responses.method_names_from_class
+    listed = functools.cache(lambda cls: frozenset(method_names(cls)))
+    responses.method_names_from_class = listed  # type: ignore[assignment]
 
 
 def _patch_stack_sets() -> None:

@@ -32,7 +32,7 @@ from .rules import (
     highest,
     in_display_order,
 )
-from .tamper import TamperEvent
+from .tamper import STACK_SET_COMMAND, TamperEvent
 
 MAX_LISTED = 10
 USER_AGENT_LIMIT = 80
@@ -994,15 +994,18 @@ def build_maintenance_message(
 ) -> dict[str, Any]:
     """loginwatch's own setup or teardown changed its resources: one low-severity message
     per run ("setup by alice from 203.0.113.10 changed 12 resources"). Shown, not hidden:
-    the user agent that marks it can be forged. ``started_only``: a run's first change,
+    the user agent that marks it can be forged. ``command`` STACK_SET_COMMAND: the
+    StackSet's execution role in a member account ("StackSet deployment by …"). ``started_only``: a run's first change,
     posted at once (a forged agent must not wait for a follow-up its author could stop). ``not_counted``: what
     the claims table could not count (the alarm path's one message for them)."""
     account = account_text(account_id, account_names)
     noun = "resource" if changes == 1 else "resources"
+    stack_set = command == STACK_SET_COMMAND
+    doing = "StackSet deployment" if stack_set else command
     if started_only:
-        headline = f"{command} by {who} from {source_ip} is changing loginwatch's resources"
+        headline = f"{doing} by {who} from {source_ip} is changing loginwatch's resources"
     else:
-        headline = f"{command} by {who} from {source_ip} changed {changes} {noun}"
+        headline = f"{doing} by {who} from {source_ip} changed {changes} {noun}"
     lead = [mention_markup(mention)] if mention else []
     lead += [f"{_SEVERITY_EMOJI['low']} *MAINTENANCE*", f"`{rule.name}`"]
     listed = _tallied([c for c in calls if c], code=True) or "_none listed_"
@@ -1023,7 +1026,18 @@ def build_maintenance_message(
         "run `loginwatch status`, then `loginwatch setup` to repair, and treat the "
         "principal as compromised."
     )
-    if started_only and command == "teardown":
+    if stack_set:
+        footer = (
+            "CloudFormation StackSets' own execution role (stacksets-exec-…) made these "
+            f"changes in member account {account}: the StackSet deploying loginwatch's "
+            "member template (`loginwatch setup`, or an account joining the organization). "
+            "It is shown, not hidden: if nobody ran setup and no account joined, check the "
+            "StackSet's operations and who can change IAM roles named stacksets-exec-* in "
+            "that account."
+        )
+        if started_only:
+            footer = "A summary of the run follows when it is over. " + footer
+    elif started_only and command == "teardown":
         footer = (
             "Teardown removes the rules, the function and the queue as it goes: what it did "
             "after this may not be reported. " + footer

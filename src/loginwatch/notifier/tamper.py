@@ -22,6 +22,13 @@ to its user agent (notifier/protocol.own_user_agent). A change whose user agent 
 ``setup`` or ``teardown`` is *maintenance*: still reported (a user agent can be forged),
 once per run, at low severity. A call loginwatch never makes (``NEVER_OWN``) is critical
 whatever its user agent says.
+
+Organization mode: every member account runs the StackSet's stack (stack_set.py), whose
+rules forward the member's changes to its own loginwatch resources (``Watch.in_members``)
+to the home bus. loginwatch's CLI never runs in a member account (setup runs from the
+management account only), so there a user agent marks nothing: the only maintenance is
+the StackSet's own execution (``stack_set_execution``); every other change is critical,
+naming the member account.
 """
 
 from __future__ import annotations
@@ -59,6 +66,23 @@ LOG_GROUP = "log-group"  # the trail's log group and the notifier's, exactly
 TOPIC = "topic"  # an SNS topic or subscription ARN whose topic is "<name>-…"
 PARAMETER = "parameter"  # "/<name>/…", or its ARN
 QUEUE = "queue"  # a queue URL whose queue is "<name>-…"
+# A member account's stack of loginwatch's StackSet: "StackSet-<StackSet name>-<uuid>"
+# (how service-managed StackSets name their stacks), by name or stack id (its ARN).
+MEMBER_STACK = "member-stack"
+
+# What a maintenance run is, besides the CLI's commands: the StackSet's own execution in
+# a member account (one token: the run's scope splits on spaces).
+STACK_SET_COMMAND = "StackSet"
+# Service-managed StackSets act in each member account through a role named
+# "stacksets-exec-…" (AWS CloudFormation user guide, stacksets-custom-execution-role),
+# which the management account's StackSets service-linked role assumes
+# (CloudFormationStackSetsOrgAdminServiceRolePolicy allows sts:AssumeRole on
+# arn:aws:iam::*:role/stacksets-exec-* and nothing else). CloudFormation then makes the
+# stack's calls with that session (invokedBy cloudformation.amazonaws.com).
+STACK_SET_EXEC_ROLE = "stacksets-exec-"
+_STACK_SET_SESSION = re.compile(
+    r"^arn:aws[a-z-]*:sts::(\d{12}):assumed-role/" + STACK_SET_EXEC_ROLE + r"[^/]+/[^/]+$"
+)
 
 _LAMBDA_SOURCE = "lambda.amazonaws.com"
 _LAMBDA_VERSION = re.compile(r"20\d{6}(?:v\d+)?$")
@@ -74,6 +98,9 @@ class Watch:
     service: str  # the record's eventSource
     calls: tuple[str, ...]  # event names (Lambda's without the version suffix)
     fields: tuple[tuple[str, str], ...] = ()
+    # Also watched in every member account (organization mode): these calls can silence
+    # a member's forwarding (its rules, its forwarding role, its stack, the organization).
+    in_members: bool = False
 
     @property
     def versioned(self) -> bool:
@@ -102,10 +129,20 @@ WATCHES: tuple[Watch, ...] = (
         "cloudtrail.amazonaws.com", ("StopLogging", "DeleteTrail", "UpdateTrail"), (("name", ANY),)
     ),
     Watch("cloudtrail.amazonaws.com", ("PutEventSelectors",), (("trailName", ANY),)),
-    Watch("organizations.amazonaws.com", ("LeaveOrganization",)),
-    # The fast path's rules (names take no ARN form).
-    Watch("events.amazonaws.com", ("DeleteRule", "DisableRule", "PutRule"), (("name", PREFIXED),)),
-    Watch("events.amazonaws.com", ("RemoveTargets", "PutTargets"), (("rule", PREFIXED),)),
+    Watch("organizations.amazonaws.com", ("LeaveOrganization",), in_members=True),
+    # The fast path's rules (names take no ARN form), a member account's too.
+    Watch(
+        "events.amazonaws.com",
+        ("DeleteRule", "DisableRule", "PutRule"),
+        (("name", PREFIXED),),
+        in_members=True,
+    ),
+    Watch(
+        "events.amazonaws.com",
+        ("RemoveTargets", "PutTargets"),
+        (("rule", PREFIXED),),
+        in_members=True,
+    ),
     # The notifier (PutFunctionConcurrency 0 silences it without deleting it).
     Watch(
         _LAMBDA_SOURCE,
@@ -152,14 +189,29 @@ WATCHES: tuple[Watch, ...] = (
     # schedule's name as requestParameters.name (the API's path parameter, lower-cased
     # as for its other calls; not seen in a real record yet).
     Watch("scheduler.amazonaws.com", ("DeleteSchedule", "UpdateSchedule"), (("name", PREFIXED),)),
-    # IAM: us-east-1 only.
-    Watch("iam.amazonaws.com", _IAM_ROLE_CALLS, (("roleName", ROLE),)),
+    # IAM: us-east-1 only. A member account's forwarding role is "<name>-member-forward-…".
+    Watch("iam.amazonaws.com", _IAM_ROLE_CALLS, (("roleName", ROLE),), in_members=True),
     Watch(
         "cloudformation.amazonaws.com",
         ("DeleteStackSet", "DeleteStackInstances", "UpdateStackSet"),
         (("stackSetName", PREFIXED),),
     ),
+    # A member account's own stack of the StackSet: deleting or changing it removes the
+    # member's rules (ExecuteChangeSet only when its request names the stack).
+    Watch(
+        "cloudformation.amazonaws.com",
+        ("DeleteStack", "UpdateStack", "ExecuteChangeSet"),
+        (("stackName", MEMBER_STACK),),
+        in_members=True,
+    ),
 )
+# IAM's and Organizations' calls arrive in us-east-1 only (in the aws partition).
+US_EAST_1_ONLY = frozenset({"iam.amazonaws.com", "organizations.amazonaws.com"})
+
+
+def member_watches() -> tuple[Watch, ...]:
+    """The watches a member account's rules carry (the home rules carry every one)."""
+    return tuple(w for w in WATCHES if w.in_members)
 
 
 @dataclass(frozen=True)
@@ -172,6 +224,8 @@ class Own:
     trail_log_group: str
     partition: str = "aws"
     region: str = ""
+    # The home account (loginwatch's own): a change recorded in another account is a
+    # member account's. "" when not known: no change is then taken for a member's.
     account: str = ""
 
     @property
@@ -194,6 +248,15 @@ class Own:
     @property
     def notifier_log_group(self) -> str:
         return f"/aws/lambda/{self.function}"
+
+    @property
+    def stack_set(self) -> str:
+        return f"{self.name}-member-forwarding"
+
+    @property
+    def member_stack_prefix(self) -> str:
+        """How service-managed StackSets name a member's stack: StackSet-<name>-<uuid>."""
+        return f"StackSet-{self.stack_set}-"
 
     @property
     def log_groups(self) -> tuple[str, ...]:
@@ -238,6 +301,10 @@ def owns(kind: str, value: Any, own: Own) -> bool:
         )
     if kind == QUEUE:
         return "/" in value and value.rstrip("/").rsplit("/", 1)[-1].startswith(own.prefix)
+    if kind == MEMBER_STACK:
+        # A name, or a stack id: arn:…:cloudformation:<region>:<account>:stack/<name>/<id>.
+        stack = own.member_stack_prefix
+        return value.startswith(stack) or f":stack/{stack}" in value
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -284,7 +351,10 @@ class TamperEvent:
     call: ApiCall  # who, key, address, user agent, region, time, error
     name: str  # the call without Lambda's version suffix ("DeleteFunction")
     resources: tuple[str, ...]  # what it named ("" for the organization)
-    command: str | None  # "setup"/"teardown" when the user agent says loginwatch made it
+    # "setup"/"teardown" when the user agent says loginwatch made it (home account);
+    # STACK_SET_COMMAND for the StackSet's own execution in a member account.
+    command: str | None
+    member: bool = False  # made in a member account (organization mode)
 
     @property
     def event_id(self) -> str:
@@ -300,13 +370,14 @@ class TamperEvent:
 
     @property
     def maintenance(self) -> bool:
-        """loginwatch's own setup or teardown (by its user agent), of a call it makes."""
+        """loginwatch's own setup or teardown (by its user agent), or the StackSet's
+        execution in a member account, of a call it makes."""
         return self.command is not None and self.name not in NEVER_OWN
 
     @property
     def forged(self) -> bool:
         """loginwatch's user agent on a call loginwatch never makes."""
-        return self.command is not None and self.name in NEVER_OWN
+        return self.command in MAINTENANCE_COMMANDS and self.name in NEVER_OWN
 
     @property
     def principal(self) -> str:
@@ -319,6 +390,16 @@ class TamperEvent:
         return call.who or "unknown principal"
 
     @property
+    def run_arn(self) -> str:
+        """Whose run a maintenance change belongs to: the principal, or for the StackSet's
+        execution its role (StackSets may take a session per region and operation: one
+        run per member account, not per session)."""
+        arn = self.call.arn
+        if self.command == STACK_SET_COMMAND and ":assumed-role/" in arn:
+            return arn.rsplit("/", 1)[0]
+        return arn
+
+    @property
     def resource_text(self) -> str:
         return ", ".join(self.resources) if self.resources else "the account"
 
@@ -327,6 +408,33 @@ def maintenance_command(user_agent: str) -> str | None:
     """``setup`` or ``teardown`` when the user agent carries loginwatch's own mark."""
     command = own_command(user_agent)
     return command if command in MAINTENANCE_COMMANDS else None
+
+
+def stack_set_execution(record: Mapping[str, Any]) -> bool:
+    """Made by the StackSet's execution role in the account it belongs to: a session of
+    a role named ``stacksets-exec-…`` of the very account the change was made in.
+
+    Why the role and not the user agent: a member admin sets any user agent, but cannot
+    act as that role unless they first change IAM roles named ``stacksets-exec-…`` (its
+    trust admits only the management account's StackSets service-linked role), and
+    loginwatch's calls on its own stack are watched. It is not proof: such an admin
+    could create a role of that name, or rewrite the real one's trust, and an SCP that
+    denies IAM changes to ``role/stacksets-exec-*`` closes that. So these changes are
+    shown, once per run at low severity, never hidden (as setup's are)."""
+    identity = record.get("userIdentity")
+    if not isinstance(identity, Mapping) or identity.get("type") != "AssumedRole":
+        return False
+    found = _STACK_SET_SESSION.match(str(identity.get("arn") or ""))
+    account = record.get("recipientAccountId") or identity.get("accountId")
+    return found is not None and found.group(1) == account
+
+
+def _command(record: Mapping[str, Any], call: ApiCall, member: bool) -> str | None:
+    """What maintenance made the change, if any. In a member account loginwatch's CLI never
+    runs (setup runs from the management account): its user agent there marks nothing."""
+    if member:
+        return STACK_SET_COMMAND if stack_set_execution(record) else None
+    return maintenance_command(call.user_agent)
 
 
 def parse_tamper(
@@ -346,11 +454,13 @@ def parse_tamper(
     call = parse_api_call(record, log_timestamp_ms)
     if call is None:
         return None
+    member = bool(own.account) and call.account_id not in ("", own.account)
     return TamperEvent(
         call=call,
         name=call_name(source, event_name),
         resources=resources,
-        command=maintenance_command(call.user_agent),
+        command=_command(record, call, member),
+        member=member,
     )
 
 
@@ -374,16 +484,28 @@ TRAIL_CHANGES_FILTER = (
 FILTER_LIMIT = 1024  # CloudWatch Logs' limit on a filter pattern
 
 
+# The StackSet's execution in a member account (stack_set_execution): never counted, so
+# the organization trail's log group, which holds every member's records, does not
+# alarm on each deployment; the fast path shows those changes as maintenance. A call
+# without an arn (an AWS service's own call) counts whichever way CloudWatch Logs
+# compares a missing field.
+NOT_STACK_SET_EXECUTION = (
+    f'($.userIdentity.arn NOT EXISTS || $.userIdentity.arn != "*/{STACK_SET_EXEC_ROLE}*")'
+)
+
+
 def own_changes_filter(own: Own) -> str:
     """A CloudWatch Logs filter pattern counting write calls (``readOnly`` false: the
     notifier's own reads, GetParameter and FilterLogEvents among them, never count) whose
     request names one of loginwatch's resources, plus ``PutEventSelectors`` (CloudWatch.5
-    misses it) and ``LeaveOrganization``. Narrowed as far as the syntax allows: string
+    misses it) and ``LeaveOrganization``, made by anyone but the StackSet's execution role
+    (``NOT_STACK_SET_EXECUTION``). Narrowed as far as the syntax allows: string
     wildcards, and a list's first element only (``alarmNames[0]``, ``names[0]``); IAM's
     case-insensitive role names are compared as written. It over-counts (the notifier's
-    ``parse_tamper`` decides) and leaves to the fast path what it cannot say. Within
-    ``FILTER_LIMIT`` characters: when a long name (or a reused trail's long log group)
-    does not fit every term, the last of ``_DROPPABLE`` go first."""
+    ``parse_tamper`` decides) and leaves to the fast path what it cannot say. The same
+    text whatever the account (the notifier rebuilds it without knowing the CLI's
+    names). Within ``FILTER_LIMIT`` characters: when a long name (or a reused trail's
+    long log group) does not fit every term, the first of ``_DROPPABLE`` go first."""
     p, fn = own.prefix, own.function
     terms = {
         "trail selectors": '$.eventName="PutEventSelectors"',
@@ -403,12 +525,14 @@ def own_changes_filter(own: Own) -> str:
         "stack set": f'$.requestParameters.stackSetName="{p}*"',
         "organization": '$.eventName="LeaveOrganization"',
         "parameters": f'$.requestParameters.names[0]="*/{own.name}/*"',
+        "member stack": f'$.requestParameters.stackName="*StackSet-{p}*"',
     }
     if own.trail_log_group == own.notifier_log_group:
         del terms["trail log group"]
+    head = "{$.readOnly IS FALSE && " + NOT_STACK_SET_EXECUTION + " && ("
     for left_out in (None, *_DROPPABLE):
         terms.pop(left_out or "", None)
-        pattern = "{$.readOnly IS FALSE && (" + " || ".join(terms.values()) + ")}"
+        pattern = head + " || ".join(terms.values()) + ")}"
         if len(pattern) <= FILTER_LIMIT:
             return pattern
     raise ValueError(  # pragma: no cover - no name of 24 characters gets here
@@ -418,8 +542,21 @@ def own_changes_filter(own: Own) -> str:
 
 
 # Left out of the filter, in this order, only when a long name leaves no room (the fast
-# path still watches them): the rarest calls first.
-_DROPPABLE = ("parameters", "organization", "alarms", "subscription")
+# path still watches them): the rarest calls first. A member's DeleteStack goes before
+# LeaveOrganization: the member's rules still forward it when it is made, while a member
+# that has left may no longer put events on the organization's bus. Last, for the
+# longest names with a reused trail's long log group: the StackSet's own calls (made in
+# the home account, where the fast path's rules are loginwatch's own) and the notifier's
+# log group (its loss costs the notifier's logs, not its alerts).
+_DROPPABLE = (
+    "parameters",
+    "member stack",
+    "organization",
+    "alarms",
+    "subscription",
+    "stack set",
+    "notifier log group",
+)
 
 
 def log_filters(own: Own) -> tuple[str, str]:

@@ -6,6 +6,11 @@ A service-managed StackSet with automatic deployment puts them there, including 
 accounts created later (nobody runs loginwatch again). Each member rule forwards
 sign-ins to the central (home) default bus, whose policy admits the organization
 only (``aws:PrincipalOrgID``); the home rule sends them to the notifier.
+
+With ``tamper`` on, each member also watches its own loginwatch resources (its rules,
+its forwarding role, its stack, leaving the organization: tamper_patterns'
+``member_tamper_patterns``) and forwards those changes the same way; the home tamper
+rule takes them to the notifier, which names the member account.
 """
 
 from __future__ import annotations
@@ -24,15 +29,23 @@ from ..api_call_patterns import KEY_EXPOSED_PATTERN
 from ..aws import error_code
 from ..errors import LoginwatchError, UsageError
 from ..names import NAME_TAG
+from ..notifier.rules import TAMPER_RULE
 from ..organization import OrgInfo, covered_accounts
+from ..tamper_patterns import member_tamper_patterns
 from .base import Check, Deployment, Observed, Resource, absent_on, tags_from_list
 from .role import ForwardingRole
 from .sign_in_rule import event_pattern
 from .watch_rules import API_CALLS_STATE, KEY_EXPOSED_REGIONS
 
-CAPABILITIES = ["CAPABILITY_IAM"]
+# The forwarding role has a name of its own (names.member_forwarding_role, so that the
+# tamper rules know it), which CloudFormation accepts only with CAPABILITY_NAMED_IAM (it
+# includes CAPABILITY_IAM). Acknowledging it needs no permission of its own.
+CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 # Where a member's exposure reports arrive (AWS Health; IAM's calls).
 KEY_EXPOSED_CONDITION = "AwsReportsExposedKeysHere"
+# Where a member's IAM and Organizations calls arrive: us-east-1, in the aws partition.
+GLOBAL_CALLS_CONDITION = "IamCallsArriveHere"
+GLOBAL_CALLS_REGION = {"aws": "us-east-1"}
 AUTO_DEPLOYMENT = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
 # Every account and region at once; a failure in one does not stop the others.
 PREFERENCES = {
@@ -61,6 +74,7 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
             "ForwardRole": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
+                    "RoleName": {"Fn::Sub": names.member_forwarding_role("${AWS::Region}")},
                     "Description": f"loginwatch '{names.name}': EventBridge puts sign-ins on {central}",
                     # The home forwarding role's documents. Its trust keeps no
                     # aws:SourceAccount guard here: the home role's names the home account,
@@ -86,6 +100,7 @@ def member_template(deployment: Deployment) -> dict[str, Any]:
                 central,
             ),
             **_member_key_rules(deployment),
+            **_member_tamper_rules(deployment),
         },
         **_member_conditions(deployment),
     }
@@ -142,11 +157,48 @@ def _member_key_rules(deployment: Deployment) -> dict[str, Any]:
     return found
 
 
-def _member_conditions(deployment: Deployment) -> dict[str, Any]:
-    if deployment.config.rules.get("credentials_exposed") is None:
+def _member_tamper_rules(deployment: Deployment) -> dict[str, Any]:
+    """tamper's rules in a member account: changes to the member's own loginwatch
+    resources, forwarded home like sign-ins (the home tamper rule takes them). Those
+    for IAM's and Organizations' calls only where those arrive. Nothing when tamper is
+    off: the template stays as it was."""
+    names = deployment.names
+    if deployment.config.rules.get(TAMPER_RULE) is None:
         return {}
-    regions = [{"Fn::Equals": [{"Ref": "AWS::Region"}, r]} for r in KEY_EXPOSED_REGIONS]
-    return {"Conditions": {KEY_EXPOSED_CONDITION: {"Fn::Or": regions}}}
+    central = names.event_bus_arn(names.region)
+    regional, global_ = member_tamper_patterns(names)
+    found: dict[str, Any] = {}
+    for index, pattern in enumerate([*regional, *global_]):
+        rule = _member_rule(
+            names.tamper_rule(index),
+            f"loginwatch '{names.name}': changes that can switch this account's forwarding "
+            f"off ({index + 1} of {len(regional) + len(global_)}) → {central}",
+            "ENABLED",  # write calls: no read-only opt-in needed
+            pattern,
+            central,
+        )
+        if index < len(regional):
+            found[f"Tamper{index + 1}"] = rule
+        elif _global_calls_region(deployment):
+            found[f"Tamper{index + 1}"] = {**rule, "Condition": GLOBAL_CALLS_CONDITION}
+        else:  # another partition: wherever its IAM calls arrive, the rule is there
+            found[f"Tamper{index + 1}"] = rule
+    return found
+
+
+def _global_calls_region(deployment: Deployment) -> str | None:
+    return GLOBAL_CALLS_REGION.get(deployment.names.partition)
+
+
+def _member_conditions(deployment: Deployment) -> dict[str, Any]:
+    conditions: dict[str, Any] = {}
+    if deployment.config.rules.get("credentials_exposed") is not None:
+        regions = [{"Fn::Equals": [{"Ref": "AWS::Region"}, r]} for r in KEY_EXPOSED_REGIONS]
+        conditions[KEY_EXPOSED_CONDITION] = {"Fn::Or": regions}
+    region = _global_calls_region(deployment)
+    if deployment.config.rules.get(TAMPER_RULE) is not None and region:
+        conditions[GLOBAL_CALLS_CONDITION] = {"Fn::Equals": [{"Ref": "AWS::Region"}, region]}
+    return {"Conditions": conditions} if conditions else {}
 
 
 def _member_boundary(deployment: Deployment) -> dict[str, Any]:
@@ -331,7 +383,7 @@ class MemberStackSet(Resource):
     def diff(self, observed: Observed) -> list[str]:
         changes = []
         if observed["template"] != json.loads(_template_body(self.d)):
-            changes.append("template: the member accounts' forwarding rule")
+            changes.append("template: the member accounts' forwarding and tamper rules")
         if observed["permission_model"] not in (None, "SERVICE_MANAGED"):
             changes.append(f"permission model: {observed['permission_model']} → SERVICE_MANAGED")
         auto = observed["auto_deployment"]
@@ -345,7 +397,7 @@ class MemberStackSet(Resource):
             try:
                 self.client.create_stack_set(
                     StackSetName=self.name,
-                    Description=f"loginwatch '{self.names.name}': sign-in forwarding rules",
+                    Description=f"loginwatch '{self.names.name}': forwarding and tamper rules",
                     TemplateBody=_template_body(self.d),
                     Capabilities=CAPABILITIES,
                     PermissionModel="SERVICE_MANAGED",
@@ -463,9 +515,13 @@ class MemberStackInstances(Resource):
 
     def regions(self) -> list[str]:
         """Every region the fast path covers, the home one too (a member account has no
-        home rule of its own: its home region forwards like the others)."""
+        home rule of its own: its home region forwards like the others), and with tamper
+        on the region where members' IAM and Organizations calls arrive (as at home)."""
         listed = self.d.config.fast_path.regions
         regions = self.d.regions_enabled() if listed is None else set(listed)
+        region = _global_calls_region(self.d)
+        if self.d.config.rules.get(TAMPER_RULE) is not None and region:
+            regions = regions | {region}
         return sorted(regions | {self.names.region})
 
     @staticmethod

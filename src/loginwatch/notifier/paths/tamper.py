@@ -30,6 +30,13 @@ name alone; ``handle`` decides with loginwatch's names (notifier/tamper.parse_ta
   many changes at once, posts at most one message per run for such changes, saying how
   many could not be counted.
 
+Organization mode: a member account's changes arrive forwarded by its own tamper rules
+(stack_set.py) and, on the alarm path, from the organization trail. A change made by
+the StackSet's execution role in that member (notifier/tamper.stack_set_execution) is
+maintenance as above ("StackSet deployment by stacksets-exec-…", one run per member
+account); every other change there is critical, naming the account. The function's
+own account (its ARN) says which account is home.
+
 A watched call may also be an access key used from outside the allowlist: whichever of
 the two rules delivered the event, it comes here (the first path that recognises it), so
 it is handed on to paths/api_call.py as well, which decides for its own rule.
@@ -77,7 +84,10 @@ _FIRST_LIMIT = 300
 
 
 def own_names(ctx: Context) -> Own:
-    return Own(ctx.settings.name, ctx.settings.trail_log_group)
+    """loginwatch's names, and its home account: a change recorded in another account is
+    a member account's (organization mode), where only the StackSet's execution is
+    maintenance."""
+    return Own(ctx.settings.name, ctx.settings.trail_log_group, account=ctx.account)
 
 
 def recognises(event: Any) -> bool:
@@ -217,13 +227,15 @@ def _windows(ctx: Context) -> KeyWindows:
 
 def _counted_call(change: TamperEvent) -> Any:
     """The change as a window lists it: the call's name, its resource in the ``notable``
-    slot (led by the command, which the run's scope reads), the principal as shown."""
+    slot (led by the command, which the run's scope reads), the principal as shown, and
+    whose run it is (``run_arn``: the StackSet's role, whatever its session)."""
     resource = change.resource_text
     return dataclasses.replace(
         change.call,
         event_name=change.name,
         notable=f"{change.command} {resource}",
         user_name=change.principal,
+        arn=change.run_arn,
     )
 
 
