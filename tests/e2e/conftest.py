@@ -2,9 +2,10 @@
 
 A test runs the installed `loginwatch` script against the moto server over HTTP, unless
 it is marked ``in_process``: then the same CLI (``main``) runs in this process against
-in-process moto, five times cheaper a command. Tests about what commands do to resources
-are marked; what only the installed script over HTTP shows (the console script itself,
-its concurrent reads, signals, exit codes from a real process, a stock server) is not.
+in-process moto, at about a third of the cost a command. Tests about what commands do
+to resources are marked; what only the installed script over HTTP shows (the console
+script itself, its concurrent reads, signals, exit codes from a real process, a stock
+server) is not.
 """
 
 from __future__ import annotations

@@ -112,9 +112,9 @@ class Cli:
 class InProcessCli(Cli):
     """The same CLI (its `main`: argument parsing, every message, every exit code) called
     in this process against in-process moto: no interpreter start, no imports, no HTTP.
-    A run costs a fifth of the installed script's, so a test about what the commands do
-    to resources uses this; what only the installed script over HTTP can show (the
-    console script, concurrent reads, signals, a stock server) keeps `Cli`."""
+    A command costs about a third of the installed script's, so a test about what the
+    commands do to resources uses this; what only the installed script over HTTP can
+    show (the console script, concurrent reads, signals, a stock server) keeps `Cli`."""
 
     def run(self, *args: str, stdin: str | None = None) -> Run:
         from loginwatch import cli, ui
