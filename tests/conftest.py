@@ -180,9 +180,10 @@ def moto_like_aws(
     as aws_server does, without HTTP: each call costs a fraction of a server round trip."""
     from moto import mock_aws
 
-    from loginwatch.demo.emulator import match_aws
+    from loginwatch.demo.emulator import forget_events, match_aws
 
     match_aws()
+    forget_events()  # as the server's reset does: no planted history from an earlier test
     marker = request.node.get_closest_marker("enabled_regions")
     with mock_aws():
         report_enabled_regions(monkeypatch, marker.args if marker else TWO_REGIONS)

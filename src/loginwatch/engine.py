@@ -97,6 +97,7 @@ def notifier_settings(config: Config, names: Names, trail_log_group: str) -> Set
         ),
         default_gets=config.default_gets,
         account_names=config.organization.enabled and config.organization.account_names,
+        organization_home=names.account if config.organization.enabled else "",
         # The alarm backstop reads only calls from outside the allowlist (as its filter).
         key_call_filter=(
             api_call_patterns.api_call_filter(config.allowed).pattern

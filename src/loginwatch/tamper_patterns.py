@@ -57,7 +57,7 @@ API_CALL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 CIS_TRAIL_CHANGES = TRAIL_CHANGES
 
 
-def own_for(names: Names, trail_log_group: str | None = None) -> Own:
+def own_for(names: Names, trail_log_group: str | None = None, *, organization: bool = False) -> Own:
     """loginwatch's names as the notifier derives them, with the account for ARNs. A
     reused trail's log group is not ``names.trail_log_group``: pass the deployment's."""
     return Own(
@@ -66,6 +66,7 @@ def own_for(names: Names, trail_log_group: str | None = None) -> Own:
         partition=names.partition,
         region=names.region,
         account=names.account,
+        organization=organization,
     )
 
 
@@ -168,8 +169,8 @@ def tamper_patterns(
     limit: int = DEFAULT_PATTERN_LIMIT,
 ) -> list[dict[str, Any]]:
     """The ``tamper`` rule's patterns, as few as fit in ``limit`` characters each (one
-    rule per pattern and region: two for any name and log group, blocks packed largest
-    first)."""
+    rule per pattern and region, blocks packed largest first: two or three, as the name
+    and log group's lengths make them)."""
     return _packed(service_blocks(own_for(names, trail_log_group)), limit)
 
 
@@ -189,10 +190,12 @@ def member_tamper_patterns(
     )
 
 
-def own_resources_filter(names: Names, trail_log_group: str | None = None) -> str:
+def own_resources_filter(
+    names: Names, trail_log_group: str | None = None, *, organization: bool = False
+) -> str:
     """The metric filter counting changes to loginwatch's own resources (≤ 1,024
     characters; see notifier/tamper.own_changes_filter)."""
-    return own_changes_filter(own_for(names, trail_log_group))
+    return own_changes_filter(own_for(names, trail_log_group, organization=organization))
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from loginwatch import notifier_package
-from loginwatch.notifier.settings import SettingsError
+from loginwatch.notifier.settings import Settings, SettingsError
 from tests.notifier.conftest import BASE_SETTINGS, NotifierWorld, alarm_event, cloudtrail_record
 
 EXPECTED_MODULES = {
@@ -108,6 +108,18 @@ def test_settings_json_is_sorted_and_indented() -> None:
 def test_invalid_settings_fail_at_packing_time() -> None:
     with pytest.raises(SettingsError, match="alarm_name"):
         notifier_package.build_zip({k: v for k, v in BASE_SETTINGS.items() if k != "alarm_name"})
+
+
+def test_the_organizations_home_account_is_a_setting_only_in_organization_mode() -> None:
+    """Setup writes the home account in organization mode (a tamper event of another
+    account is a member's); a settings.json without it reads as before."""
+    home = {**BASE_SETTINGS, "organization_home": "111122223333"}
+    assert Settings.from_dict(home).organization_home == "111122223333"
+    assert Settings.from_dict(home).to_dict() == home
+    assert Settings.from_dict(BASE_SETTINGS).organization_home == ""
+    assert "organization_home" not in Settings.from_dict(BASE_SETTINGS).to_dict()
+    with pytest.raises(SettingsError, match="organization_home"):
+        Settings.from_dict({**BASE_SETTINGS, "organization_home": "not-an-account"})
 
 
 def test_code_sha256_is_lambdas_format() -> None:

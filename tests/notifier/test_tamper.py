@@ -446,10 +446,17 @@ def test_slack_takes_the_tamper_and_maintenance_messages_whatever_went_into_them
 # ---------------------------------------------------------------- organization mode
 
 MEMBER = "444455556666"
-# The notifier's own ARN says which account is home (a member's event is another's).
 HOME_CONTEXT = SimpleNamespace(
     invoked_function_arn=f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:loginwatch-notifier"
 )
+
+
+@pytest.fixture
+def org_queue(world: NotifierWorld, use_settings: Any) -> RetryQueue:
+    """Organization mode: setup tells the notifier which account is home (a member's
+    event is another's)."""
+    use_settings(rules=RULES, alarms=ALARMS, organization_home=ACCOUNT_ID)
+    return RetryQueue()
 
 
 def deliver_at_home(event: dict[str, Any]) -> dict[str, Any]:
@@ -479,7 +486,7 @@ def stack_set_change(at: datetime, index: int, session: str = "0e3b2c1d") -> dic
 
 
 def test_a_stack_set_deployment_in_a_member_is_one_maintenance_run(
-    world: NotifierWorld, queue: RetryQueue
+    world: NotifierWorld, org_queue: RetryQueue
 ) -> None:
     start = world.now - timedelta(minutes=20)
     for index in range(10):
@@ -492,7 +499,7 @@ def test_a_stack_set_deployment_in_a_member_is_one_maintenance_run(
     said = texts(started.json)
     assert "StackSet deployment by stacksets-exec-" in said and "is changing" in said
     assert MEMBER in said and "MAINTENANCE" in said and "CRITICAL" not in said
-    (answer,) = due_follow_ups(queue, now=world.now)
+    (answer,) = due_follow_ups(org_queue, now=world.now)
     assert answer["batchItemFailures"] == []
     _, summary = world.slack.requests
     said = texts(summary.json)
@@ -501,7 +508,7 @@ def test_a_stack_set_deployment_in_a_member_is_one_maintenance_run(
 
 
 def test_a_member_admins_delete_rule_is_critical_and_names_the_account(
-    world: NotifierWorld, queue: RetryQueue
+    world: NotifierWorld, org_queue: RetryQueue
 ) -> None:
     event = copy.deepcopy(load_fixture("eventbridge/api_call_member_deleterule.json"))
     event["detail"]["eventTime"] = iso(world.at(1))
@@ -519,7 +526,7 @@ def test_a_member_admins_delete_rule_is_critical_and_names_the_account(
 
 
 def test_loginwatchs_user_agent_in_a_member_account_marks_nothing(
-    world: NotifierWorld, queue: RetryQueue
+    world: NotifierWorld, org_queue: RetryQueue
 ) -> None:
     """setup never runs in a member account: its user agent there is someone else's."""
     event = own_change(world.at(1), 0)
@@ -535,7 +542,7 @@ def test_loginwatchs_user_agent_in_a_member_account_marks_nothing(
 
 
 def test_the_alarm_path_shows_a_members_change_and_reads_no_stack_set_deployment_as_one(
-    world: NotifierWorld, queue: RetryQueue
+    world: NotifierWorld, org_queue: RetryQueue
 ) -> None:
     """The organization trail's log group holds the member's records: a member admin's
     DeleteRule is critical there too; the StackSet's own changes, if an emulator hands

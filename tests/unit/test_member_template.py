@@ -212,7 +212,7 @@ def test_members_watch_their_own_forwarding_and_send_it_home(deployment: Any) ->
     assert matches(everywhere["Properties"]["EventPattern"], event)
     assert not matches(us_east_1["Properties"]["EventPattern"], event)
     assert any(matches(p, event) for p in tamper_patterns(deployment.names))
-    change = parse_tamper(event["detail"], own_for(deployment.names))
+    change = parse_tamper(event["detail"], own_for(deployment.names, organization=True))
     assert change is not None and change.member and change.account_id == "444455556666"
     # A change to the role as CloudFormation names it, in the region its stack is in.
     iam = copy.deepcopy(event)
@@ -233,7 +233,7 @@ def test_members_watch_their_own_forwarding_and_send_it_home(deployment: Any) ->
     assert MemberStackInstances(no_tamper).regions() == ["eu-west-1", "eu-west-2"]
 
 
-def test_tamper_off_leaves_no_tamper_rule_and_another_partition_no_condition() -> None:
+def test_tamper_off_leaves_no_tamper_rule_and_another_partition_its_own_region() -> None:
     from loginwatch.resources.stack_set import _template_body
 
     off = json.loads(_template_body(deployment_with(TAMPER_OFF)))
@@ -241,7 +241,12 @@ def test_tamper_off_leaves_no_tamper_rule_and_another_partition_no_condition() -
     assert "Conditions" not in off
     china = json.loads(_template_body(deployment_with("", "aws-cn", "cn-north-1")))
     assert {k for k in china["Resources"] if k.startswith("Tamper")} == {"Tamper1", "Tamper2"}
-    assert not any("Condition" in r for r in china["Resources"].values())
+    # IAM's calls arrive in cn-north-1 there: the IAM rule is made in that region only.
+    assert "Condition" not in china["Resources"]["Tamper1"]
+    assert china["Resources"]["Tamper2"]["Condition"] == "IamCallsArriveHere"
+    assert china["Conditions"]["IamCallsArriveHere"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, "cn-north-1"]
+    }
 
 
 def test_the_template_with_every_rule_fits_with_room() -> None:

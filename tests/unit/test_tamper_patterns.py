@@ -394,7 +394,8 @@ def test_lambda_version_suffixes_come_off() -> None:
 # ---------------------------------------------------------------- organization mode
 
 HOME = Names(name="loginwatch", region="us-east-1", account=ACCOUNT, partition="aws")
-HOME_OWN = own_for(HOME)  # the notifier's too: it knows its own account (its ARN)
+# Organization mode: the notifier's too (setup writes the home account in its settings).
+HOME_OWN = own_for(HOME, organization=True)
 REGIONAL, US_EAST_1 = member_tamper_patterns(HOME)
 
 
@@ -524,7 +525,7 @@ def test_the_backstop_no_longer_counts_a_members_stack_set_deployment(
     """The organization trail's log group holds every member's records: the StackSet's
     own PutRule there is not counted; a member admin's DeleteRule, and the same PutRule by
     anyone else, are. Whichever way CloudWatch Logs reads ``!=`` on a missing field."""
-    own_filter = own_resources_filter(HOME)
+    own_filter = own_resources_filter(HOME, organization=True)
     stack_set = load_fixture("eventbridge/api_call_member_stackset_putrule.json")["detail"]
     assert not counts(own_filter, stack_set, missing_unequal=missing_unequal)
     admin = load_fixture("eventbridge/api_call_member_deleterule.json")["detail"]
@@ -534,6 +535,9 @@ def test_the_backstop_no_longer_counts_a_members_stack_set_deployment(
     # An AWS service's own call has no arn: still counted.
     by_service = {**stack_set, "userIdentity": {"type": "AWSService", "invokedBy": "x.aws"}}
     assert counts(own_filter, by_service, missing_unequal=missing_unequal)
+    # Without organization mode there are no members and no StackSet: a session of a
+    # role named like its execution role is anyone's, and counted.
+    assert counts(own_resources_filter(HOME), stack_set, missing_unequal=missing_unequal)
 
 
 @pytest.mark.parametrize("missing_unequal", [False, True])
@@ -546,7 +550,7 @@ def test_the_backstop_counts_each_change_and_not_the_stack_sets_own(
     missing_unequal: bool,
 ) -> None:
     record = api_event(service, name, ours)["detail"]
-    own = own_for(NAMES)
+    own = own_for(NAMES, organization=True)
     listed_later = any(
         isinstance(v, list) and not tamper.owns(kind, v[0], own)
         for f, kind in tamper.watch_for(record["eventSource"], name).fields  # type: ignore[union-attr]
@@ -556,18 +560,56 @@ def test_the_backstop_counts_each_change_and_not_the_stack_sets_own(
     if not listed_later:  # a filter reads a list's first element only
         assert any(counted), name
     # The StackSet's execution in a member account: the same call, never counted by the
-    # own-resources filter (CloudWatch.5's counts trail changes by anyone, exactly).
+    # organization's own-resources filter (CloudWatch.5's counts trail changes by anyone).
     stack_set = load_fixture("eventbridge/api_call_member_stackset_putrule.json")["detail"]
     by_stack_set = {**record, "userIdentity": stack_set["userIdentity"]}
-    assert not counts(own_resources_filter(NAMES), by_stack_set, missing_unequal=missing_unequal)
+    by_stack_set["recipientAccountId"] = stack_set["recipientAccountId"]
+    in_org = own_resources_filter(NAMES, organization=True)
+    assert not counts(in_org, by_stack_set, missing_unequal=missing_unequal)
+    # The same session's name at home, or without organization mode, is nobody's
+    # deployment (StackSets never deploy to the home account): counted as anyone's is.
+    at_home = {**by_stack_set, "recipientAccountId": ACCOUNT}
+    alone = own_resources_filter(NAMES)
+    for pattern, change in ((in_org, at_home), (alone, by_stack_set)):
+        expected = counts(pattern, record, missing_unequal=missing_unequal)
+        assert counts(pattern, change, missing_unequal=missing_unequal) == expected, name
 
 
 def test_the_alarm_path_reads_with_the_filter_setup_wrote() -> None:
     """The notifier rebuilds the filter from its own names (its account from its ARN, or
     none): the same text as the CLI's, so the window it reads is what the alarm counted."""
-    from dataclasses import replace
 
-    cli_side = own_resources_filter(HOME)
-    for account in ("", ACCOUNT):
-        notifier_side = replace(HOME_OWN, account=account, region="", partition="aws")
+    for organization in (False, True):
+        cli_side = own_resources_filter(HOME, organization=organization)
+        # The notifier's names: settings.name and trail_log_group, and in organization
+        # mode settings.organization_home (no region or partition).
+        notifier_side = tamper.Own(
+            HOME.name,
+            HOME.trail_log_group,
+            account=ACCOUNT if organization else "",
+            organization=organization,
+        )
         assert tamper.log_filters(notifier_side) == (CIS_TRAIL_CHANGES, cli_side)
+
+
+def test_a_members_own_trails_and_other_resources_are_not_loginwatchs() -> None:
+    """The organization trail's log group holds the members' records, and a member's own
+    trail changes there are the member's business (the organization trail can be changed
+    from the management account only, where it is watched): only the in_members watches
+    are loginwatch's in a member account."""
+    selectors = {"trailName": "team-data-events", "eventSelectors": []}
+    for service, name, request in (
+        ("cloudtrail", "PutEventSelectors", selectors),
+        ("cloudtrail", "StopLogging", {"name": "team-trail"}),
+        ("lambda", "DeleteFunction20150331", {"functionName": "loginwatch-notifier"}),
+    ):
+        at_home = api_event(service, name, request, recipientAccountId=ACCOUNT)["detail"]
+        assert tamper.parse_tamper(at_home, HOME_OWN) is not None, name
+        in_member = api_event(service, name, request, recipientAccountId=MEMBER)["detail"]
+        assert tamper.parse_tamper(in_member, HOME_OWN) is None, name
+    # What can silence a member's forwarding still counts there.
+    rule = api_event(
+        "events", "DeleteRule", {"name": "loginwatch-tamper-1"}, recipientAccountId=MEMBER
+    )
+    change = tamper.parse_tamper(rule["detail"], HOME_OWN)
+    assert change is not None and change.member and not change.maintenance

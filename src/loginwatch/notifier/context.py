@@ -104,13 +104,6 @@ class Outcome:
     extra: Mapping[str, Any] | None = None
 
 
-def function_account(lambda_context: Any) -> str:
-    """The account in the function's ARN (arn:aws:lambda:<region>:<account>:function:…)."""
-    arn = getattr(lambda_context, "invoked_function_arn", None)
-    parts = arn.split(":") if isinstance(arn, str) else []
-    return parts[4] if len(parts) > 4 and parts[4].isdigit() else ""
-
-
 @dataclass
 class Context:
     """One invocation's view of the notifier's world. Settings are read on first use, so
@@ -118,9 +111,6 @@ class Context:
 
     deadline: float  # on ``monotonic``: when this run must have finished
     late_cause: str | None = None  # an alert from the retry queue: why it is late
-    # The function's own (home) account, from its ARN: an event of another account is a
-    # member account's (organization mode). "" when the invocation does not say.
-    account: str = ""
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     monotonic: Callable[[], float] = time.monotonic
     progress: Progress = field(default_factory=Progress)
@@ -131,12 +121,7 @@ class Context:
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
         seconds = remaining() / 1000 if callable(remaining) else FUNCTION_TIMEOUT_SECONDS
         clock = _clock  # looked up now: tests replace it
-        return cls(
-            deadline=clock() + seconds,
-            late_cause=late_cause,
-            account=function_account(lambda_context),
-            monotonic=clock,
-        )
+        return cls(deadline=clock() + seconds, late_cause=late_cause, monotonic=clock)
 
     # ------------------------------------------------------------ settings
     @property

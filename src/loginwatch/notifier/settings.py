@@ -37,7 +37,9 @@ _ALL_KEYS = frozenset(
      "default_gets", "account_names")
 )  # fmt: skip
 # May be left out (settings.json written before it existed reads the same).
-_OPTIONAL_KEYS = frozenset(("key_call_filter", "self_check", "allowlist_labels"))
+_OPTIONAL_KEYS = frozenset(
+    ("key_call_filter", "self_check", "allowlist_labels", "organization_home")
+)
 DEFAULT_GETS = ("unclaimed", "all")
 
 
@@ -64,6 +66,9 @@ class Settings:
     default_gets: str = "unclaimed"
     # Organization mode: name each sign-in's account (organizations:DescribeAccount).
     account_names: bool = False
+    # Organization mode: the home (management) account, where loginwatch runs; a tamper
+    # event of another account is a member's. "": not in organization mode.
+    organization_home: str = ""
     # access_key_outside_allowlist's backstop: the filter pattern of its metric filter
     # (api_call_patterns.api_call_filter, compiled by the CLI), so the alarm path reads
     # only calls from outside the allowlist. "": every call signed with a user's key.
@@ -123,6 +128,9 @@ class Settings:
             )
         except ValueError as exc:
             raise SettingsError(f"settings.self_check: {exc}") from None
+        home = data.get("organization_home", "")
+        if not isinstance(home, str) or not (home == "" or (len(home) == 12 and home.isdigit())):
+            raise SettingsError("settings.organization_home must be an account id or empty")
         labels = data.get("allowlist_labels", {})
         if not isinstance(labels, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
@@ -146,6 +154,7 @@ class Settings:
             key_call_filter=key_call_filter,
             self_check=self_check,
             allowlist_labels=dict(labels) or None,
+            organization_home=home,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,6 +177,7 @@ class Settings:
             **({"key_call_filter": self.key_call_filter} if self.key_call_filter else {}),
             **({"self_check": self.self_check.to_dict()} if self.self_check else {}),
             **({"allowlist_labels": dict(self.allowlist_labels)} if self.allowlist_labels else {}),
+            **({"organization_home": self.organization_home} if self.organization_home else {}),
         }
 
     @property

@@ -224,9 +224,13 @@ class Own:
     trail_log_group: str
     partition: str = "aws"
     region: str = ""
-    # The home account (loginwatch's own): a change recorded in another account is a
-    # member account's. "" when not known: no change is then taken for a member's.
+    # The home account (loginwatch's own); in organization mode a change recorded in
+    # another account is a member account's. "" when not known: no change is then taken
+    # for a member's.
     account: str = ""
+    # Organization mode (settings.organization_home): member accounts' records reach the
+    # trail's log group and, through their own tamper rules, the home bus.
+    organization: bool = False
 
     @property
     def prefix(self) -> str:
@@ -454,7 +458,11 @@ def parse_tamper(
     call = parse_api_call(record, log_timestamp_ms)
     if call is None:
         return None
-    member = bool(own.account) and call.account_id not in ("", own.account)
+    member = own.organization and bool(own.account) and call.account_id not in ("", own.account)
+    if member and not watch.in_members:
+        # A member's own trails, topics, functions…: not loginwatch's (its resources
+        # there are the in_members watches'); the organization trail is the home's.
+        return None
     return TamperEvent(
         call=call,
         name=call_name(source, event_name),
@@ -484,27 +492,36 @@ TRAIL_CHANGES_FILTER = (
 FILTER_LIMIT = 1024  # CloudWatch Logs' limit on a filter pattern
 
 
-# The StackSet's execution in a member account (stack_set_execution): never counted, so
-# the organization trail's log group, which holds every member's records, does not
-# alarm on each deployment; the fast path shows those changes as maintenance. A call
-# without an arn (an AWS service's own call) counts whichever way CloudWatch Logs
-# compares a missing field.
+# Organization mode: the StackSet's execution in a member account (stack_set_execution)
+# is not counted, so the organization trail's log group, which holds every member's
+# records, does not alarm on each deployment; the fast path shows those changes as
+# maintenance. The home account's records always count (StackSets never deploy there:
+# a stacksets-exec-… session at home is someone's own role). A call without an arn (an
+# AWS service's own call) counts whichever way CloudWatch Logs compares a missing field.
 NOT_STACK_SET_EXECUTION = (
-    f'($.userIdentity.arn NOT EXISTS || $.userIdentity.arn != "*/{STACK_SET_EXEC_ROLE}*")'
+    f'$.userIdentity.arn NOT EXISTS || $.userIdentity.arn != "*/{STACK_SET_EXEC_ROLE}*"'
 )
+
+
+def _counted_principals(own: Own) -> str:
+    """The filter's clause on who made the change: everyone but outside organization
+    mode; there, anyone at home, and anyone but the StackSet's execution in a member."""
+    if not own.organization:
+        return ""
+    home = f'$.recipientAccountId = "{own.account}" || ' if own.account else ""
+    return f"({home}{NOT_STACK_SET_EXECUTION}) && "
 
 
 def own_changes_filter(own: Own) -> str:
     """A CloudWatch Logs filter pattern counting write calls (``readOnly`` false: the
     notifier's own reads, GetParameter and FilterLogEvents among them, never count) whose
     request names one of loginwatch's resources, plus ``PutEventSelectors`` (CloudWatch.5
-    misses it) and ``LeaveOrganization``, made by anyone but the StackSet's execution role
-    (``NOT_STACK_SET_EXECUTION``). Narrowed as far as the syntax allows: string
+    misses it) and ``LeaveOrganization``; in organization mode, not by the StackSet's
+    execution in a member (``_counted_principals``). Narrowed as far as the syntax allows: string
     wildcards, and a list's first element only (``alarmNames[0]``, ``names[0]``); IAM's
     case-insensitive role names are compared as written. It over-counts (the notifier's
-    ``parse_tamper`` decides) and leaves to the fast path what it cannot say. The same
-    text whatever the account (the notifier rebuilds it without knowing the CLI's
-    names). Within ``FILTER_LIMIT`` characters: when a long name (or a reused trail's
+    ``parse_tamper`` decides) and leaves to the fast path what it cannot say. The
+    notifier rebuilds the same text from its settings (``log_filters``). Within ``FILTER_LIMIT`` characters: when a long name (or a reused trail's
     long log group) does not fit every term, the first of ``_DROPPABLE`` go first."""
     p, fn = own.prefix, own.function
     terms = {
@@ -529,7 +546,9 @@ def own_changes_filter(own: Own) -> str:
     }
     if own.trail_log_group == own.notifier_log_group:
         del terms["trail log group"]
-    head = "{$.readOnly IS FALSE && " + NOT_STACK_SET_EXECUTION + " && ("
+    if not own.organization:  # no member accounts, no stacks of the StackSet
+        del terms["member stack"]
+    head = "{$.readOnly IS FALSE && " + _counted_principals(own) + "("
     for left_out in (None, *_DROPPABLE):
         terms.pop(left_out or "", None)
         pattern = head + " || ".join(terms.values()) + ")}"

@@ -213,7 +213,11 @@ def pattern_for(deployment: Deployment, rule: str) -> str:
     if rule == OWN_RESOURCES:
         from ..tamper_patterns import own_resources_filter
 
-        return own_resources_filter(deployment.names, deployment.trail_log_group)
+        return own_resources_filter(
+            deployment.names,
+            deployment.trail_log_group,
+            organization=deployment.config.organization.enabled,
+        )
     return RULE_PATTERNS[rule]
 
 

@@ -43,9 +43,9 @@ from .watch_rules import API_CALLS_STATE, KEY_EXPOSED_REGIONS
 CAPABILITIES = ["CAPABILITY_NAMED_IAM"]
 # Where a member's exposure reports arrive (AWS Health; IAM's calls).
 KEY_EXPOSED_CONDITION = "AwsReportsExposedKeysHere"
-# Where a member's IAM and Organizations calls arrive: us-east-1, in the aws partition.
+# Where a member's IAM and Organizations calls arrive: each partition's one region.
 GLOBAL_CALLS_CONDITION = "IamCallsArriveHere"
-GLOBAL_CALLS_REGION = {"aws": "us-east-1"}
+GLOBAL_CALLS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 AUTO_DEPLOYMENT = {"Enabled": True, "RetainStacksOnAccountRemoval": False}
 # Every account and region at once; a failure in one does not stop the others.
 PREFERENCES = {

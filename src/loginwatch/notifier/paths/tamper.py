@@ -84,10 +84,13 @@ _FIRST_LIMIT = 300
 
 
 def own_names(ctx: Context) -> Own:
-    """loginwatch's names, and its home account: a change recorded in another account is
-    a member account's (organization mode), where only the StackSet's execution is
-    maintenance."""
-    return Own(ctx.settings.name, ctx.settings.trail_log_group, account=ctx.account)
+    """loginwatch's names, and in organization mode its home account: a change recorded in
+    another account is a member account's, where only the StackSet's execution is
+    maintenance (settings.organization_home, written by setup)."""
+    home = ctx.settings.organization_home
+    return Own(
+        ctx.settings.name, ctx.settings.trail_log_group, account=home, organization=bool(home)
+    )
 
 
 def recognises(event: Any) -> bool:
