@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from .cis_patterns import TRAIL_CHANGES
+from .errors import UsageError
 from .names import Names
 from .notifier.protocol import TEST_EVENT_SOURCE
 from .notifier.tamper import (
@@ -194,8 +195,16 @@ def own_resources_filter(
     names: Names, trail_log_group: str | None = None, *, organization: bool = False
 ) -> str:
     """The metric filter counting changes to loginwatch's own resources (≤ 1,024
-    characters; see notifier/tamper.own_changes_filter)."""
-    return own_changes_filter(own_for(names, trail_log_group, organization=organization))
+    characters; see notifier/tamper.own_changes_filter). A name and a reused trail's log
+    group too long for any filter are the config's to change: said as such."""
+    try:
+        return own_changes_filter(own_for(names, trail_log_group, organization=organization))
+    except ValueError as too_long:
+        raise UsageError(
+            f"rules.tamper: {too_long} (with `name` {names.name!r} and the trail's log "
+            f"group of {len(trail_log_group or names.trail_log_group)} characters).",
+            "Choose a shorter `name`, or turn tamper off with `tamper: {enabled: false}`.",
+        ) from None
 
 
 __all__ = [

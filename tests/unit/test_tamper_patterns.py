@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loginwatch import cis_patterns
+from loginwatch.errors import UsageError
 from loginwatch.names import Names
 from loginwatch.notifier import tamper
 from loginwatch.notifier.protocol import TEST_EVENT_SOURCE
@@ -613,3 +614,15 @@ def test_a_members_own_trails_and_other_resources_are_not_loginwatchs() -> None:
     )
     change = tamper.parse_tamper(rule["detail"], HOME_OWN)
     assert change is not None and change.member and not change.maintenance
+
+
+def test_a_name_and_log_group_too_long_for_any_filter_are_a_config_error() -> None:
+    """A reused trail's log group may have 512 characters: with the longest name in
+    organization mode no filter fits, and setup says what to change (no traceback)."""
+    names = Names(name="a" * 24, region="us-east-1", account=ACCOUNT, partition="aws")
+    group = "/reused/" + "g" * 300
+    with pytest.raises(UsageError) as refused:
+        own_resources_filter(names, group, organization=True)
+    assert "more than CloudWatch Logs' 1024" in str(refused.value)
+    assert "shorter `name`" in " ".join(refused.value.lines())
+    assert len(own_resources_filter(names, group)) <= 1024  # alone, it still fits

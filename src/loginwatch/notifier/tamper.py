@@ -554,8 +554,9 @@ def own_changes_filter(own: Own) -> str:
         pattern = head + " || ".join(terms.values()) + ")}"
         if len(pattern) <= FILTER_LIMIT:
             return pattern
-    raise ValueError(  # pragma: no cover - no name of 24 characters gets here
-        f"the filter for loginwatch's own resources is {len(pattern)} characters, "
+    # A reused trail's log group name can be 512 characters: no room for it.
+    raise ValueError(
+        f"the filter for loginwatch's own resources would be {len(pattern)} characters, "
         f"more than CloudWatch Logs' {FILTER_LIMIT}"
     )
 
